@@ -1,0 +1,1 @@
+"""Request features, embeddings and the complexity classifiers that predict per-tier quality."""

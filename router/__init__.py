@@ -1,0 +1,1 @@
+"""The Switchyard gateway: FastAPI app, request pipeline and CLI."""

