@@ -5,8 +5,9 @@ it, and (if installed) LiteLLM's proxy in front of the same upstream, then drive
 at several concurrencies. "routing off" pins the tier by model name; "routing on" sends
 model=auto through the policy's classifier and decision function.
 
-Reproduce (needs Debian's wrk: apt-get install wrk; LiteLLM's proxy: pip install 'litellm[proxy]'):
-    .venv/bin/python bench/gateway_overhead.py --duration 10
+Reproduce (needs Debian's wrk: apt-get install wrk; LiteLLM's proxy in its own venv, so its pins
+don't touch the project's: python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'):
+    .venv/bin/python bench/gateway_overhead.py
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path) -
 
 
 def start_litellm_proxy(upstream: str, work: Path) -> Process | None:
-    exe = shutil.which("litellm", path=str(Path(sys.executable).parent))
+    exe = next((str(p) for p in (ROOT / ".bench-litellm/bin/litellm",) if p.exists()), None)
     if exe is None:
+        print("LiteLLM proxy not found at .bench-litellm/bin/litellm; skipping it")
         return None
     config = work / "litellm.yaml"
     config.write_text(

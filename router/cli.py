@@ -55,6 +55,7 @@ def serve(
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,
     )
 
 
