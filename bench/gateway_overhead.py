@@ -3,7 +3,9 @@
 Starts a fast local OpenAI-compatible upstream (bench/fast_upstream.py), the gateway in front of
 it, and (if installed) LiteLLM's proxy in front of the same upstream, then drives each with wrk
 at several concurrencies. "routing off" pins the tier by model name; "routing on" sends
-model=auto through the policy's classifier and decision function.
+model=auto through the policy's classifier and decision function. Every gateway request is
+committed to the ledger (SQLite) before it is answered: "fsync" is the default durability
+(synchronous=FULL, one fsync per group commit), "no fsync" is SWITCHYARD_LEDGER_SYNC=normal.
 
 Reproduce (needs Debian's wrk: apt-get install wrk; LiteLLM's proxy in its own venv, so its pins
 don't touch the project's: python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'):
@@ -106,7 +108,7 @@ def start_litellm_proxy(upstream: str, work: Path) -> Process | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument("--classifier", default="default", help="the policy's routing classifier for 'routing on'")
@@ -116,19 +118,26 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     upstream_port = free_port()
     upstream = Process([sys.executable, str(ROOT / "bench/fast_upstream.py"), "--port", str(upstream_port)],
                        upstream_port, "/v1/models", work / "upstream.log", env=env)
     policy = work / "policy.yaml"
     policy.write_text(POLICY.format(upstream=upstream.url, classifier=args.classifier))
-    gateway_port = free_port()
-    gateway = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(gateway_port),
-                       "--log-level", "warning"], gateway_port, "/readyz", work / "gateway.log", env=env)
+    gateways = {}
+    for sync in ("full", "normal"):
+        port = free_port()
+        genv = {**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{sync}.db", "SWITCHYARD_LEDGER_SYNC": sync}
+        gateways[sync] = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port),
+                                  "--log-level", "warning"], port, "/readyz", work / f"gateway-{sync}.log", env=genv)
+    gateway = gateways["full"]
     routing_note = httpx.post(gateway.url + "/v1/route", json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]}).json()
     proxy = None if args.no_litellm else start_litellm_proxy(upstream.url, work)
-    targets = [("direct upstream", upstream.url, "fast"), ("switchyard, routing off", gateway.url, "fast"),
-               ("switchyard, routing on", gateway.url, "auto")]
+    targets = [("direct upstream", upstream.url, "fast"),
+               ("switchyard off, fsync", gateway.url, "fast"),
+               ("switchyard on, fsync", gateway.url, "auto"),
+               ("switchyard off, no fsync", gateways["normal"].url, "fast"),
+               ("switchyard on, no fsync", gateways["normal"].url, "auto")]
     if proxy is not None:
         targets.append(("litellm proxy", proxy.url, "fast"))
     results: list[Result] = []
@@ -140,20 +149,20 @@ def main() -> None:
                 results.append(Result(name, c, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
                                       statistics.median(r[2] for r in runs), sum(r[3] for r in runs)))
     finally:
-        for proc in (proxy, gateway, upstream):
+        for proc in (proxy, *gateways.values(), upstream):
             if proc is not None:
                 proc.stop()
     direct = {r.concurrency: r for r in results if r.target == "direct upstream"}
     print(f"\nGateway overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, wrk -t1, "
           f"{args.duration}s x {args.repeats} runs per cell (medians)")
     print(f"routing on uses classifier: {routing_note['classifier']}")
-    print(f"{'target':<26}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'added p50 ms':>14}{'errors':>8}")
+    print(f"{'target':<28}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'added p50 ms':>14}{'errors':>8}")
     for r in results:
         added = r.p50_ms - direct[r.concurrency].p50_ms
-        print(f"{r.target:<26}{r.concurrency:>5}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.rps:>9.0f}{added:>14.3f}{r.errors:>8}")
+        print(f"{r.target:<28}{r.concurrency:>5}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.rps:>9.0f}{added:>14.3f}{r.errors:>8}")
     if proxy is not None:
         for c in levels:
-            ours = next(r for r in results if r.target == "switchyard, routing off" and r.concurrency == c)
+            ours = next(r for r in results if r.target == "switchyard off, fsync" and r.concurrency == c)
             theirs = next(r for r in results if r.target == "litellm proxy" and r.concurrency == c)
             print(f"concurrency {c}: switchyard/litellm-proxy req/s ratio {ours.rps / theirs.rps:.2f}")
     print(f"\nreproduce: .venv/bin/python bench/gateway_overhead.py --duration {args.duration} --repeats {args.repeats}")

@@ -51,6 +51,8 @@ class EngineRequest:
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Who is asking, for engines that isolate tenants (vLLM's cache_salt); never sent upstream as is.
+    tenant: str | None = None
 
     def sampling_params(self) -> dict[str, Any]:
         """The OpenAI parameters that are set, by their wire names."""

@@ -6,6 +6,7 @@ tier is enabled.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,6 +55,8 @@ class LiteLLMEngine:
 
     async def start(self) -> None:
         if self._litellm is None:
+            # litellm otherwise fetches its price map from the internet at import time.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             import litellm
 
             litellm.telemetry = False

@@ -82,6 +82,13 @@ def _cross_checks(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("tiers", name, "engine"), "an openai tier needs base_url (it may be ${VAR})"))
         if tier.engine == "litellm" and not tier.litellm_model:
             problems.append((("tiers", name, "engine"), "a litellm tier needs litellm_model, e.g. openai/gpt-4o"))
+        if tier.engine == "vllm" and (tier.vllm is None or tier.vllm.replicas is None):
+            problems.append((("tiers", name, "vllm"), "a vllm tier needs vllm.replicas (a list of URLs, or ${VAR} with url1,url2)"))
+        for i, url in enumerate((tier.vllm.replicas or []) if tier.vllm else []):
+            if not re.match(r"^https?://", url):
+                problems.append((("tiers", name, "vllm", "replicas", i), f"{url!r} is not an http(s) URL"))
+        if tier.vllm is not None and tier.vllm.pricing is not None and "prices" in tier.model_fields_set:
+            problems.append((("tiers", name, "prices"), "give prices or vllm.pricing (GPU-hour pricing), not both"))
         if tier.base_url and not re.match(r"^https?://", tier.base_url):
             problems.append((("tiers", name, "base_url"), f"{tier.base_url!r} is not an http(s) URL"))
     seen: dict[str, str] = {}

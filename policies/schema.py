@@ -10,9 +10,11 @@ import os
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-EngineKind = Literal["llamacpp", "openai", "litellm"]
+from policies.vllm import VLLMSettings
+
+EngineKind = Literal["llamacpp", "openai", "litellm", "vllm"]
 MILLION = Decimal(1_000_000)
 
 
@@ -70,6 +72,16 @@ class Tier(Strict):
     enabled: bool = True
     enabled_when: EnabledWhen = Field(default_factory=EnabledWhen)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    # vllm: replicas, launch arguments, balancing, GPU pricing (policies/vllm.py).
+    vllm: VLLMSettings | None = None
+
+    @model_validator(mode="after")
+    def _gpu_priced(self) -> Tier:
+        # A vLLM tier priced by its GPUs carries that price, so routing and spend compare it with API tiers.
+        if self.vllm is not None and self.vllm.pricing is not None and "prices" not in self.model_fields_set:
+            inp, out = self.vllm.pricing.per_mtok(self.vllm.gpus_per_replica)
+            object.__setattr__(self, "prices", Prices(input_per_mtok=inp, output_per_mtok=out))
+        return self
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (
@@ -91,10 +103,14 @@ class Tier(Strict):
             return False, f"no key: {self.api_key_env} is not set"
         if self.engine == "openai" and not self.base_url:
             return False, "no base_url configured"
+        if self.engine == "vllm" and not (self.vllm and self.vllm.replicas):
+            return False, "no vllm replicas configured"
         if self.engine == "llamacpp":
             return True, f"in-process llama.cpp on {self.model_path}"
         if self.engine == "openai":
             return True, f"OpenAI-compatible server at {self.base_url}"
+        if self.engine == "vllm" and self.vllm and self.vllm.replicas:
+            return True, f"vLLM, {len(self.vllm.replicas)} replica(s) with prefix affinity"
         return True, f"litellm provider model {self.litellm_model}"
 
 
@@ -106,6 +122,9 @@ class Routing(Strict):
     quality_target: float | None = Field(default=None, ge=0, le=1)
     thresholds: dict[str, float] | None = None
     long_prompt_words: int = Field(default=400, ge=1)
+    budget_downgrade_below: float | None = Field(
+        default=None, ge=0, le=1, description="Route to the cheapest tier when a covering budget has less than this share left."
+    )
 
     @field_validator("thresholds")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from router.errors import APIError, error_response, install_handlers, log
@@ -59,6 +61,31 @@ async def route(request: Request) -> Response:
     )
 
 
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64)
+    score: float = Field(ge=0, le=1, description="1 = the answer was good, 0 = it was bad.")
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+async def post_feedback(request: Request) -> Response:
+    """A user's verdict on an answer, kept with its ledger row and exported with the traffic."""
+    gateway: Gateway = request.app.state.gateway
+    payload = await read_json(request, 64 * 1024)
+    try:
+        feedback = Feedback.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise APIError(400, f"invalid value for '{param}': {first['msg']}", param=param, code="invalid_value") from None
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(None, gateway.ledger.add_feedback, feedback.request_id, feedback.score, feedback.comment)
+    if not found:
+        raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
+    return _json({"ok": True, "request_id": feedback.request_id})
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -72,6 +99,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    gateway.refresh_engine_stats()
     return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -121,6 +149,8 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/feedback", post_feedback, methods=["POST"], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}})
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])

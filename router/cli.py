@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,11 +12,16 @@ import typer
 from rich.console import Console
 
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
+from router.cli_tenancy import budgets_app, keys_app
 
 app = typer.Typer(help="Switchyard: a cost-aware model router and cascade gateway.", no_args_is_help=True)
 policy_app = typer.Typer(help="Check and explain routing policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
-console = Console(stderr=True)
+logs_app = typer.Typer(help="The request log kept in the ledger.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(budgets_app, name="budgets")
+console = Console(stderr=True, soft_wrap=True)
 
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]
 
@@ -78,6 +85,129 @@ def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]
             f"{'enabled' if enabled else 'disabled'}: {why}",
             highlight=False,
         )
+
+
+def parse_when(value: str | None) -> datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or an age such as 90m, 24h, 7d."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)([mhd])", value.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        return datetime.now(UTC) - delta
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither an ISO date/time nor an age like 24h or 7d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@logs_app.command("export")
+def logs_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the labeled-traffic JSONL.")],
+    since: Annotated[str | None, typer.Option(help="Oldest request: ISO date/time or an age (24h, 7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Newest request (exclusive), same forms.")] = None,
+    include_failed: Annotated[bool, typer.Option(help="Also export requests that failed or were rejected.")] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+) -> None:
+    """Write logged requests as labeled-traffic JSONL (scores empty until labeled)."""
+    import orjson
+
+    from router.export import export
+    from router.ledger import Ledger
+
+    ledger = Ledger(database_url)
+    ledger.migrate()
+    written = 0
+    with out.open("wb") as handle:
+        for record in export(ledger, parse_when(since), parse_when(until), include_failed):
+            handle.write(orjson.dumps(record) + b"\n")
+            written += 1
+    ledger.close()
+    console.print(f"wrote {written} requests to {out}", highlight=False)
+
+
+deploy_app = typer.Typer(help="Render deployments from a policy: vLLM launch commands, docker-compose, Kubernetes.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+DeployPolicy = Annotated[Path, typer.Option("--policy", "-p", help="The policy YAML the deployment serves.")]
+Namespace = Annotated[str, typer.Option(help="Kubernetes namespace of the rendered objects.")]
+
+
+def _deploy_write(files: dict[str, str], out: Path | None, check: bool = False) -> None:
+    if out is None:
+        for name, text in files.items():
+            typer.echo(f"# ---- {name}\n{text}", nl=False)
+        return
+    stale = [name for name, text in files.items() if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text]
+    if check:
+        for name in stale:
+            console.print(f"[red]{out / name} is out of date[/red]", highlight=False)
+        if stale:
+            raise typer.Exit(1)
+        console.print(f"[green]{out}: {len(files)} files up to date[/green]", highlight=False)
+        return
+    for name, text in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if path.suffix == ".sh":
+            path.chmod(0o755)
+        console.print(f"{'wrote' if name in stale else 'unchanged'} {path}", highlight=False)
+
+
+def _deploy_policy_text(policy: Path) -> str:
+    try:
+        return policy.read_text(encoding="utf-8")
+    except OSError as exc:
+        console.print(f"[red]cannot read {policy}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+
+
+@deploy_app.command("vllm")
+def deploy_vllm(
+    policy: DeployPolicy,
+    tier: Annotated[str, typer.Option("--tier", "-t", help="The vllm tier to deploy.")],
+    out: Annotated[Path | None, typer.Option(help="Write TIER.sh and TIER.k8s.yaml here instead of printing them.")] = None,
+    namespace: Namespace = "switchyard",
+) -> None:
+    """Print (or write) the vLLM launch command and Kubernetes manifest for one tier."""
+    from policies.deploy import DeployOptions, render_vllm_tier
+
+    try:
+        rendered = render_vllm_tier(_deploy_policy_text(policy), str(policy), tier, DeployOptions(namespace=namespace))
+    except PolicyError as exc:
+        console.print(f"[red]policy rejected[/red]\n{exc}")
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    _deploy_write(rendered.files, out)
+
+
+@deploy_app.command("render")
+def deploy_render(
+    policy: DeployPolicy,
+    out: Annotated[Path | None, typer.Option(help="Folder to write into (e.g. deploy); prints when omitted.")] = None,
+    check: Annotated[bool, typer.Option(help="Only check that --out holds exactly what would be rendered.")] = False,
+    namespace: Namespace = "switchyard",
+    gateway_image: Annotated[str, typer.Option(help="The gateway's container image.")] = "switchyard:0.1.0",
+    gateway_replicas: Annotated[int, typer.Option(min=1, help="Gateway replicas (and the HPA's minimum).")] = 2,
+) -> None:
+    """Render docker-compose, Kubernetes manifests and vLLM launch scripts for a policy."""
+    from policies.deploy import DeployOptions, render
+
+    options = DeployOptions(namespace=namespace, gateway_image=gateway_image, gateway_replicas=gateway_replicas)
+    try:
+        rendered = render(_deploy_policy_text(policy), str(policy), options)
+    except PolicyError as exc:
+        console.print(f"[red]policy rejected[/red]\n{exc}")
+        raise typer.Exit(2) from None
+    for note in rendered.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if check and out is None:
+        raise typer.BadParameter("--check needs --out")
+    _deploy_write(rendered.files, out, check)
 
 
 def main() -> None:

@@ -10,12 +10,18 @@ from classifiers.base import Prediction
 from engines.base import Engine
 from policies.decide import Decision, NoTierAvailable, decide, pinned
 from policies.schema import Policy
+from policies.vllm import reprice
 from router.errors import APIError
+from router.ledger import Ledger
 from router.metrics import Metrics
 from router.schemas import ChatRequest
+from router.tenancy.budgets import BudgetBook
+from router.tenancy.guard import Tenancy, quota_store_from_env
+from router.tenancy.keys import KeyStore
 from router.tiers import build_engine, load_classifier
 
 log = logging.getLogger("switchyard")
+STATS_INTERVAL_S = 2.0
 
 
 def routing_text(messages: list[Any]) -> str:
@@ -31,9 +37,13 @@ def routing_text(messages: list[Any]) -> str:
 
 
 class Gateway:
-    def __init__(self, policy: Policy, source: str = "<default>") -> None:
+    def __init__(self, policy: Policy, source: str = "<default>", ledger: Ledger | None = None) -> None:
         self.policy = policy
         self.source = source
+        self.ledger = ledger or Ledger()
+        self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store_from_env())
+        # Savings are counted against sending everything to the policy's dearest tier.
+        self.dearest = policy.by_cost()[-1]
         self.metrics = Metrics()
         self.status = {name: tier.status() for name, tier in policy.tiers.items()}
         self.engines: dict[str, Engine] = {}
@@ -44,6 +54,8 @@ class Gateway:
         self.started_at = 0.0
         for name, (enabled, _) in self.status.items():
             self.metrics.tier_up.labels(name).set(1 if enabled else 0)
+        self.metrics.observe_prices(policy)
+        self._stats_task: asyncio.Task[None] | None = None
 
     def banner(self) -> list[str]:
         lines = [f"policy {self.policy.name!r} from {self.source}"]
@@ -52,22 +64,55 @@ class Gateway:
             tier = self.policy.tiers[name]
             lines.append(f"  tier {name:<12} {'ENABLED ' if enabled else 'disabled'} {tier.model}: {why}")
         lines.append(f"  routing: {self.classifier_note}")
+        lines.append(f"  ledger: {self.ledger.url} (sync {self.ledger.sync.lower()})")
         return lines
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.ledger.start)
+        log.info("tenancy: %s", await loop.run_in_executor(None, self.tenancy.mode))
         for name, (enabled, _) in self.status.items():
             if not enabled:
                 continue
             engine = build_engine(self.policy.tiers[name])
             await engine.start()
             self.engines[name] = engine
+        if any(hasattr(engine, "stats") for engine in self.engines.values()):
+            self._stats_task = asyncio.create_task(self._refresh_stats_every(STATS_INTERVAL_S))
         self.ready = True
+
+    def refresh_engine_stats(self) -> None:
+        """Copy what vLLM tiers scraped from their replicas into the metrics, and re-price those tiers
+        from their measured decode throughput (so routing and spend use what the GPUs deliver)."""
+        measured: dict[str, float | None] = {}
+        for name, engine in self.engines.items():
+            stats = getattr(engine, "stats", None)
+            if stats is not None:
+                pool = stats()
+                self.metrics.observe_vllm(name, pool)
+                measured[name] = pool.busy_tokens_per_s
+        if measured:
+            self.policy = reprice(self.policy, measured)
+            self.metrics.observe_prices(self.policy)
+
+    async def _refresh_stats_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.refresh_engine_stats()
+            except Exception:  # a failed refresh must not stop the next one
+                log.exception("refreshing engine stats failed")
 
     async def aclose(self) -> None:
         self.ready = False
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
         for engine in self.engines.values():
             await engine.aclose()
         self.engines.clear()
+        await self.tenancy.quota.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
 
     def enabled(self) -> list[str]:
         return [name for name in self.policy.tiers if name in self.engines]
@@ -79,7 +124,7 @@ class Gateway:
         result = await loop.run_in_executor(None, self.classifier.predict, [text])
         return result[0]
 
-    async def decide(self, request: ChatRequest) -> Decision:
+    async def decide(self, request: ChatRequest, cheapest_only: str | None = None) -> Decision:
         if request.model != "auto":
             tier = self.policy.resolve(request.model)
             if tier is None:
@@ -101,6 +146,11 @@ class Gateway:
                 raise APIError(400, f"tier {tier!r} cannot call tools", code="tools_unsupported", param="tools")
             return pinned(self.policy, tier, f"pinned by the request's model {request.model!r}")
         enabled = self.enabled()
+        if cheapest_only is not None:
+            # A budget is nearly spent: the policy asks to downgrade rather than refuse.
+            cheapest = self.policy.by_cost(enabled)[0]
+            self.metrics.decisions.labels(cheapest).inc()
+            return Decision(cheapest, self.policy.tiers[cheapest].model, 0.0, None, f"downgraded: {cheapest_only} is nearly spent")
         if request.tools:
             enabled = [t for t in enabled if self.engines[t].supports_tools]
             if not enabled:

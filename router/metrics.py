@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from engines.vllm import PoolStats
+    from policies.schema import Policy
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -61,6 +67,88 @@ class Metrics:
             ["tier"],
             registry=self.registry,
         )
+        # Self-hosted (vLLM) tiers: read from the replicas' own /metrics by the engine's scraper.
+        self.tier_price = Gauge(
+            "switchyard_tier_price_usd_per_mtok",
+            "The price the gateway charges a tier at now, US dollars per million tokens, by kind (input or output).",
+            ["tier", "kind"],
+            registry=self.registry,
+        )
+        self.vllm_tokens_per_s = Gauge(
+            "switchyard_vllm_tokens_per_second",
+            "Decode tokens per second of a vLLM tier, all replicas together, over the latest scrape interval.",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.vllm_busy_tokens_per_s = Gauge(
+            "switchyard_vllm_busy_tokens_per_second",
+            "Decode tokens per second of one replica while decoding, over the pricing window (what the price uses).",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.vllm_acceptance = Gauge(
+            "switchyard_vllm_spec_decode_acceptance_rate",
+            "Accepted draft tokens / proposed draft tokens, all replicas of a tier together.",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.vllm_acceptance_length = Gauge(
+            "switchyard_vllm_spec_decode_mean_acceptance_length",
+            "Tokens emitted per verification step (1 + accepted / drafts), all replicas of a tier together.",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.vllm_replica_up = Gauge(
+            "switchyard_vllm_replica_up", "1 when the replica answers /health.", ["tier", "replica"], registry=self.registry
+        )
+        self.vllm_replica_requests = Gauge(
+            "switchyard_vllm_replica_requests",
+            "Requests on a replica by state: running, waiting (its /metrics) and in_flight (from this gateway).",
+            ["tier", "replica", "state"],
+            registry=self.registry,
+        )
+        self.vllm_replica_kv_cache = Gauge(
+            "switchyard_vllm_replica_kv_cache_usage", "KV-cache use of a replica, 0 to 1.", ["tier", "replica"], registry=self.registry
+        )
+        self.vllm_replica_tokens_per_s = Gauge(
+            "switchyard_vllm_replica_tokens_per_second",
+            "Decode tokens per second of a replica over the latest scrape interval.",
+            ["tier", "replica"],
+            registry=self.registry,
+        )
+        self.vllm_replica_served = Gauge(
+            "switchyard_vllm_replica_routed",
+            "Requests this gateway sent to a replica since it started, by why that replica was chosen.",
+            ["tier", "replica", "reason"],
+            registry=self.registry,
+        )
+
+    def observe_prices(self, policy: Policy) -> None:
+        for name, tier in policy.tiers.items():
+            self.tier_price.labels(name, "input").set(float(tier.prices.input_per_mtok))
+            self.tier_price.labels(name, "output").set(float(tier.prices.output_per_mtok))
+
+    def observe_vllm(self, tier: str, stats: PoolStats) -> None:
+        for gauge, value in (
+            (self.vllm_tokens_per_s, stats.tokens_per_s),
+            (self.vllm_busy_tokens_per_s, stats.busy_tokens_per_s),
+            (self.vllm_acceptance, stats.spec_acceptance_rate),
+            (self.vllm_acceptance_length, stats.spec_mean_acceptance_length),
+        ):
+            # A series the replicas do not publish (no speculative decoding) stays absent, not 0.
+            if value is not None:
+                gauge.labels(tier).set(value)
+        for replica in stats.replicas:
+            labels = (tier, replica.root)
+            self.vllm_replica_up.labels(*labels).set(1 if replica.up else 0)
+            self.vllm_replica_requests.labels(*labels, "running").set(replica.running)
+            self.vllm_replica_requests.labels(*labels, "waiting").set(replica.waiting)
+            self.vllm_replica_requests.labels(*labels, "in_flight").set(replica.in_flight)
+            self.vllm_replica_kv_cache.labels(*labels).set(replica.kv_cache_usage)
+            if replica.tokens_per_s is not None:
+                self.vllm_replica_tokens_per_s.labels(*labels).set(replica.tokens_per_s)
+            for reason, count in replica.served.items():
+                self.vllm_replica_served.labels(*labels, reason).set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -14,15 +16,18 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from engines.base import Engine, EngineError, EngineRequest
+from engines.base import Engine, EngineError, EngineRequest, estimate_tokens, messages_text
 from policies.decide import Decision
 from router.errors import APIError
 from router.gateway import Gateway
+from router.ledger.store import LedgerRow, LedgerUnavailable, to_nanousd
 from router.schemas import ChatRequest, parse_chat_request
+from router.tenancy.guard import Identity
 
 log = logging.getLogger("switchyard")
 T = TypeVar("T")
 RETRYABLE = {429, 500, 502, 503, 504}
+PARAMS = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "user", "stream", "tools", "tool_choice"}
 
 
 class ClientDisconnected(Exception):
@@ -59,7 +64,7 @@ def validate_limits(gateway: Gateway, request: ChatRequest) -> None:
         raise APIError(400, f"max_tokens {limit} exceeds the limit of {limits.max_output_tokens}", code="invalid_value", param="max_tokens")
 
 
-def engine_request(gateway: Gateway, request: ChatRequest, tier: str) -> EngineRequest:
+def engine_request(gateway: Gateway, request: ChatRequest, tier: str, tenant: str | None = None) -> EngineRequest:
     extra: dict[str, Any] = {}
     if request.presence_penalty is not None:
         extra["presence_penalty"] = request.presence_penalty
@@ -78,6 +83,7 @@ def engine_request(gateway: Gateway, request: ChatRequest, tier: str) -> EngineR
         tool_choice=request.tool_choice,
         response_format=request.response_format,
         extra=extra,
+        tenant=tenant,
     )
 
 
@@ -135,50 +141,212 @@ async def with_fallbacks(
     raise AssertionError("unreachable: the plan is never empty")
 
 
-def record(gateway: Gateway, tier: str, usage: dict[str, Any], started: float, stream: bool, status: str = "ok") -> Decimal:
+def prompt_token_bound(chat: ChatRequest) -> int:
+    """An upper bound on the prompt's tokens: byte-level tokenizers never make more tokens than
+    UTF-8 bytes, plus each message's chat-template overhead."""
+    size = 0
+    for message in chat.messages:
+        content = message.content
+        if isinstance(content, str):
+            size += len(content.encode("utf-8"))
+        elif content is not None:
+            size += len(orjson.dumps(content))
+        if message.tool_calls:
+            size += len(orjson.dumps(message.tool_calls))
+    if chat.tools:
+        size += len(orjson.dumps(chat.tools))
+    return size + 8 * len(chat.messages) + 16
+
+
+def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, int]:
+    """Usage of a stream that ended before its usage chunk: the prompt estimated, one token a piece."""
+    prompt = estimate_tokens(messages_text([m.model_dump(exclude_none=True) for m in chat.messages]))
+    return {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
+
+
+def worst_case(gateway: Gateway, chat: ChatRequest, decision: Decision, prompt_bound: int) -> int:
+    """What this request could cost at most, on whichever tier of its plan ends up answering."""
+    worst = Decimal(0)
+    for name in gateway.plan(decision.tier):
+        tier = gateway.policy.tiers[name]
+        worst = max(worst, tier.cost(prompt_bound, chat.output_limit() or tier.max_output_tokens))
+    return to_nanousd(worst)
+
+
+@dataclass
+class Call:
+    """One chat request on its way through the gateway."""
+
+    request_id: str
+    started: float
+    headers: dict[str, str]
+    tenant: str = "anonymous"
+    team: str = "default"
+    key_id: str | None = None
+    chat: ChatRequest | None = None
+    decision: Decision | None = None
+    overhead_ms: float | None = None
+    identity: Identity | None = None
+    reserved: int = 0
+    holding: bool = False  # a budget reservation is held until settled or released
+
+    async def settle(self, gateway: Gateway, actual: int) -> None:
+        if self.holding and self.identity is not None:
+            self.holding = False
+            await gateway.tenancy.settle(self.identity, self.request_id, actual)
+
+    async def release(self, gateway: Gateway) -> None:
+        if self.holding and self.identity is not None:
+            self.holding = False
+            await gateway.tenancy.release(self.identity, self.request_id)
+
+
+def finish(
+    gateway: Gateway,
+    call: Call,
+    tier: str | None,
+    usage: dict[str, Any],
+    *,
+    status: str = "ok",
+    http_status: int = 200,
+    error: str | None = None,
+    response_text: str | None = None,
+) -> tuple[Decimal, LedgerRow]:
+    """Price the request, count it in the metrics and log line, and build its ledger row."""
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
-    cost = gateway.policy.tiers[tier].cost(prompt, completion)
-    metrics = gateway.metrics
-    metrics.requests.labels(tier, gateway.policy.tiers[tier].model, status, "off").inc()
-    metrics.latency.labels(tier, "true" if stream else "false").observe(time.perf_counter() - started)
-    metrics.tokens.labels(tier, "prompt").inc(prompt)
-    metrics.tokens.labels(tier, "completion").inc(completion)
-    metrics.cost.labels(tier).inc(float(cost))
-    return cost
+    latency_ms = (time.perf_counter() - call.started) * 1000
+    chat, decision = call.chat, call.decision
+    cost = saved = Decimal(0)
+    model = None
+    if tier is not None:
+        served = gateway.policy.tiers[tier]
+        model = served.model
+        cost = served.cost(prompt, completion)
+        saved = max(Decimal(0), gateway.policy.tiers[gateway.dearest].cost(prompt, completion) - cost)
+        metrics = gateway.metrics
+        metrics.requests.labels(tier, model, status, "off").inc()
+        metrics.latency.labels(tier, "true" if chat and chat.stream else "false").observe(latency_ms / 1000)
+        metrics.tokens.labels(tier, "prompt").inc(prompt)
+        metrics.tokens.labels(tier, "completion").inc(completion)
+        metrics.cost.labels(tier).inc(float(cost))
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "chat completion",
+            extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier, "status": status, "http_status": http_status,
+                   "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": str(cost), "latency_ms": round(latency_ms, 2)},
+        )
+    store = gateway.policy.store_prompts
+    row = LedgerRow(
+        request_id=call.request_id,
+        tenant=call.tenant,
+        team=call.team,
+        key_id=call.key_id,
+        status=status,
+        http_status=http_status,
+        requested_model=chat.model if chat else None,
+        tier=tier,
+        model=model,
+        routed=bool(decision and not decision.pinned),
+        route_score=decision.route_score if decision else None,
+        decision=(
+            {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
+             "reason": decision.reason, "classifier": decision.classifier}
+            if decision else None
+        ),
+        fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
+        messages=[m.model_dump(exclude_none=True) for m in chat.messages] if chat and store else None,
+        response=response_text if store else None,
+        params=chat.model_dump(include=PARAMS, exclude_none=True) if chat else None,
+        stream=bool(chat and chat.stream),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_nanousd=to_nanousd(cost),
+        saved_nanousd=to_nanousd(saved),
+        latency_ms=round(latency_ms, 3),
+        overhead_ms=call.overhead_ms,
+        error=error,
+    )
+    return cost, row
+
+
+async def commit(gateway: Gateway, row: LedgerRow) -> None:
+    try:
+        await gateway.ledger.record(row)
+    except LedgerUnavailable as exc:
+        log.error("ledger write failed: %s", exc, extra={"request_id": row.request_id})
+        message = "the gateway could not record this request, so it is not answered; retry later"
+        raise APIError(503, message, code="ledger_unavailable") from None
 
 
 async def chat_completions(request: Request) -> Response:
-    started = time.perf_counter()
     gateway: Gateway = request.app.state.gateway
     request_id = uuid.uuid4().hex
-    headers = {"x-switchyard-request-id": request_id}
+    call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id})
     request.state.request_id = request_id
-    request.state.headers = headers
+    request.state.headers = call.headers
+    try:
+        return await _chat(request, gateway, call)
+    except BaseException as exc:
+        # Whatever stopped the request before it was answered, its budget hold goes back.
+        await call.release(gateway)
+        if not isinstance(exc, APIError):
+            raise
+        status = "rejected" if exc.status < 500 else "error"
+        tier = call.decision.tier if call.decision and exc.status >= 500 else None
+        _, row = finish(gateway, call, tier, {}, status=status, http_status=exc.status, error=exc.message)
+        with contextlib.suppress(APIError):
+            await commit(gateway, row)
+        raise
 
-    chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
+
+async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
+    headers = call.headers
+    identity = call.identity = await gateway.tenancy.identify(request.headers.get("authorization"))
+    call.tenant, call.team, call.key_id = identity.tenant, identity.team, identity.key_id
+    chat = call.chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
-    decision = await gateway.decide(chat)
+    prompt_bound = prompt_token_bound(chat)
+    downgrade = None
+    fraction = gateway.policy.routing.budget_downgrade_below
+    if fraction is not None and identity.buckets and chat.model == "auto":
+        nearly = await gateway.tenancy.nearly_spent(identity, fraction)
+        downgrade = nearly.name if nearly else None
+    decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade)
     decision_headers(headers, decision)
-    overhead = time.perf_counter() - started
+    await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))
+    call.reserved = worst_case(gateway, chat, decision, prompt_bound)
+    await gateway.tenancy.reserve(identity, call.request_id, call.reserved)
+    call.holding = True
+    overhead = time.perf_counter() - call.started
+    call.overhead_ms = round(overhead * 1000, 3)
     headers["x-switchyard-overhead-ms"] = f"{overhead * 1000:.3f}"
     gateway.metrics.overhead.labels("true" if chat.model == "auto" else "false").observe(overhead)
 
     if chat.stream:
-        return await stream_completion(request, gateway, chat, decision, headers, started)
+        return await stream_completion(request, gateway, call)
 
-    async def call(tier: str, engine: Engine) -> dict[str, Any]:
-        return await engine.complete(engine_request(gateway, chat, tier))
+    async def attempt(tier: str, engine: Engine) -> dict[str, Any]:
+        return await engine.complete(engine_request(gateway, chat, tier, call.tenant))
 
     try:
-        tier, payload = await cancellable(request, with_fallbacks(gateway, decision, call))
+        tier, payload = await cancellable(request, with_fallbacks(gateway, decision, attempt))
     except ClientDisconnected:
-        log.info("client went away; upstream call cancelled", extra={"request_id": request_id})
+        log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
+        # The upstream saw the prompt before it was cancelled: charge that, estimated.
+        usage = {"prompt_tokens": estimate_tokens(messages_text(engine_request(gateway, chat, decision.tier).messages))}
+        _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected")
+        await call.settle(gateway, row.cost_nanousd)
+        await commit(gateway, row)
         return Response(status_code=499)
-    cost = record(gateway, tier, payload["usage"], started, stream=False)
+    choices = payload.get("choices") or [{}]
+    text = (choices[0].get("message") or {}).get("content")
+    cost, row = finish(gateway, call, tier, payload["usage"], response_text=text if isinstance(text, str) else None)
+    await call.settle(gateway, row.cost_nanousd)
+    await commit(gateway, row)
     served = gateway.policy.tiers[tier]
     payload["model"] = served.model
-    payload.setdefault("id", f"chatcmpl-{request_id}")
+    payload.setdefault("id", f"chatcmpl-{call.request_id}")
     if tier != decision.tier:
         headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
         headers["x-switchyard-fallback-from"] = decision.tier
@@ -190,20 +358,15 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-async def stream_completion(
-    request: Request,
-    gateway: Gateway,
-    chat: ChatRequest,
-    decision: Decision,
-    headers: dict[str, str],
-    started: float,
-) -> Response:
+async def stream_completion(request: Request, gateway: Gateway, call: Call) -> Response:
+    chat, decision, headers = call.chat, call.decision, call.headers
+    assert chat is not None and decision is not None
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
 
     async def open_stream(tier: str, engine: Engine) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
         # Pull the first chunk before answering, so a failing upstream still gets a proper
         # status code and the fallback tiers a chance.
-        stream = engine.stream(engine_request(gateway, chat, tier))
+        stream = engine.stream(engine_request(gateway, chat, tier, call.tenant))
         try:
             first = await stream.__anext__()
         except StopAsyncIteration:
@@ -221,37 +384,54 @@ async def stream_completion(
     # A stream's headers leave before its tokens are counted: the cost arrives in the usage chunk.
     headers["x-switchyard-cost-usd"] = "deferred"
     headers["cache-control"] = "no-cache"
-    request_id = headers["x-switchyard-request-id"]
 
     async def body() -> AsyncIterator[bytes]:
-        status = "ok"
+        status, error = "ok", None
         usage: dict[str, Any] = {}
+        usage_chunk: dict[str, Any] | None = None
+        pieces: list[str] = []
         try:
             chunk: dict[str, Any] | None = first
             while chunk is not None:
                 if chunk.get("usage"):
-                    usage = chunk["usage"]
-                    if include_usage:
-                        cost = served.cost(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-                        chunk["model"] = served.model
-                        chunk["switchyard"] = {"request_id": request_id, "tier": tier, "cost_usd": money(cost)}
-                        yield _sse(chunk)
+                    usage, usage_chunk = chunk["usage"], chunk
                 elif chunk.get("choices"):
                     chunk["model"] = served.model
+                    content = (chunk["choices"][0].get("delta") or {}).get("content")
+                    if isinstance(content, str):
+                        pieces.append(content)
                     yield _sse(chunk)
                 chunk = await stream.__anext__()
         except StopAsyncIteration:
             pass
         except EngineError as exc:
-            status = "error"
-            log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": request_id})
+            status, error = "error", exc.message
+            log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": call.request_id})
             yield _sse(upstream_error(exc).body())
-        except asyncio.CancelledError:
-            status = "cancelled"
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client left: stop the upstream, and still charge and record what was generated.
+            await stream.aclose()
+            _, row = finish(gateway, call, tier, usage or partial_usage(chat, pieces), status="cancelled", http_status=499,
+                            error="client disconnected", response_text="".join(pieces))
+            await call.settle(gateway, row.cost_nanousd)
+            with contextlib.suppress(APIError):
+                await commit(gateway, row)
             raise
         finally:
             await stream.aclose()
-            record(gateway, tier, usage, started, stream=True, status=status)
+        cost, row = finish(gateway, call, tier, usage or partial_usage(chat, pieces), status=status,
+                           http_status=200 if status == "ok" else 502, error=error, response_text="".join(pieces))
+        await call.settle(gateway, row.cost_nanousd)
+        try:
+            # The row is committed before the stream ends, or the client learns it was not.
+            await commit(gateway, row)
+        except APIError as exc:
+            yield _sse(exc.body())
+            return
+        if status == "ok" and include_usage and usage_chunk is not None:
+            usage_chunk["model"] = served.model
+            usage_chunk["switchyard"] = {"request_id": call.request_id, "tier": tier, "cost_usd": money(cost)}
+            yield _sse(usage_chunk)
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

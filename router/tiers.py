@@ -11,6 +11,7 @@ from engines.base import Engine
 from engines.litellm_engine import LiteLLMEngine
 from engines.llamacpp import LlamaCppEngine
 from engines.openai_http import OpenAIHTTPEngine
+from engines.vllm import VLLMEngine
 from policies.schema import Tier
 
 log = logging.getLogger("switchyard")
@@ -31,6 +32,16 @@ def build_engine(tier: Tier) -> Engine:
         return OpenAIHTTPEngine(
             tier.model,
             tier.base_url,
+            api_key=tier.api_key(),
+            upstream_model=tier.upstream_model or None,
+            connect_timeout=tier.timeouts.connect_s,
+            read_timeout=tier.timeouts.read_s,
+        )
+    if tier.engine == "vllm":
+        assert tier.vllm is not None and tier.vllm.replicas
+        return VLLMEngine(
+            tier.model,
+            tier.vllm,
             api_key=tier.api_key(),
             upstream_model=tier.upstream_model or None,
             connect_timeout=tier.timeouts.connect_s,

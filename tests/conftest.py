@@ -9,6 +9,7 @@ import pytest
 from tests.servers import Process, free_port, start_gateway, start_llama_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 E2E_POLICY = """
 version: 1
@@ -61,7 +62,9 @@ def gateway(llama_server: Process, tmp_path_factory: pytest.TempPathFactory) -> 
     work = tmp_path_factory.mktemp("gateway")
     policy = work / "policy.yaml"
     policy.write_text(E2E_POLICY.format(upstream=llama_server.url, dead_port=free_port()))
-    server = start_gateway(policy, work, env={"SWITCHYARD_TEST_PROVIDER_KEY": "sk-local-test"})
+    env = {"SWITCHYARD_TEST_PROVIDER_KEY": "sk-local-test", "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db"}
+    server = start_gateway(policy, work, env=env)
+    server.database_url = env["SWITCHYARD_DATABASE_URL"]
     yield server
     server.stop()
 

@@ -25,6 +25,7 @@ class Process:
 
     def __init__(self, args: list[str], port: int, ready_path: str, log: Path, env: dict[str, str] | None = None) -> None:
         self.port = port
+        self.database_url: str | None = None
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_file = log.open("wb")

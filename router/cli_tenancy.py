@@ -1,0 +1,171 @@
+"""`switchyard keys ...` and `switchyard budgets ...`: tenants' keys and budgets, on the ledger DB."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from router.ledger import Ledger, to_nanousd
+from router.tenancy.budgets import PERIODS, BudgetBook, window
+from router.tenancy.keys import KeyStore
+
+keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.", no_args_is_help=True)
+budgets_app = typer.Typer(help="Spend limits per key, team or tenant.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+DatabaseOption = Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")]
+
+
+def _ledger(database_url: str | None) -> Ledger:
+    ledger = Ledger(database_url)
+    ledger.migrate()
+    return ledger
+
+
+def _usd(value: str) -> int:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not an amount in dollars") from None
+    if amount < 0:
+        raise typer.BadParameter("a budget cannot be negative")
+    return to_nanousd(amount)
+
+
+def _period(value: str) -> str:
+    if value not in PERIODS:
+        raise typer.BadParameter(f"use one of {', '.join(PERIODS)}")
+    return value
+
+
+@keys_app.command("create")
+def create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
+    team: Annotated[str, typer.Option(help="The team within the tenant (spend reports group by it).")],
+    name: Annotated[str | None, typer.Option(help="A label for people.")] = None,
+    budget_usd: Annotated[str | None, typer.Option(help="A hard budget for this key, in dollars.")] = None,
+    period: Annotated[str, typer.Option(help="daily, weekly, monthly or total.", callback=_period)] = "monthly",
+    rpm: Annotated[int | None, typer.Option(min=1, help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, help="Tokens per minute.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    ledger = _ledger(database_url)
+    key, info = KeyStore(ledger.engine).create(tenant, team, name, rpm, tpm)
+    budget = BudgetBook(ledger.engine).set("key", info.key_id, period, _usd(budget_usd)) if budget_usd is not None else None
+    ledger.close()
+    if as_json:
+        payload = {"key": key, **info.public(), "budget": budget.describe() if budget else None}
+        out.print(orjson.dumps(payload).decode(), highlight=False)
+        return
+    out.print(f"key {info.key_id} for tenant {tenant}, team {team}" + (f"; {budget.describe()}" if budget else ""), highlight=False)
+    out.print(key, highlight=False)
+    err.print("This is the only time the key is shown. Store it now.")
+
+
+@keys_app.command("list")
+def list_keys(
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List keys (never their secrets)."""
+    ledger = _ledger(database_url)
+    keys = KeyStore(ledger.engine).list(include_revoked=all_keys)
+    ledger.close()
+    if as_json:
+        out.print(orjson.dumps([k.public() for k in keys]).decode(), highlight=False)
+        return
+    table = Table("key id", "prefix", "tenant", "team", "name", "rpm", "tpm", "created", "revoked")
+    for k in keys:
+        table.add_row(k.key_id, k.prefix + "…", k.tenant, k.team, k.name or "", str(k.rpm or ""), str(k.tpm or ""),
+                      k.created_at.strftime("%Y-%m-%d %H:%M") if k.created_at else "",
+                      k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Revoke a key: replicas stop accepting it within seconds."""
+    ledger = _ledger(database_url)
+    done = KeyStore(ledger.engine).revoke(key_id)
+    ledger.close()
+    if not done:
+        err.print(f"no live key {key_id}")
+        raise typer.Exit(1)
+    out.print(f"revoked {key_id}")
+
+
+@keys_app.command("rotate")
+def rotate(key_id: str, database_url: DatabaseOption = None) -> None:
+    """Give a key a new secret; its tenant, team, limits and budgets stay, the old secret stops."""
+    ledger = _ledger(database_url)
+    result = KeyStore(ledger.engine).rotate(key_id)
+    ledger.close()
+    if result is None:
+        err.print(f"no live key {key_id}")
+        raise typer.Exit(1)
+    out.print(result[0], highlight=False)
+    err.print("This is the only time the new key is shown. Store it now.")
+
+
+@budgets_app.command("set")
+def set_budget(
+    usd: Annotated[str, typer.Option(help="The limit in dollars.")],
+    key: Annotated[str | None, typer.Option(help="A key id.")] = None,
+    team: Annotated[str | None, typer.Option(help="A team.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="A tenant.")] = None,
+    period: Annotated[str, typer.Option(help="daily, weekly, monthly or total.", callback=_period)] = "monthly",
+    soft: Annotated[bool, typer.Option(help="Only report overruns, never refuse.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set (or replace) the budget of one key, team or tenant for a period."""
+    chosen = [(s, v) for s, v in (("key", key), ("team", team), ("tenant", tenant)) if v]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --key, --team, --tenant")
+    ledger = _ledger(database_url)
+    budget = BudgetBook(ledger.engine).set(chosen[0][0], chosen[0][1], period, _usd(usd), hard=not soft)  # type: ignore[arg-type]
+    ledger.close()
+    out.print(f"{budget.budget_id}: {budget.describe()}", highlight=False)
+
+
+@budgets_app.command("list")
+def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, database_url: DatabaseOption = None) -> None:
+    """Budgets with what the ledger says is spent in the current window."""
+    from datetime import UTC, datetime
+
+    ledger = _ledger(database_url)
+    book = BudgetBook(ledger.engine)
+    rows = []
+    for budget in book.all():
+        start, end, label = window(budget.period, datetime.now(UTC))
+        spent = book.spent(budget, start, end)
+        rows.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "period": budget.period,
+                     "window": label, "limit_usd": budget.limit_nanousd / 1e9, "spent_usd": spent / 1e9, "hard": budget.hard})
+    ledger.close()
+    if as_json:
+        out.print(orjson.dumps(rows).decode(), highlight=False)
+        return
+    table = Table("budget", "scope", "who", "period", "window", "limit $", "spent $", "kind")
+    for r in rows:
+        table.add_row(r["budget_id"], r["scope"], r["scope_id"], r["period"], r["window"], f"{r['limit_usd']:.4f}",
+                      f"{r['spent_usd']:.6f}", "hard" if r["hard"] else "soft")
+    out.print(table)
+
+
+@budgets_app.command("remove")
+def remove_budget(budget_id: str, database_url: DatabaseOption = None) -> None:
+    """Remove a budget."""
+    ledger = _ledger(database_url)
+    done = BudgetBook(ledger.engine).remove(budget_id)
+    ledger.close()
+    if not done:
+        err.print(f"no budget {budget_id}")
+        raise typer.Exit(1)
+    out.print(f"removed {budget_id}")

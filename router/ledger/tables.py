@@ -1,0 +1,91 @@
+"""Ledger tables (SQLAlchemy Core). Money is integer nano-dollars: a token of a $0.15/Mtok model
+costs 150 nano-dollars, which micro-dollars could not hold."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("tenant", String(128), nullable=False, index=True),
+    Column("team", String(128), nullable=False),
+    Column("key_id", String(32), nullable=True),
+    Column("requested_model", String(256), nullable=True),
+    Column("tier", String(64), nullable=True, index=True),
+    Column("model", String(256), nullable=True),
+    Column("routed", Boolean, nullable=False, default=False),
+    Column("route_score", Float, nullable=True),
+    Column("decision", JSON, nullable=True),
+    Column("fallback_from", String(64), nullable=True),
+    Column("messages", JSON, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("params", JSON, nullable=True),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cost_nanousd", BigInteger, nullable=False, default=0),
+    Column("saved_nanousd", BigInteger, nullable=False, default=0),
+    Column("latency_ms", Float, nullable=True),
+    Column("overhead_ms", Float, nullable=True),
+    Column("cache", String(16), nullable=False, default="off"),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("tenant", String(128), nullable=False, index=True),
+    Column("team", String(128), nullable=False),
+    Column("name", String(256), nullable=True),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("budget_id", String(32), primary_key=True),
+    Column("scope", String(16), nullable=False),
+    Column("scope_id", String(128), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("limit_nanousd", BigInteger, nullable=False),
+    Column("hard", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("scope", "scope_id", "period", name="uq_budget_scope_period"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), ForeignKey("requests.request_id"), nullable=False, index=True),
+    Column("score", Float, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

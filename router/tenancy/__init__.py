@@ -1,0 +1,1 @@
+"""Tenants: virtual API keys, budgets with atomic reservations, and rate limits."""

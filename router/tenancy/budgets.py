@@ -1,0 +1,131 @@
+"""Budgets per key, team or tenant, over a period, hard (refuse) or soft (only reported)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Engine
+
+from router.ledger.tables import budgets, requests
+from router.tenancy.quota import Bucket
+
+Scope = Literal["key", "team", "tenant"]
+Period = Literal["daily", "weekly", "monthly", "total"]
+PERIODS: tuple[Period, ...] = ("daily", "weekly", "monthly", "total")
+SCOPE_COLUMN = {"key": requests.c.key_id, "team": requests.c.team, "tenant": requests.c.tenant}
+CACHE_S = 5.0
+
+
+def window(period: str, now: datetime) -> tuple[datetime | None, datetime | None, str]:
+    """The period window containing `now` (UTC): start, end and a label for counter keys."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        return day, day + timedelta(days=1), day.strftime("%Y-%m-%d")
+    if period == "weekly":
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=7), start.strftime("%G-W%V")
+    if period == "monthly":
+        start = day.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return start, end, start.strftime("%Y-%m")
+    if period == "total":
+        return None, None, "total"
+    raise ValueError(f"unknown period {period!r}; use one of {', '.join(PERIODS)}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    budget_id: str
+    scope: str
+    scope_id: str
+    period: str
+    limit_nanousd: int
+    hard: bool
+
+    def describe(self) -> str:
+        return f"{self.period} {'hard' if self.hard else 'soft'} budget of ${self.limit_nanousd / 1e9:.2f} for {self.scope} {self.scope_id}"
+
+
+class BudgetBook:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache: tuple[float, list[Budget]] | None = None
+
+    def set(self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool = True) -> Budget:
+        window(period, datetime.now(UTC))  # validates the period
+        if scope not in SCOPE_COLUMN:
+            raise ValueError(f"unknown scope {scope!r}; use key, team or tenant")
+        if limit_nanousd < 0:
+            raise ValueError("a budget cannot be negative")
+        with self.engine.begin() as connection:
+            existing = connection.execute(
+                select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id, budgets.c.period == period)
+            ).first()
+            if existing:
+                budget_id = existing.budget_id
+                connection.execute(update(budgets).where(budgets.c.budget_id == budget_id).values(limit_nanousd=limit_nanousd, hard=hard))
+            else:
+                budget_id = "bud_" + secrets.token_hex(6)
+                connection.execute(
+                    insert(budgets).values(
+                        budget_id=budget_id, scope=scope, scope_id=scope_id, period=period, limit_nanousd=limit_nanousd,
+                        hard=hard, created_at=datetime.now(UTC),
+                    )
+                )
+        self._cache = None
+        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard)
+
+    def remove(self, budget_id: str) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(delete(budgets).where(budgets.c.budget_id == budget_id))
+        self._cache = None
+        return result.rowcount > 0
+
+    def cached(self) -> bool:
+        return self._cache is not None and time.monotonic() - self._cache[0] < CACHE_S
+
+    def all(self) -> list[Budget]:
+        if self._cache is not None and time.monotonic() - self._cache[0] < CACHE_S:
+            return self._cache[1]
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(budgets).order_by(budgets.c.created_at)).all()
+        found = [Budget(r.budget_id, r.scope, r.scope_id, r.period, r.limit_nanousd, r.hard) for r in rows]
+        self._cache = (time.monotonic(), found)
+        return found
+
+    def covering(self, key_id: str | None, team: str, tenant: str) -> list[Budget]:
+        ids = {"key": key_id, "team": team, "tenant": tenant}
+        return [b for b in self.all() if ids.get(b.scope) == b.scope_id]
+
+    def spent(self, budget: Budget, start: datetime | None, end: datetime | None) -> int:
+        """Settled spend in a window, from the ledger (the source of truth)."""
+        query = select(func.coalesce(func.sum(requests.c.cost_nanousd), 0)).where(SCOPE_COLUMN[budget.scope] == budget.scope_id)
+        if start is not None:
+            query = query.where(requests.c.created_at >= start)
+        if end is not None:
+            query = query.where(requests.c.created_at < end)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def buckets(self, covering: list[Budget], now: datetime | None = None) -> list[Bucket]:
+        now = now or datetime.now(UTC)
+        out = []
+        for budget in covering:
+            start, end, label = window(budget.period, now)
+            expires = (end or now + timedelta(days=3650)).timestamp() + 86400
+            out.append(
+                Bucket(
+                    key=f"sy:budget:{budget.budget_id}:{label}",
+                    name=budget.describe(),
+                    limit=budget.limit_nanousd,
+                    hard=budget.hard,
+                    expires_at=expires,
+                    seed=lambda b=budget, s=start, e=end: self.spent(b, s, e),
+                )
+            )
+        return out
