@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Process, free_port, start_gateway, start_llama_server
+from tests.servers import Process, free_port, start_gateway, start_llama_server, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -72,3 +72,57 @@ def gateway(llama_server: Process, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture()
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SWITCHYARD_TEST_REDIS_URL, else a private redis-server; skipped where Redis is not installed."""
+    url = os.environ.get("SWITCHYARD_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    if server is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server) and SWITCHYARD_TEST_REDIS_URL is unset")
+    yield server.url
+    server.stop()
+
+
+def _reachable(url: str) -> bool:
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no server here
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """SWITCHYARD_TEST_POSTGRES_URL, else the machine's PostgreSQL on 127.0.0.1:5432 (database test);
+    skipped where neither answers."""
+    url = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    if not _reachable(url):
+        pytest.skip(f"no PostgreSQL at {url} (set SWITCHYARD_TEST_POSTGRES_URL)")
+    return url
+
+
+@pytest.fixture()
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards, as a URL whose search_path is it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"sy_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"create schema {schema}"))
+    yield postgres_url + f"?options=-csearch_path%3D{schema}"
+    with engine.begin() as connection:
+        connection.execute(text(f"drop schema {schema} cascade"))
+    engine.dispose()

@@ -82,3 +82,32 @@ def start_gateway(policy: Path, log_dir: Path, env: dict[str, str] | None = None
     port = free_port()
     args = [sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port)]
     return Process(args, port, "/readyz", log_dir / f"gateway-{port}.log", env=env)
+
+
+def start_redis(log_dir: Path) -> Process | None:
+    """A private redis-server on a free port, or None where Redis is not installed."""
+    import shutil
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return None
+    port = free_port()
+    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(log_dir)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        return None
+    server = Process.__new__(Process)
+    server.port, server.url, server.proc, server.database_url = port, f"redis://127.0.0.1:{port}/0", proc, None
+    server.log = log_dir / "redis.log"
+    server._log_file = open(os.devnull, "wb")
+    return server

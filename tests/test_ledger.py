@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from router.cli import app
@@ -104,27 +102,8 @@ def test_gateway_rows_export_and_feedback(gateway: Process, tmp_path: Path) -> N
     assert "rejected" in statuses
 
 
-def postgres_url() -> str | None:
-    url = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        import psycopg  # noqa: F401
-
-        with create_engine(url).connect() as connection:
-            connection.execute(text("select 1"))
-    except Exception:  # noqa: BLE001 - any failure means no server to test against
-        return None
-    return url
-
-
-def test_postgres_ledger() -> None:
-    url = postgres_url()
-    if url is None:
-        pytest.skip("no PostgreSQL reachable (set SWITCHYARD_TEST_POSTGRES_URL)")
-    engine = create_engine(url)
-    schema = f"ledger_test_{os.getpid()}"
-    with engine.begin() as connection:
-        connection.execute(text(f"create schema {schema}"))
-    ledger = Ledger(url + f"?options=-csearch_path%3D{schema}")
+def test_postgres_ledger(pg_schema_url: str) -> None:
+    ledger = Ledger(pg_schema_url)
     try:
         ledger.start()
         ledger.migrate()  # idempotent
@@ -139,5 +118,3 @@ def test_postgres_ledger() -> None:
         assert next(r for r in ledger.rows() if r["request_id"] == "p3")["feedback"] == 1.0
     finally:
         ledger.close()
-        with engine.begin() as connection:
-            connection.execute(text(f"drop schema {schema} cascade"))

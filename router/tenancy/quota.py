@@ -163,7 +163,6 @@ for i, key in ipairs(KEYS) do
   redis.call('EXPIREAT', key, tonumber(ARGV[base + 3]))
 end
 redis.call('HSET', 'sy:resv:' .. rid, 'amount', amount, 'buckets', table.concat(KEYS, '\\n'))
-redis.call('PEXPIRE', 'sy:resv:' .. rid, ttl * 2)
 redis.call('ZADD', 'sy:resv:deadlines', now + ttl, rid)
 return 0
 """
