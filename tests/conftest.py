@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import Process, free_port, start_gateway, start_llama_server, start_redis
+from tests.servers import PrivatePostgres, Process, free_port, start_gateway, start_llama_server, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -102,13 +103,19 @@ def _reachable(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """SWITCHYARD_TEST_POSTGRES_URL, else the machine's PostgreSQL on 127.0.0.1:5432 (database test);
-    skipped where neither answers."""
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SWITCHYARD_TEST_POSTGRES_URL, else the machine's PostgreSQL on 127.0.0.1:5432 (database test),
+    else a private cluster started with initdb; skipped where PostgreSQL is not installed."""
     url = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    if not _reachable(url):
-        pytest.skip(f"no PostgreSQL at {url} (set SWITCHYARD_TEST_POSTGRES_URL)")
-    return url
+    if _reachable(url):
+        yield url
+        return
+    try:
+        private = PrivatePostgres()
+    except (FileNotFoundError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"no PostgreSQL at {url} and none could be started ({exc}); apt-get install postgresql")
+    yield private.url
+    private.stop()
 
 
 @pytest.fixture()

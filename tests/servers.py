@@ -111,3 +111,40 @@ def start_redis(log_dir: Path) -> Process | None:
     server.log = log_dir / "redis.log"
     server._log_file = open(os.devnull, "wb")
     return server
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl) on a free port, trust auth, 127.0.0.1 only."""
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+
+        initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+        if initdb is None:
+            raise FileNotFoundError("initdb not found")
+        self.bin = Path(initdb).parent
+        self.port = free_port()
+        # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+        root = Path(tempfile.mkdtemp(prefix="switchyard-pg-"))
+        self.root = root
+        self.data = root / "pgdata"
+        self.data.mkdir()
+        # PostgreSQL refuses to run as root; run it as the postgres user where we are root.
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+            shutil.chown(self.data, "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        run = lambda args: subprocess.run(self.prefix + args, check=True, capture_output=True, timeout=120)  # noqa: E731
+        run([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", "-t", "60", "start"])
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        import shutil
+
+        subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)

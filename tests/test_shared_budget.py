@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 from router.cli import app
 from router.ledger import Ledger
 from router.tenancy.quota import RedisQuotaStore
-from tests.conftest import _reachable
 from tests.servers import Process, start_gateway
 
 pytestmark = pytest.mark.slow
@@ -22,29 +20,8 @@ BUDGET_USD = "1.00"
 PRICE = 1000  # $/Mtok for input and output alike, so a handful of tokens is real money
 
 
-@pytest.fixture()
-def ledger_url(tmp_path: Path) -> Iterator[str]:
-    """Postgres when the machine runs it, else a SQLite file both gateways share."""
-    import os
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    base = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    if not _reachable(base):
-        yield f"sqlite:///{tmp_path}/shared.db"
-        return
-    schema = f"sy_budget_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f"create schema {schema}"))
-    yield base + f"?options=-csearch_path%3D{schema}"
-    with engine.begin() as connection:
-        connection.execute(text(f"drop schema {schema} cascade"))
-    engine.dispose()
-
-
-def test_two_gateways_two_hundred_requests_one_budget(llama_server: Process, redis_url: str, ledger_url: str, tmp_path: Path) -> None:
+def test_two_gateways_two_hundred_requests_one_budget(llama_server: Process, redis_url: str, pg_schema_url: str, tmp_path: Path) -> None:
+    ledger_url = pg_schema_url
     asyncio.run(_flush(redis_url))
     policy = tmp_path / "policy.yaml"
     policy.write_text(
