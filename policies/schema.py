@@ -136,6 +136,17 @@ class Routing(Strict):
         return value
 
 
+class CacheSettings(Strict):
+    """Response caches. Entries are scoped to the tenant unless `share_across_tenants` is set."""
+
+    exact: bool = True
+    semantic: bool = True
+    semantic_threshold: float = Field(default=0.92, ge=0.5, le=1.0, description="Cosine similarity a semantic hit needs.")
+    ttl_s: float = Field(default=3600, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+    share_across_tenants: bool = False
+
+
 class Limits(Strict):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(default=2048, ge=1)
@@ -149,6 +160,7 @@ class Policy(Strict):
     routing: Routing = Field(default_factory=Routing)
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     store_prompts: bool = True
 
     def enabled_tiers(self) -> list[str]:

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from router.admin import router as admin_router
 from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
@@ -154,4 +155,5 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
+    app.include_router(admin_router)
     return HotPath(app)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
+from router.cli_reports import report_app
 from router.cli_tenancy import budgets_app, keys_app
 
 app = typer.Typer(help="Switchyard: a cost-aware model router and cascade gateway.", no_args_is_help=True)
@@ -21,6 +22,7 @@ logs_app = typer.Typer(help="The request log kept in the ledger.", no_args_is_he
 app.add_typer(logs_app, name="logs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(budgets_app, name="budgets")
+app.add_typer(report_app, name="report")
 console = Console(stderr=True, soft_wrap=True)
 
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]

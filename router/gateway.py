@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from classifiers.base import Prediction
@@ -11,6 +13,7 @@ from engines.base import Engine
 from policies.decide import Decision, NoTierAvailable, decide, pinned
 from policies.schema import Policy
 from policies.vllm import reprice
+from router.cache.responses import ResponseCache
 from router.errors import APIError
 from router.ledger import Ledger
 from router.metrics import Metrics
@@ -42,6 +45,8 @@ class Gateway:
         self.source = source
         self.ledger = ledger or Ledger()
         self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store_from_env())
+        self.cache = ResponseCache(policy.cache, os.environ.get("SWITCHYARD_REDIS_URL"))
+        self._embedder: Any = None  # an AsyncBatcher over the request embedder, when something needs embeddings
         # Savings are counted against sending everything to the policy's dearest tier.
         self.dearest = policy.by_cost()[-1]
         self.metrics = Metrics()
@@ -71,6 +76,10 @@ class Gateway:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.ledger.start)
         log.info("tenancy: %s", await loop.run_in_executor(None, self.tenancy.mode))
+        if self.cache.semantic or getattr(self.classifier, "needs_embedding", False):
+            await self._start_embedder()
+        await self.cache.start()
+        log.info("cache: %s", self.cache.describe())
         for name, (enabled, _) in self.status.items():
             if not enabled:
                 continue
@@ -112,19 +121,52 @@ class Gateway:
             await engine.aclose()
         self.engines.clear()
         await self.tenancy.quota.aclose()
+        await self.cache.aclose()
+        if self._embedder is not None:
+            await self._embedder.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
+
+    async def _start_embedder(self) -> None:
+        try:
+            from classifiers.embed import AsyncBatcher, get_default_embedder
+
+            loop = asyncio.get_running_loop()
+            embedder = getattr(self.classifier, "embedder", None) or await loop.run_in_executor(None, get_default_embedder)
+            await loop.run_in_executor(None, embedder.warmup)
+            self._embedder = AsyncBatcher(embedder)
+        except Exception as exc:  # noqa: BLE001 - without embeddings the gateway still serves, uncached by meaning
+            log.warning("request embeddings unavailable (%s); semantic cache off", exc)
+            self._embedder = None
+
+    async def embed(self, text: str) -> Any:
+        """The request's embedding, computed once and shared by the semantic cache and the classifier."""
+        if self._embedder is None or not text:
+            return None
+        try:
+            return await self._embedder.embed(text)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("embedding failed: %s", exc)
+            return None
 
     def enabled(self) -> list[str]:
         return [name for name in self.policy.tiers if name in self.engines]
 
-    async def predict(self, text: str) -> Prediction:
+    async def predict(self, text: str, embedding: Callable[[], Awaitable[Any]] | None = None) -> Prediction:
         if getattr(self.classifier, "cheap", False):
             return self.classifier.predict([text])[0]
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, self.classifier.predict, [text])
+        predict_embedded = getattr(self.classifier, "predict_embedded", None)
+        vector = await embedding() if embedding is not None and predict_embedded is not None else None
+        if vector is not None:
+            # The embedding the semantic cache already computed: the classifier does not embed again.
+            result = await loop.run_in_executor(None, predict_embedded, [text], vector[None, :])
+        else:
+            result = await loop.run_in_executor(None, self.classifier.predict, [text])
         return result[0]
 
-    async def decide(self, request: ChatRequest, cheapest_only: str | None = None) -> Decision:
+    async def decide(
+        self, request: ChatRequest, cheapest_only: str | None = None, embedding: Callable[[], Awaitable[Any]] | None = None
+    ) -> Decision:
         if request.model != "auto":
             tier = self.policy.resolve(request.model)
             if tier is None:
@@ -155,7 +197,7 @@ class Gateway:
             enabled = [t for t in enabled if self.engines[t].supports_tools]
             if not enabled:
                 raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
-        prediction = await self.predict(routing_text(request.messages))
+        prediction = await self.predict(routing_text(request.messages), embedding)
         try:
             decision = decide(self.policy, prediction, enabled, self.classifier.name)
         except NoTierAvailable as exc:

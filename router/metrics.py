@@ -55,6 +55,12 @@ class Metrics:
             ["tier"],
             registry=self.registry,
         )
+        self.cache_saved = Counter(
+            "switchyard_cache_saved_usd_total",
+            "What cache hits would have cost had the engine answered again, by the tier that first answered.",
+            ["tier"],
+            registry=self.registry,
+        )
         self.fallbacks = Counter(
             "switchyard_fallbacks_total",
             "Requests moved to another tier after an upstream failure.",

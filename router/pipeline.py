@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,8 +19,9 @@ from starlette.responses import Response, StreamingResponse
 
 from engines.base import Engine, EngineError, EngineRequest, estimate_tokens, messages_text
 from policies.decide import Decision
+from router.cache.responses import CacheControl, Hit, cache_control
 from router.errors import APIError
-from router.gateway import Gateway
+from router.gateway import Gateway, routing_text
 from router.ledger.store import LedgerRow, LedgerUnavailable, to_nanousd
 from router.schemas import ChatRequest, parse_chat_request
 from router.tenancy.guard import Identity
@@ -189,6 +191,22 @@ class Call:
     identity: Identity | None = None
     reserved: int = 0
     holding: bool = False  # a budget reservation is held until settled or released
+    cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
+    control: CacheControl | None = None
+    _embedding: Any = None
+    _embedded: bool = False
+
+    def embedding(self, gateway: Gateway) -> Callable[[], Awaitable[Any]]:
+        """The request's embedding, computed at most once, when first needed."""
+
+        async def get() -> Any:
+            if not self._embedded:
+                self._embedded = True
+                assert self.chat is not None
+                self._embedding = await gateway.embed(routing_text(self.chat.messages))
+            return self._embedding
+
+        return get
 
     async def settle(self, gateway: Gateway, actual: int) -> None:
         if self.holding and self.identity is not None:
@@ -211,6 +229,7 @@ def finish(
     http_status: int = 200,
     error: str | None = None,
     response_text: str | None = None,
+    cached_cost: int | None = None,
 ) -> tuple[Decimal, LedgerRow]:
     """Price the request, count it in the metrics and log line, and build its ledger row."""
     prompt = int(usage.get("prompt_tokens") or 0)
@@ -222,10 +241,13 @@ def finish(
     if tier is not None:
         served = gateway.policy.tiers[tier]
         model = served.model
-        cost = served.cost(prompt, completion)
+        # A cache hit costs nothing; what it saved is counted like any other saving.
+        cost = Decimal(0) if cached_cost is not None else served.cost(prompt, completion)
         saved = max(Decimal(0), gateway.policy.tiers[gateway.dearest].cost(prompt, completion) - cost)
         metrics = gateway.metrics
-        metrics.requests.labels(tier, model, status, "off").inc()
+        metrics.requests.labels(tier, model, status, call.cache).inc()
+        if cached_cost is not None:
+            metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
         metrics.latency.labels(tier, "true" if chat and chat.stream else "false").observe(latency_ms / 1000)
         metrics.tokens.labels(tier, "prompt").inc(prompt)
         metrics.tokens.labels(tier, "completion").inc(completion)
@@ -265,6 +287,7 @@ def finish(
         saved_nanousd=to_nanousd(saved),
         latency_ms=round(latency_ms, 3),
         overhead_ms=call.overhead_ms,
+        cache=call.cache,
         error=error,
     )
     return cost, row
@@ -307,13 +330,22 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     chat = call.chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
     prompt_bound = prompt_token_bound(chat)
+    control = call.control = cache_control(request.headers, gateway.policy.cache)
+    if gateway.cache.enabled:
+        call.cache = "miss" if control.lookup else "bypass"
+        if control.lookup:
+            hit = await gateway.cache.lookup(call.tenant, chat, call.embedding(gateway))
+            if hit is not None:
+                await gateway.tenancy.admit(identity, 0)
+                return await serve_hit(gateway, call, hit)
     downgrade = None
     fraction = gateway.policy.routing.budget_downgrade_below
     if fraction is not None and identity.buckets and chat.model == "auto":
         nearly = await gateway.tenancy.nearly_spent(identity, fraction)
         downgrade = nearly.name if nearly else None
-    decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade)
+    decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade, embedding=call.embedding(gateway))
     decision_headers(headers, decision)
+    headers["x-switchyard-cache"] = call.cache
     await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))
     call.reserved = worst_case(gateway, chat, decision, prompt_bound)
     await gateway.tenancy.reserve(identity, call.request_id, call.reserved)
@@ -346,12 +378,70 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     await commit(gateway, row)
     served = gateway.policy.tiers[tier]
     payload["model"] = served.model
+    if choices[0].get("finish_reason") in ("stop", "length", "tool_calls"):
+        await remember(gateway, call, tier, payload, row.cost_nanousd)
     payload.setdefault("id", f"chatcmpl-{call.request_id}")
     if tier != decision.tier:
         headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
         headers["x-switchyard-fallback-from"] = decision.tier
     headers["x-switchyard-cost-usd"] = money(cost)
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
+
+
+async def remember(gateway: Gateway, call: Call, tier: str, payload: dict[str, Any], cost_nanousd: int) -> None:
+    """Keep an answer for later identical or equivalent requests; a cache failure never fails a request."""
+    if call.control is None or not call.control.store or not gateway.cache.enabled or call.chat is None:
+        return
+    entry = {"response": payload, "tier": tier, "model": payload.get("model"), "usage": payload.get("usage") or {},
+             "cost_nanousd": cost_nanousd}
+    try:
+        await gateway.cache.store(call.tenant, call.chat, call.control, entry, call.embedding(gateway))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache store failed: %s", exc, extra={"request_id": call.request_id})
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\S+\s*|\s+", text) or [text]
+
+
+async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
+    """Answer from the cache: at $0, recorded with what it saved, as a stream if the client streams."""
+    chat, headers, entry = call.chat, call.headers, hit.entry
+    assert chat is not None
+    call.cache = f"hit-{hit.kind}"
+    tier = entry.get("tier") if entry.get("tier") in gateway.policy.tiers else None
+    response = dict(entry["response"])
+    message = (response.get("choices") or [{}])[0].get("message") or {}
+    text = message.get("content") if isinstance(message.get("content"), str) else ""
+    usage = entry.get("usage") or {}
+    _, row = finish(gateway, call, tier, usage, response_text=text, cached_cost=int(entry.get("cost_nanousd") or 0))
+    await commit(gateway, row)
+    headers.update({"x-switchyard-tier": str(entry.get("tier")), "x-switchyard-model": str(entry.get("model")),
+                    "x-switchyard-route-score": "0.0000", "x-switchyard-cache": call.cache, "x-switchyard-cost-usd": money(Decimal(0)),
+                    "x-switchyard-overhead-ms": f"{(time.perf_counter() - call.started) * 1000:.3f}"})
+    if hit.kind == "semantic":
+        headers["x-switchyard-cache-similarity"] = f"{hit.similarity:.4f}"
+    response["id"] = f"chatcmpl-{call.request_id}"
+    response["created"] = int(time.time())
+    if not chat.stream:
+        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    base = {"id": response["id"], "object": "chat.completion.chunk", "created": response["created"], "model": entry.get("model")}
+    finish_reason = (response.get("choices") or [{}])[0].get("finish_reason") or "stop"
+
+    async def replay() -> AsyncIterator[bytes]:
+        for i, piece in enumerate(_words(text)):
+            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+            yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
+        yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason, "logprobs": None}]})
+        if include_usage:
+            yield _sse({**base, "choices": [], "usage": usage,
+                        "switchyard": {"request_id": call.request_id, "tier": entry.get("tier"), "cost_usd": money(Decimal(0)),
+                                       "cache": call.cache}})
+        yield b"data: [DONE]\n\n"
+
+    headers["cache-control"] = "no-cache"
+    return StreamingResponse(replay(), media_type="text/event-stream", headers=headers)
 
 
 def _sse(obj: Any) -> bytes:
@@ -428,6 +518,12 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         except APIError as exc:
             yield _sse(exc.body())
             return
+        if status == "ok":
+            text = "".join(pieces)
+            response = {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion", "created": int(time.time()),
+                        "model": served.model, "usage": usage,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+            await remember(gateway, call, tier, response, row.cost_nanousd)
         if status == "ok" and include_usage and usage_chunk is not None:
             usage_chunk["model"] = served.model
             usage_chunk["switchyard"] = {"request_id": call.request_id, "tier": tier, "cost_usd": money(cost)}

@@ -47,6 +47,8 @@ routing:
   classifier: rules
   long_prompt_words: 100
   thresholds: {{self_hosted: 0.3, frontier: 0.9}}
+# These tests look at what engines answer; caching has tests of its own.
+cache: {{exact: false, semantic: false}}
 """
 
 

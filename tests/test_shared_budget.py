@@ -35,6 +35,7 @@ tiers:
     base_url: {llama_server.url}/v1
     max_output_tokens: 2
     prices: {{input_per_mtok: {PRICE}, output_per_mtok: {PRICE}}}
+cache: {{exact: false, semantic: false}}  # identical prompts: with a cache most would cost nothing
 """
     )
     env = {"SWITCHYARD_DATABASE_URL": ledger_url, "SWITCHYARD_REDIS_URL": redis_url}

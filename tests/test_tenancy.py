@@ -141,6 +141,7 @@ routing:
   classifier: rules
   thresholds: {{cheap: 0.0}}
   budget_downgrade_below: 0.5
+cache: {{exact: false, semantic: false}}  # every request here must reach the engine and be charged
 """
     )
     url = f"sqlite:///{tmp_path}/ledger.db"

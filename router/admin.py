@@ -1,0 +1,143 @@
+"""The admin HTTP API under /admin, guarded by the admin key from SWITCHYARD_ADMIN_KEY.
+
+Without that variable the admin API is switched off (403), never open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import HTMLResponse, Response
+
+from router.errors import APIError
+from router.gateway import Gateway
+from router.ledger import to_nanousd
+from router.reports import GROUPS, spend, to_html
+from router.tenancy.budgets import PERIODS
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def require_admin(request: Request) -> None:
+    expected = os.environ.get("SWITCHYARD_ADMIN_KEY")
+    if not expected:
+        raise APIError(403, "the admin API is off: set SWITCHYARD_ADMIN_KEY to enable it", code="admin_disabled")
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise APIError(401, "admin key required: 'Authorization: Bearer <SWITCHYARD_ADMIN_KEY>'", code="invalid_admin_key")
+
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(min_length=1, max_length=128)
+    team: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=256)
+    budget_usd: Decimal | None = Field(default=None, ge=0)
+    period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+class NewBudget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["key", "team", "tenant"]
+    scope_id: str = Field(min_length=1, max_length=128)
+    period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
+    usd: Decimal = Field(ge=0)
+    hard: bool = True
+
+
+async def _blocking(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+
+
+@router.post("/keys")
+async def create_key(body: NewKey, request: Request) -> Response:
+    tenancy = _gateway(request).tenancy
+    key, info = await _blocking(tenancy.keys.create, body.tenant, body.team, body.name, body.rpm, body.tpm)
+    budget = None
+    if body.budget_usd is not None:
+        budget = await _blocking(tenancy.budgets.set, "key", info.key_id, body.period, to_nanousd(body.budget_usd))
+    return _json({"key": key, **info.public(), "budget": budget.describe() if budget else None}, status=201)
+
+
+@router.get("/keys")
+async def list_keys(request: Request, include_revoked: bool = False) -> Response:
+    keys = await _blocking(_gateway(request).tenancy.keys.list, include_revoked)
+    return _json({"data": [k.public() for k in keys]})
+
+
+@router.delete("/keys/{key_id}")
+async def revoke_key(key_id: str, request: Request) -> Response:
+    if not await _blocking(_gateway(request).tenancy.keys.revoke, key_id):
+        raise APIError(404, f"no live key {key_id!r}", code="key_not_found")
+    return _json({"revoked": key_id})
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate_key(key_id: str, request: Request) -> Response:
+    result = await _blocking(_gateway(request).tenancy.keys.rotate, key_id)
+    if result is None:
+        raise APIError(404, f"no live key {key_id!r}", code="key_not_found")
+    return _json({"key": result[0], **result[1].public()})
+
+
+@router.put("/budgets")
+async def set_budget(body: NewBudget, request: Request) -> Response:
+    budget = await _blocking(_gateway(request).tenancy.budgets.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard)
+    return _json({"budget_id": budget.budget_id, "description": budget.describe()})
+
+
+@router.get("/budgets")
+async def list_budgets(request: Request) -> Response:
+    gateway = _gateway(request)
+    book = gateway.tenancy.budgets
+    out = []
+    for budget in await _blocking(book.all):
+        (bucket,) = book.buckets([budget])
+        spent, reserved = await gateway.tenancy.quota.usage(bucket)
+        out.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "period": budget.period,
+                    "hard": budget.hard, "limit_usd": budget.limit_nanousd / 1e9, "spent_usd": spent / 1e9, "reserved_usd": reserved / 1e9})
+    return _json({"data": out, "periods": list(PERIODS)})
+
+
+@router.delete("/budgets/{budget_id}")
+async def remove_budget(budget_id: str, request: Request) -> Response:
+    if not await _blocking(_gateway(request).tenancy.budgets.remove, budget_id):
+        raise APIError(404, f"no budget {budget_id!r}", code="budget_not_found")
+    return _json({"removed": budget_id})
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def report(request: Request, by: str = "team") -> Response:
+    if by not in GROUPS:
+        raise APIError(400, f"group by one of {', '.join(GROUPS)}", code="invalid_value", param="by")
+    page = await _blocking(to_html, _gateway(request).ledger.engine, by, None, None)
+    return HTMLResponse(page)
+
+
+@router.get("/reports/spend")
+async def report_json(request: Request, by: str = "team") -> Response:
+    if by not in GROUPS:
+        raise APIError(400, f"group by one of {', '.join(GROUPS)}", code="invalid_value", param="by")
+    rows = await _blocking(spend, _gateway(request).ledger.engine, by)
+    return _json({"by": by, "data": [r.as_dict() for r in rows]})

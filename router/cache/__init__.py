@@ -1,0 +1,1 @@
+"""Response caches: exact (fingerprint of the whole request) and semantic (embedding neighbours)."""

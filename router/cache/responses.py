@@ -1,0 +1,179 @@
+"""The response cache the pipeline talks to: exact first, then semantic, each honouring the
+request's Cache-Control and the policy's settings.
+
+Semantic entries live in each replica's in-process index; with Redis configured, every replica
+appends its entries to one Redis stream and tails it, so all replicas' indexes hold the same
+entries (bounded by the stream's length and each entry's expiry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from policies.schema import CacheSettings
+from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
+from router.cache.keys import exact_key, semantic_scope
+from router.schemas import ChatRequest
+
+log = logging.getLogger("switchyard")
+STREAM = "sy:semcache"
+TTL_HEADER = "x-switchyard-cache-ttl"
+
+
+@dataclass(frozen=True)
+class CacheControl:
+    lookup: bool
+    store: bool
+    ttl_s: float
+
+
+def cache_control(headers: Any, settings: CacheSettings) -> CacheControl:
+    directives = {d.strip().lower() for d in (headers.get("cache-control") or "").split(",")}
+    ttl = settings.ttl_s
+    raw_ttl = headers.get(TTL_HEADER)
+    if raw_ttl:
+        try:
+            ttl = max(0.0, min(float(raw_ttl), 30 * 86400.0))
+        except ValueError:
+            pass
+    no_store = "no-store" in directives or ttl == 0
+    return CacheControl(lookup="no-cache" not in directives and not no_store, store=not no_store, ttl_s=ttl)
+
+
+@dataclass
+class Hit:
+    kind: str  # "exact" or "semantic"
+    entry: dict[str, Any]
+    similarity: float = 1.0
+
+
+class ResponseCache:
+    def __init__(self, settings: CacheSettings, redis_url: str | None = None) -> None:
+        self.settings = settings
+        self.exact: ExactStore | None = None
+        if settings.exact:
+            self.exact = RedisExactStore(redis_url) if redis_url else MemoryExactStore(settings.max_entries)
+        self.index: Any = None
+        if settings.semantic:
+            try:
+                from router.cache.semantic import SemanticIndex
+
+                self.index = SemanticIndex(threshold=settings.semantic_threshold, max_entries=settings.max_entries, ttl_s=settings.ttl_s)
+            except ImportError as exc:
+                log.warning("semantic cache unavailable: %s", exc)
+        self._redis: Any = None
+        self._tail: asyncio.Task[None] | None = None
+        if self.index is not None and redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(redis_url)
+
+    @property
+    def enabled(self) -> bool:
+        return self.exact is not None or self.index is not None
+
+    @property
+    def semantic(self) -> bool:
+        return self.index is not None
+
+    def describe(self) -> str:
+        parts = []
+        if self.exact is not None:
+            parts.append(f"exact ({'Redis' if isinstance(self.exact, RedisExactStore) else 'in-process'})")
+        if self.index is not None:
+            where = "in-process, shared through Redis" if self._redis is not None else "in-process"
+            parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} ({where})")
+        scope = "shared across tenants" if self.settings.share_across_tenants else "per tenant"
+        return (", ".join(parts) + f"; {scope}") if parts else "off"
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            self._tail = asyncio.create_task(self._follow())
+
+    async def aclose(self) -> None:
+        if self._tail is not None:
+            self._tail.cancel()
+            self._tail = None
+        if self.exact is not None:
+            await self.exact.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def scope(self, tenant: str) -> str:
+        return "*" if self.settings.share_across_tenants else f"tenant:{tenant}"
+
+    async def lookup(self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]]) -> Hit | None:
+        scope = self.scope(tenant)
+        if self.exact is not None:
+            raw = await self.exact.get(exact_key(scope, chat))
+            if raw is not None:
+                return Hit("exact", orjson.loads(raw))
+        if self.index is None:
+            return None
+        sem_scope = semantic_scope(scope, chat)
+        if sem_scope is None:
+            return None
+        vector = await embedding()
+        if vector is None:
+            return None
+        text = chat.messages[-1].content
+        assert isinstance(text, str)
+        found = self.index.lookup(sem_scope, vector, text)
+        if found is None:
+            return None
+        value, similarity = found
+        return Hit("semantic", orjson.loads(value), float(similarity))
+
+    async def store(self, tenant: str, chat: ChatRequest, control: CacheControl, entry: dict[str, Any],
+                    embedding: Callable[[], Awaitable[np.ndarray | None]]) -> None:
+        if not control.store:
+            return
+        scope = self.scope(tenant)
+        value = orjson.dumps(entry)
+        if self.exact is not None:
+            await self.exact.set(exact_key(scope, chat), value, control.ttl_s)
+        sem_scope = semantic_scope(scope, chat) if self.index is not None else None
+        if sem_scope is None:
+            return
+        vector = await embedding()
+        if vector is None:
+            return
+        text = chat.messages[-1].content
+        assert isinstance(text, str)
+        if self._redis is None:
+            self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control.ttl_s)
+            return
+        fields = {"scope": sem_scope, "vec": np.asarray(vector, dtype=np.float32).tobytes(), "text": text,
+                  "value": value, "exp": str(time.time() + control.ttl_s)}
+        await self._redis.xadd(STREAM, fields, maxlen=self.settings.max_entries, approximate=True)
+
+    async def _follow(self) -> None:
+        """Tail the shared stream into the local index, from its oldest retained entry."""
+        last = "0-0"
+        while True:
+            try:
+                batches = await self._redis.xread({STREAM: last}, count=1000, block=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis hiccups must not end the tail
+                log.warning("semantic cache stream read failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            now = time.time()
+            for _, entries in batches or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    expires = float(fields[b"exp"])
+                    if expires <= now:
+                        continue
+                    vector = np.frombuffer(fields[b"vec"], dtype=np.float32)
+                    self.index.add(fields[b"scope"].decode(), vector, fields[b"text"].decode(), fields[b"value"].decode(),
+                                   ttl_s=expires - now)

@@ -1,0 +1,66 @@
+"""`switchyard report spend`: where the money went, from the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from router.ledger import Ledger
+from router.reports import GROUPS, spend, to_csv, to_html
+
+report_app = typer.Typer(help="Spend reports from the ledger.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+
+
+@report_app.command("spend")
+def spend_report(
+    by: Annotated[str, typer.Option(help=f"Group by {', '.join(GROUPS)}.")] = "team",
+    since: Annotated[str | None, typer.Option(help="ISO date/time or an age (24h, 7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time or an age (exclusive).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or html.")] = "table",
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+) -> None:
+    """Spend, requests, tokens, cache hits and savings versus the dearest tier."""
+    from router.cli import parse_when
+
+    if by not in GROUPS:
+        raise typer.BadParameter(f"group by one of {', '.join(GROUPS)}")
+    if fmt not in ("table", "csv", "json", "html"):
+        raise typer.BadParameter("format is table, csv, json or html")
+    ledger = Ledger(database_url)
+    ledger.migrate()
+    start, end = parse_when(since), parse_when(until)
+    if fmt == "html":
+        text = to_html(ledger.engine, by, start, end)
+    else:
+        rows = spend(ledger.engine, by, start, end)
+        assert isinstance(rows, list)
+        if fmt == "csv":
+            text = to_csv(rows)
+        elif fmt == "json":
+            text = orjson.dumps({"by": by, "data": [r.as_dict() for r in rows]}).decode()
+        else:
+            table = Table(by, "requests", "prompt tok", "completion tok", "spend $", "saved $", "cache hits", title="Spend")
+            for r in rows:
+                table.add_row(r.group, str(r.requests), str(r.prompt_tokens), str(r.completion_tokens), f"{r.spend_usd:.6f}",
+                              f"{r.saved_usd:.6f}", str(r.cache_hits))
+            table.add_row("total", str(sum(r.requests for r in rows)), "", "", f"{sum(r.spend_usd for r in rows):.6f}",
+                          f"{sum(r.saved_usd for r in rows):.6f}", str(sum(r.cache_hits for r in rows)), style="bold")
+            ledger.close()
+            if output is not None:
+                Console(file=output.open("w"), width=160).print(table)
+            else:
+                out.print(table)
+            return
+    ledger.close()
+    if output is not None:
+        output.write_text(text)
+        out.print(f"wrote {output}")
+    else:
+        print(text)

@@ -1,0 +1,177 @@
+"""Spend reports from the ledger: who spent what, on which tier, and what routing and caching saved.
+
+"Saved" is measured against sending every request to the policy's dearest tier at the same
+token counts (recorded per request when it is answered); a cache hit saves the whole cost it
+would have had.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy.engine import Engine
+
+from router.ledger.tables import requests
+
+GROUPS = ("team", "tenant", "key", "tier", "model", "day")
+
+
+@dataclass
+class SpendRow:
+    group: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    spend_usd: float
+    saved_usd: float
+    cache_hits: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group, "requests": self.requests, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "spend_usd": round(self.spend_usd, 9), "saved_usd": round(self.saved_usd, 9),
+            "cache_hits": self.cache_hits,
+        }
+
+
+def _group_column(by: str, engine: Engine) -> Any:
+    if by == "day":
+        if engine.dialect.name == "sqlite":
+            return func.substr(requests.c.created_at, 1, 10)
+        return func.to_char(requests.c.created_at, "YYYY-MM-DD")
+    return {"team": requests.c.team, "tenant": requests.c.tenant, "key": requests.c.key_id, "tier": requests.c.tier,
+            "model": requests.c.model}[by]
+
+
+def spend(engine: Engine, by: str = "team", since: datetime | None = None, until: datetime | None = None,
+          then_by: str | None = None) -> list[SpendRow] | dict[str, list[SpendRow]]:
+    """Spend grouped by one dimension; with `then_by`, one series per value of the second (for charts)."""
+    if by not in GROUPS or (then_by is not None and then_by not in GROUPS):
+        raise ValueError(f"group by one of {', '.join(GROUPS)}")
+    group = _group_column(by, engine).label("g")
+    columns = [
+        group,
+        func.count().label("requests"),
+        func.coalesce(func.sum(requests.c.prompt_tokens), 0).label("prompt_tokens"),
+        func.coalesce(func.sum(requests.c.completion_tokens), 0).label("completion_tokens"),
+        func.coalesce(func.sum(requests.c.cost_nanousd), 0).label("cost"),
+        func.coalesce(func.sum(requests.c.saved_nanousd), 0).label("saved"),
+        func.coalesce(func.sum(cast(case((requests.c.cache.like("hit%"), 1), else_=0), Integer)), 0).label("hits"),
+    ]
+    second = _group_column(then_by, engine).label("s") if then_by else None
+    query = select(*columns, *( [second] if second is not None else [])).where(requests.c.status == "ok")
+    if since is not None:
+        query = query.where(requests.c.created_at >= since)
+    if until is not None:
+        query = query.where(requests.c.created_at < until)
+    query = query.group_by(group, *([second] if second is not None else [])).order_by(group)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+
+    def make(row: Any) -> SpendRow:
+        return SpendRow(str(row.g) if row.g is not None else "(none)", int(row.requests), int(row.prompt_tokens),
+                        int(row.completion_tokens), int(row.cost) / 1e9, int(row.saved) / 1e9, int(row.hits))
+
+    if then_by is None:
+        return [make(r) for r in rows]
+    series: dict[str, list[SpendRow]] = {}
+    for row in rows:
+        series.setdefault(str(row.s) if row.s is not None else "(none)", []).append(make(row))
+    return series
+
+
+def to_csv(rows: list[SpendRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0].as_dict()) if rows else ["group"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.as_dict())
+    return buffer.getvalue()
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: int = 860, height: int = 300) -> str:
+    """A stacked bar chart as inline SVG: one bar per label, one colour per series."""
+    left, bottom, top = 70, 40, 30
+    plot_w, plot_h = width - left - 150, height - bottom - top
+    totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
+    peak = max(totals, default=0) or 1.0
+    step = plot_w / max(len(labels), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="{left}" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
+             f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>']
+    for tick in range(5):
+        value = peak * tick / 4
+        y = top + plot_h - plot_h * tick / 4
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">${value:.4g}</text>')
+    for i, label in enumerate(labels):
+        base = top + plot_h
+        for j, (name, values) in enumerate(series.items()):
+            h = plot_h * values[i] / peak
+            if h <= 0:
+                continue
+            base -= h
+            parts.append(f'<rect class="bar" x="{left + i * step + step * 0.15:.1f}" y="{base:.1f}" width="{step * 0.7:.1f}" '
+                         f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>{html.escape(name)} {html.escape(label)}: '
+                         f'${values[i]:.6f}</title></rect>')
+        parts.append(f'<text x="{left + (i + 0.5) * step:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
+                     f"{html.escape(label[:14])}</text>")
+    for j, name in enumerate(series):
+        y = top + 14 * j
+        parts.append(f'<rect x="{left + plot_w + 16}" y="{y}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
+                     f'<text x="{left + plot_w + 30}" y="{y + 9}" font-size="11">{html.escape(name[:18])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _pivot(series: dict[str, list[SpendRow]], field: str) -> tuple[list[str], dict[str, list[float]]]:
+    labels = sorted({row.group for rows in series.values() for row in rows})
+    out = {}
+    for name, rows in series.items():
+        by_label = {row.group: getattr(row, field) for row in rows}
+        out[name] = [by_label.get(label, 0.0) for label in labels]
+    return labels, out
+
+
+def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | None) -> str:
+    table_rows = spend(engine, by, since, until)
+    assert isinstance(table_rows, list)
+    per_team = spend(engine, "day", since, until, then_by="team")
+    per_tier = spend(engine, "day", since, until, then_by="tier")
+    assert isinstance(per_team, dict) and isinstance(per_tier, dict)
+    days, team_spend = _pivot(per_team, "spend_usd")
+    tier_days, tier_spend = _pivot(per_tier, "spend_usd")
+    by_day = spend(engine, "day", since, until)
+    assert isinstance(by_day, list)
+    savings = {"spent": [r.spend_usd for r in by_day], "saved by routing and caching": [r.saved_usd for r in by_day]}
+    total = sum(r.spend_usd for r in table_rows)
+    saved = sum(r.saved_usd for r in table_rows)
+    head = "".join(f"<th>{h}</th>" for h in (by, "requests", "prompt tokens", "completion tokens", "spend $", "saved $", "cache hits"))
+    body = "".join(
+        f"<tr><td>{html.escape(r.group)}</td><td>{r.requests}</td><td>{r.prompt_tokens}</td><td>{r.completion_tokens}</td>"
+        f"<td>{r.spend_usd:.6f}</td><td>{r.saved_usd:.6f}</td><td>{r.cache_hits}</td></tr>"
+        for r in table_rows
+    )
+    window = f"{since.isoformat() if since else 'the start'} to {until.isoformat() if until else 'now'}"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Switchyard spend report</title>
+<style>body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;margin:12px 0}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+.summary{{font-size:18px}}</style></head><body>
+<h1>Spend report</h1>
+<p class="summary">From {html.escape(window)}: spent <b>${total:.6f}</b>; routing and caching saved <b>${saved:.6f}</b>
+versus sending every request to the dearest tier.</p>
+<h2>By {html.escape(by)}</h2><table><tr>{head}</tr>{body}</table>
+{_bars("Spend per day, by team", days, team_spend)}
+{_bars("Spend per day, by tier", tier_days, tier_spend)}
+{_bars("Spent and saved per day", [r.group for r in by_day], savings)}
+</body></html>"""
