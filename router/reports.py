@@ -152,7 +152,7 @@ def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | N
     tier_days, tier_spend = _pivot(per_tier, "spend_usd")
     by_day = spend(engine, "day", since, until)
     assert isinstance(by_day, list)
-    savings = {"spent": [r.spend_usd for r in by_day], "saved by routing and caching": [r.saved_usd for r in by_day]}
+    savings = {"spent": [r.spend_usd for r in by_day], "saved": [r.saved_usd for r in by_day]}
     total = sum(r.spend_usd for r in table_rows)
     saved = sum(r.saved_usd for r in table_rows)
     head = "".join(f"<th>{h}</th>" for h in (by, "requests", "prompt tokens", "completion tokens", "spend $", "saved $", "cache hits"))
