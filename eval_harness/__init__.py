@@ -1,0 +1,1 @@
+"""Labeled-traffic I/O, policy replay, routing metrics, graders, calibration and reports."""
