@@ -76,9 +76,7 @@ def _cumulative_gain(route: NDArray[np.float64], gain: NDArray[np.float64]) -> N
     return cum[bs] + frac * (cum[be] - cum[bs])
 
 
-def pgr_curve(
-    route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def pgr_curve(route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """PGR at every strong-call share ``k/n`` (k = 0..n); returns ``(shares, pgr)``.
 
     ``route_scores``: higher means "send to the strong model". Raises ``ValueError`` when the
@@ -87,10 +85,7 @@ def pgr_curve(
     r, w, s = _validate(route_scores, weak_scores, strong_scores)
     total_gap = float(np.sum(s) - np.sum(w))
     if total_gap <= 0:
-        raise ValueError(
-            f"strong model is not better than the weak one on this data (gap {total_gap:.4g});"
-            " PGR is undefined"
-        )
+        raise ValueError(f"strong model is not better than the weak one on this data (gap {total_gap:.4g}); PGR is undefined")
     n = len(r)
     shares = np.arange(n + 1, dtype=np.float64) / n
     return shares, _cumulative_gain(r, s - w) / total_gap
@@ -106,9 +101,7 @@ def apgr(route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLi
     return _trapezoid(pgr, shares)
 
 
-def cpt(
-    route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike, x: float
-) -> float:
+def cpt(route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike, x: float) -> float:
     """Smallest strong-call share whose PGR reaches ``x`` (e.g. 0.5 for CPT(50%)).
 
     ``x`` is a fraction, not a percentage (PGR itself can exceed 1, so 50 would be ambiguous).
@@ -131,9 +124,7 @@ def _first_crossing(shares: NDArray[np.float64], pgr: NDArray[np.float64], targe
     return float(s0 + (target - p0) / (p1 - p0) * (s1 - s0))
 
 
-def pgr_at_share(
-    route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike, share: float
-) -> float:
+def pgr_at_share(route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike, share: float) -> float:
     """PGR when a fraction ``share`` of requests goes to the strong model (interpolated)."""
     if not 0.0 <= share <= 1.0:
         raise ValueError("share must be in [0, 1]")
@@ -146,9 +137,7 @@ def oracle_route_scores(weak_scores: ArrayLike, strong_scores: ArrayLike) -> NDA
     return _as_1d("strong_scores", strong_scores) - _as_1d("weak_scores", weak_scores)
 
 
-def routing_summary(
-    route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike
-) -> dict[str, float]:
+def routing_summary(route_scores: ArrayLike, weak_scores: ArrayLike, strong_scores: ArrayLike) -> dict[str, float]:
     """APGR, CPT(50%), CPT(80%) and the weak/strong qualities, for reports."""
     r, w, s = _validate(route_scores, weak_scores, strong_scores)
     shares, pgr = pgr_curve(r, w, s)

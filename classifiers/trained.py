@@ -1,0 +1,301 @@
+"""The trained quality classifier and its artifact format.
+
+An artifact is a directory::
+
+    metadata.json   format/artifact version, embedder spec (+ static table sha256), feature
+                    version, models, the weak/strong pair, training-data sha256, CV metrics,
+                    and the sha256 of every parameter file
+    params.npz      numpy arrays only (loaded with ``allow_pickle=False``)
+
+Nothing is unpickled: loading parses JSON, verifies each file's sha256 against the metadata,
+then reads plain arrays. A tampered or truncated file is rejected before any array is used.
+
+Model (``model_kind`` "lr+domain/v1"), per model ``m`` with embedding ``e`` (L2-normalised):
+
+- ``p_lr[m] = sigmoid(e . W[m] + b[m])``: logistic regression on the embedding;
+- ``p_dom[m] = softmax(e . Wd + bd) . prior[:, m]``: a topic posterior times each topic's
+  smoothed accuracy for the model (topics are the training data's ``meta.domain`` when it has
+  them, else k-means clusters of the embeddings): a subject prior inferred from the text;
+- ``q[m] = (p_lr[m] + p_dom[m]) / 2``.
+
+Out-of-distribution gate: the prompt's best cosine to the topic centroids, mapped linearly
+between two quantiles of the training prompts' own values to ``lam`` in [0, 1]; small talk
+(:func:`classifiers.features.is_small_talk`) gets ``lam = 0`` by rule. The final
+quality is ``lam * q + (1 - lam) * q_prior`` where ``q_prior[m] = 1 - (1 - base[m]) * 2h`` and
+``h`` is :func:`classifiers.features.heuristic_difficulty` (small talk -> near 1 for every model,
+hard prompts -> the models' base rates and below). In-domain prompts get ``lam = 1``.
+
+Route score for the artifact's weak/strong pair: ``(1 + q[strong] - q[weak]) / 2`` in [0, 1], the
+expected quality gain of sending the request to the strong model, rescaled. It ranked better
+than ``1 - q[weak]`` under cross-validation (``classifiers/training.py``). ``Prediction.difficulty``
+is this route score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from classifiers.base import Classifier, Prediction
+from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table
+from classifiers.features import FEATURE_VERSION, heuristic_difficulty, is_small_talk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_KIND = "lr+domain/v1"
+DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "default"
+PARAM_FILE = "params.npz"
+_REQUIRED_ARRAYS = (
+    "lr_w",
+    "lr_b",
+    "dom_w",
+    "dom_b",
+    "dom_prior",
+    "centroids",
+    "base_rate",
+    "ood_bounds",
+)
+
+
+class ArtifactError(RuntimeError):
+    """The artifact directory is missing, malformed, tampered with or incompatible."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
+
+
+def _softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class QualityModel:
+    """The numeric part of the classifier: arrays in, qualities out (no I/O, no embedder)."""
+
+    def __init__(self, arrays: dict[str, NDArray[Any]]) -> None:
+        missing = [k for k in _REQUIRED_ARRAYS if k not in arrays]
+        if missing:
+            raise ArtifactError(f"parameter arrays missing: {missing}")
+        self.lr_w = np.asarray(arrays["lr_w"], dtype=np.float64)  # (models, dim)
+        self.lr_b = np.asarray(arrays["lr_b"], dtype=np.float64)  # (models,)
+        self.dom_w = np.asarray(arrays["dom_w"], dtype=np.float64)  # (topics, dim)
+        self.dom_b = np.asarray(arrays["dom_b"], dtype=np.float64)  # (topics,)
+        self.dom_prior = np.asarray(arrays["dom_prior"], dtype=np.float64)  # (topics, models)
+        self.centroids = np.asarray(arrays["centroids"], dtype=np.float32)  # (topics, dim)
+        self.base_rate = np.asarray(arrays["base_rate"], dtype=np.float64)  # (models,)
+        lo, hi = (float(v) for v in np.asarray(arrays["ood_bounds"]).ravel()[:2])
+        self.ood_lo, self.ood_hi = lo, max(hi, lo + 1e-6)
+        n_models, dim = self.lr_w.shape
+        shapes_ok = (
+            self.lr_b.shape == (n_models,)
+            and self.dom_w.shape[1] == dim
+            and self.dom_b.shape == (self.dom_w.shape[0],)
+            and self.dom_prior.shape == (self.dom_w.shape[0], n_models)
+            and self.centroids.shape[1] == dim
+            and self.base_rate.shape == (n_models,)
+        )
+        if not shapes_ok:
+            raise ArtifactError("parameter arrays have inconsistent shapes")
+        self.dim = dim
+        self.n_models = n_models
+
+    def in_domain_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Quality per model from the learned components only (no OOD gate)."""
+        e = np.asarray(emb, dtype=np.float64)
+        p_lr = _sigmoid(e @ self.lr_w.T + self.lr_b)
+        p_dom = _softmax(e @ self.dom_w.T + self.dom_b) @ self.dom_prior
+        return (p_lr + p_dom) / 2.0
+
+    def ood_weight(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
+        """1 for prompts like the training data, falling to 0 for unlike ones."""
+        best = (np.asarray(emb, dtype=np.float32) @ self.centroids.T).max(axis=1)
+        return np.clip((best - self.ood_lo) / (self.ood_hi - self.ood_lo), 0.0, 1.0).astype(np.float64)
+
+    def prior_quality(self, difficulty: Sequence[float]) -> NDArray[np.float64]:
+        h = np.asarray(difficulty, dtype=np.float64)[:, None]
+        return np.clip(1.0 - (1.0 - self.base_rate[None, :]) * 2.0 * h, 0.0, 1.0)
+
+    def quality(self, emb: NDArray[np.float32], texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(quality per model, OOD weight lam) for a batch."""
+        lam = self.ood_weight(emb)
+        # Static embeddings of a greeting can sit close to some topic centroid ("hi, how are
+        # you?" ~ formal_logic at cos 0.73), so small talk is taken out of domain by rule.
+        lam = np.where([is_small_talk(t) for t in texts], 0.0, lam)
+        q = self.in_domain_quality(emb)
+        if np.any(lam < 1.0):
+            prior = self.prior_quality([heuristic_difficulty(t) for t in texts])
+            q = lam[:, None] * q + (1.0 - lam[:, None]) * prior
+        return q, lam
+
+
+def route_score_from_quality(q_weak: NDArray[np.float64], q_strong: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Expected gain of the strong model, rescaled to [0, 1] (0.5 = no expected gain)."""
+    return np.clip((1.0 + q_strong - q_weak) / 2.0, 0.0, 1.0)
+
+
+class TrainedClassifier(Classifier):
+    """Predicts per-model quality from a prompt embedding; see the module docstring."""
+
+    def __init__(
+        self,
+        model: QualityModel,
+        metadata: dict[str, Any],
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.model = model
+        self.metadata = metadata
+        self._models: list[str] = list(metadata["models"])
+        self.weak: str = metadata["weak"]
+        self.strong: str = metadata["strong"]
+        self._wi = self._models.index(self.weak)
+        self._si = self._models.index(self.strong)
+        self.spec = EmbedderSpec.from_dict(metadata["embedder"])
+        self.name = f"trained:{metadata.get('artifact_version', 'unknown')}"
+        self._embedder = embedder
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = get_embedder(self.spec)
+        return self._embedder
+
+    def models(self) -> list[str]:
+        return list(self._models)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed with the embedder this artifact was trained with (share it with caches)."""
+        return self.embedder.embed(list(texts))
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        return self.predict_embedded(texts, self.embed(texts))
+
+    def predict_embedded(self, texts: Sequence[str], embeddings: NDArray[np.float32]) -> list[Prediction]:
+        """Predict from embeddings computed by :meth:`embed` (or an embedder of the same spec)."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape != (len(texts), self.model.dim):
+            raise ValueError(f"embeddings must have shape ({len(texts)}, {self.model.dim}), got {emb.shape}")
+        q, lam = self.model.quality(emb, texts)
+        route = route_score_from_quality(q[:, self._wi], q[:, self._si])
+        out = []
+        for i in range(len(texts)):
+            quality = {m: float(q[i, j]) for j, m in enumerate(self._models)}
+            out.append(
+                Prediction(
+                    quality=quality,
+                    difficulty=float(route[i]),
+                    explanation=(
+                        f"{self.name}: P({self.strong})={q[i, self._si]:.3f} P({self.weak})={q[i, self._wi]:.3f} in-domain={lam[i]:.2f}"
+                    ),
+                    extras={"route_score": float(route[i]), "in_domain": float(lam[i])},
+                )
+            )
+        return out
+
+    def route_scores(self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None) -> NDArray[np.float64]:
+        emb = self.embed(texts) if embeddings is None else embeddings
+        return np.array([p.difficulty for p in self.predict_embedded(texts, emb)])
+
+
+def save_artifact(out_dir: Path, arrays: dict[str, NDArray[Any]], metadata: dict[str, Any]) -> Path:
+    """Write params + metadata (with the params' sha256) into ``out_dir``; returns the dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    QualityModel(arrays)  # refuse to write something that would not load
+    params = out_dir / PARAM_FILE
+    np.savez_compressed(params, **{k: np.asarray(v) for k, v in arrays.items()})
+    meta = dict(metadata)
+    meta["format_version"] = FORMAT_VERSION
+    meta["model_kind"] = MODEL_KIND
+    meta["files"] = {PARAM_FILE: sha256_file(params)}
+    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out_dir
+
+
+def load_artifact(path: str | Path, embedder: Embedder | None = None) -> TrainedClassifier:
+    """Load and verify an artifact directory. Raises :class:`ArtifactError` on any problem."""
+    directory = Path(path)
+    meta_path = directory / "metadata.json"
+    if not meta_path.is_file():
+        raise ArtifactError(f"no metadata.json in {directory}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"unreadable metadata.json in {directory}: {exc}") from exc
+    if meta.get("format_version") != FORMAT_VERSION or meta.get("model_kind") != MODEL_KIND:
+        raise ArtifactError(
+            f"unsupported artifact {meta.get('model_kind')!r} v{meta.get('format_version')!r}"
+            f" (this code reads {MODEL_KIND!r} v{FORMAT_VERSION})"
+        )
+    if meta.get("feature_version") != FEATURE_VERSION:
+        raise ArtifactError(f"feature version {meta.get('feature_version')!r} != {FEATURE_VERSION!r}; retrain")
+    for key in ("models", "weak", "strong", "embedder"):
+        if key not in meta:
+            raise ArtifactError(f"metadata lacks {key!r}")
+    if meta["weak"] not in meta["models"] or meta["strong"] not in meta["models"]:
+        raise ArtifactError("weak/strong models are not among the artifact's models")
+    files = meta.get("files") or {}
+    if PARAM_FILE not in files:
+        raise ArtifactError("metadata records no checksum for params.npz")
+    params = directory / PARAM_FILE
+    if not params.is_file():
+        raise ArtifactError(f"missing {params}")
+    if sha256_file(params) != files[PARAM_FILE]:
+        raise ArtifactError(f"checksum mismatch for {params}: refusing to load")
+    spec = EmbedderSpec.from_dict(meta["embedder"])
+    want_table = meta["embedder"].get("table_sha256")
+    if spec.backend == "static" and want_table and embedder is None:
+        try:
+            have = load_static_table().sha256
+        except RuntimeError as exc:
+            raise ArtifactError(str(exc)) from exc
+        if have != want_table:
+            raise ArtifactError("artifact was trained on a different static embedding table")
+    try:
+        with np.load(params, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {params}: {exc}") from exc
+    if embedder is not None and embedder.spec != spec:
+        raise ArtifactError(f"embedder {embedder.name} does not match the artifact's {spec.name}")
+    return TrainedClassifier(QualityModel(arrays), meta, embedder=embedder)
+
+
+def load_default_classifier(path: str | Path | None = None) -> Classifier:
+    """The gateway's classifier: the default artifact, or the length rule if it cannot load."""
+    from classifiers.rules import LengthRuleClassifier
+
+    target = Path(path) if path is not None else DEFAULT_ARTIFACT
+    try:
+        clf = load_artifact(target)
+        clf.embedder.warmup()
+        return clf
+    except Exception as exc:  # noqa: BLE001 - any failure means: serve with the fallback
+        log.warning(
+            "trained classifier unavailable, using the length rule",
+            extra={"artifact": str(target), "reason": f"{type(exc).__name__}: {exc}"},
+        )
+        return LengthRuleClassifier()

@@ -1,0 +1,477 @@
+"""Train the quality classifier on labeled traffic, cross-validate it, write a versioned artifact.
+
+Reproduce the shipped default artifact (about 1-2 minutes on 2 cores)::
+
+    HF_HUB_OFFLINE=1 python -m classifiers.training \\
+        ../shared/data/routing/mmlu-train.jsonl classifiers/artifacts/default
+
+(``scripts/train_default_classifier.sh`` runs exactly this.) The embedder is the shipped static
+MiniLM table (``classifiers/embed.py``), so training needs neither torch nor a network.
+
+Cross-validation is what the report's numbers mean: ``folds``-fold StratifiedGroupKFold with
+shuffling (seed 0), stratified by topic (``meta.domain`` when present, else the weak/strong
+outcome) so every subject appears in training and test folds, as in the held-out MMLU split;
+grouped so near-duplicate prompts (the same passage with different questions, found by shared
+word 8-grams after dropping boilerplate 8-grams) never straddle a fold. Every learned piece,
+the topic prior included, is fitted inside the training fold only. The same model is then
+refitted on all the data for the artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table
+from classifiers.features import FEATURE_VERSION, prompt_text
+from classifiers.trained import (
+    MODEL_KIND,
+    QualityModel,
+    route_score_from_quality,
+    save_artifact,
+)
+from eval_harness.metrics import routing_summary  # pure numpy, imports nothing of ours
+
+log = logging.getLogger(__name__)
+
+LR_C = 0.3  # chosen by CV on the MMLU data (0.3 > 1 > 3 for the gain ranking)
+TOPIC_C = 10.0
+PRIOR_SMOOTHING = 2.0  # pseudo-counts toward the model's overall accuracy
+OOD_QUANTILES = (0.005, 0.02)
+
+
+@dataclass
+class LabeledData:
+    ids: list[str]
+    texts: list[str]
+    models: list[str]
+    scores: NDArray[np.float64]  # (n, models), NaN where a model has no score
+    domains: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_labeled(path: str | Path, limit: int | None = None) -> LabeledData:
+    """Read labeled-traffic JSONL (docs/ARCHITECTURE.md format); rows without scores are skipped."""
+    ids: list[str] = []
+    texts: list[str] = []
+    per_row: list[dict[str, float]] = []
+    domains: list[str | None] = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{line_no}: invalid JSON: {exc}") from exc
+            scores = rec.get("scores") or {}
+            if not scores:
+                continue
+            text = prompt_text(rec.get("messages") or [])
+            ids.append(str(rec.get("id", line_no)))
+            texts.append(text)
+            per_row.append({str(k): float(v) for k, v in scores.items()})
+            domains.append((rec.get("meta") or {}).get("domain"))
+            if limit is not None and len(texts) >= limit:
+                break
+    models = sorted({m for row in per_row for m in row})
+    mat = np.full((len(per_row), len(models)), np.nan)
+    for i, row in enumerate(per_row):
+        for j, m in enumerate(models):
+            if m in row:
+                mat[i, j] = row[m]
+    return LabeledData(ids, texts, models, mat, domains)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_pair(data: LabeledData, weak: str | None, strong: str | None) -> tuple[str, str]:
+    """Default pair: the models with the lowest and highest mean score."""
+    means = {m: float(np.nanmean(data.scores[:, j])) for j, m in enumerate(data.models)}
+    for name in (weak, strong):
+        if name is not None and name not in means:
+            raise ValueError(f"model {name!r} not in the data (have {sorted(means)})")
+    if len(means) < 2:
+        raise ValueError("need scores for at least two models")
+    ranked = sorted(means, key=lambda m: means[m])
+    weak = weak or (ranked[0] if ranked[0] != strong else ranked[1])
+    strong = strong or (ranked[-1] if ranked[-1] != weak else ranked[-2])
+    if weak == strong:
+        raise ValueError("weak and strong must differ")
+    return weak, strong
+
+
+# --- grouping of near-duplicates --------------------------------------------------------------
+
+
+def near_duplicate_groups(texts: Sequence[str], n: int = 8, max_df: int = 50, overlap: float = 0.5) -> NDArray[np.int64]:
+    """Group ids: prompts sharing >= ``overlap`` of their distinctive word ``n``-grams.
+
+    n-grams found in more than ``max_df`` prompts are boilerplate (an instruction template) and
+    ignored, so a shared template does not make two different questions duplicates while a
+    shared passage does.
+    """
+    grams: list[set[int]] = []
+    df: dict[int, int] = defaultdict(int)
+    for text in texts:
+        words = text.lower().split()
+        # A stable hash (not hash(), which is salted per process) keeps folds reproducible.
+        g = {
+            int.from_bytes(hashlib.blake2b(" ".join(words[i : i + n]).encode(), digest_size=8).digest(), "little")
+            for i in range(max(len(words) - n + 1, 0))
+        }
+        grams.append(g)
+        for h in g:
+            df[h] += 1
+    grams = [{h for h in g if df[h] <= max_df} for g in grams]
+    index: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(grams):
+        for h in g:
+            index[h].append(i)
+    parent = list(range(len(texts)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, g in enumerate(grams):
+        if not g:
+            continue
+        shared: dict[int, int] = defaultdict(int)
+        for h in g:
+            for j in index[h]:
+                if j > i:
+                    shared[j] += 1
+        for j, count in shared.items():
+            if count >= overlap * min(len(g), len(grams[j])):
+                ri, rj = find(i), find(j)
+                if ri != rj:
+                    parent[ri] = rj
+    roots = np.array([find(i) for i in range(len(texts))], dtype=np.int64)
+    # Name each group by its first member so labels do not depend on union order.
+    _, first = np.unique(roots, return_index=True)
+    label_of_root = {int(roots[i]): int(i) for i in first}
+    return np.array([label_of_root[int(r)] for r in roots], dtype=np.int64)
+
+
+# --- fitting ----------------------------------------------------------------------------------
+
+
+def _topics(data_domains: Sequence[str | None], emb: NDArray[np.float32], seed: int = 0) -> tuple[NDArray[np.int64], list[str]]:
+    """Topic label per row: meta.domain when (almost) every row has one, else k-means."""
+    have = sum(d is not None for d in data_domains)
+    if have >= 0.9 * len(data_domains):
+        names = sorted({d if d is not None else "_none" for d in data_domains})
+        lookup = {name: i for i, name in enumerate(names)}
+        return np.array([lookup[d if d is not None else "_none"] for d in data_domains]), names
+    k = int(np.clip(len(emb) // 150, 2, 64))
+    labels = _kmeans(emb, k, seed)
+    return labels, [f"cluster-{i}" for i in range(k)]
+
+
+def _kmeans(x: NDArray[np.float32], k: int, seed: int, iters: int = 25) -> NDArray[np.int64]:
+    rng = np.random.default_rng(seed)
+    centres = x[rng.choice(len(x), size=k, replace=False)].copy()
+    labels = np.zeros(len(x), dtype=np.int64)
+    for _ in range(iters):
+        labels = np.argmax(x @ centres.T, axis=1)
+        for c in range(k):
+            members = x[labels == c]
+            if len(members):
+                v = members.mean(axis=0)
+                centres[c] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return labels
+
+
+def _fit_binary_lr(x: NDArray[np.float32], y: NDArray[np.float64], c: float) -> tuple[NDArray[np.float64], float]:
+    from sklearn.linear_model import LogisticRegression
+
+    keep = ~np.isnan(y)
+    x, y = x[keep], y[keep]
+    if len(np.unique(y)) < 2 and np.all(np.isin(y, (0.0, 1.0))):
+        # One class only: a constant model at the (smoothed) observed rate.
+        rate = (y.sum() + 1.0) / (len(y) + 2.0)
+        return np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))
+    if np.all(np.isin(y, (0.0, 1.0))):
+        model = LogisticRegression(C=c, max_iter=1000).fit(x, y.astype(int))
+    else:
+        # Graded qualities: each row counts as a success with weight y and a failure with 1 - y.
+        xx = np.vstack([x, x])
+        yy = np.concatenate([np.ones(len(y)), np.zeros(len(y))]).astype(int)
+        ww = np.concatenate([y, 1.0 - y])
+        model = LogisticRegression(C=c, max_iter=1000).fit(xx, yy, sample_weight=ww)
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fit_quality_model(
+    emb: NDArray[np.float32], scores: NDArray[np.float64], topics: NDArray[np.int64], n_topics: int
+) -> dict[str, NDArray[Any]]:
+    """Fit all parameter arrays of :class:`QualityModel` on one training set."""
+    from sklearn.linear_model import LogisticRegression
+
+    n_models = scores.shape[1]
+    dim = emb.shape[1]
+    lr_w = np.zeros((n_models, dim))
+    lr_b = np.zeros(n_models)
+    for m in range(n_models):
+        lr_w[m], lr_b[m] = _fit_binary_lr(emb, scores[:, m], LR_C)
+    base = np.array([np.nanmean(scores[:, m]) for m in range(n_models)])
+
+    present = np.unique(topics)
+    dom_w = np.zeros((n_topics, dim))
+    dom_b = np.full(n_topics, -30.0)  # topics absent from this training set get no mass
+    if len(present) >= 2:
+        clf = LogisticRegression(C=TOPIC_C, max_iter=300, tol=1e-3).fit(emb, topics)
+        dom_w[clf.classes_] = clf.coef_
+        dom_b[clf.classes_] = clf.intercept_
+    else:
+        dom_b[present] = 0.0
+    prior = np.tile(base, (n_topics, 1))
+    centroids = np.zeros((n_topics, dim), dtype=np.float32)
+    for t in present:
+        rows = topics == t
+        for m in range(n_models):
+            y = scores[rows, m]
+            y = y[~np.isnan(y)]
+            prior[t, m] = (y.sum() + PRIOR_SMOOTHING * base[m]) / (len(y) + PRIOR_SMOOTHING)
+        v = emb[rows].mean(axis=0)
+        centroids[t] = v / max(float(np.linalg.norm(v)), 1e-12)
+    best = (emb @ centroids.T).max(axis=1)
+    lo, hi = np.quantile(best, OOD_QUANTILES)
+    return {
+        "lr_w": lr_w.astype(np.float32),
+        "lr_b": lr_b.astype(np.float32),
+        "dom_w": dom_w.astype(np.float32),
+        "dom_b": dom_b.astype(np.float32),
+        "dom_prior": prior.astype(np.float32),
+        "centroids": centroids,
+        "base_rate": base.astype(np.float32),
+        "ood_bounds": np.array([lo, hi], dtype=np.float32),
+    }
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def _calibration(p: NDArray[np.float64], y: NDArray[np.float64], bins: int = 10) -> dict[str, float]:
+    keep = ~np.isnan(y)
+    p, y = np.clip(p[keep], 1e-6, 1 - 1e-6), y[keep]
+    edges = np.minimum((p * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        sel = edges == b
+        if np.any(sel):
+            ece += sel.mean() * abs(float(p[sel].mean() - y[sel].mean()))
+    return {
+        "brier": float(np.mean((p - y) ** 2)),
+        "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "ece": ece,
+    }
+
+
+def _agg(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = rows[0].keys()
+    return {k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))} for k in keys}
+
+
+def cross_validate(
+    data: LabeledData,
+    emb: NDArray[np.float32],
+    weak: str,
+    strong: str,
+    folds: int = 5,
+    seed: int = 0,
+    on_fold: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    wi, si = data.models.index(weak), data.models.index(strong)
+    topics, names = _topics(data.domains, emb, seed)
+    groups = near_duplicate_groups(data.texts)
+    both = ~np.isnan(data.scores[:, wi]) & ~np.isnan(data.scores[:, si])
+    gain = np.nan_to_num(data.scores[:, si] - data.scores[:, wi])
+    strat = topics if len(names) > 1 else np.sign(gain).astype(int)
+    # Topics too small to stratify (fewer members than folds) fall back to one shared stratum.
+    counts = np.bincount(strat - strat.min())
+    strat = np.where(counts[strat - strat.min()] >= folds, strat, -1)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    oof_q = np.zeros_like(data.scores)
+    fold_rows: list[dict[str, float]] = []
+    alt_rows: list[dict[str, float]] = []
+    for k, (tr, te) in enumerate(splitter.split(emb, strat, groups)):
+        arrays = fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names))
+        model = QualityModel(arrays)
+        q, _ = model.quality(emb[te], [data.texts[i] for i in te])
+        oof_q[te] = q
+        te_b = te[both[te]]
+        qb = oof_q[te_b]
+        route = route_score_from_quality(qb[:, wi], qb[:, si])
+        w, s = data.scores[te_b, wi], data.scores[te_b, si]
+        fold_rows.append(routing_summary(route, w, s))
+        alt_rows.append(routing_summary(1.0 - qb[:, wi], w, s))
+        if on_fold:
+            on_fold(k)
+    route_all = route_score_from_quality(oof_q[both, wi], oof_q[both, si])
+    pooled = routing_summary(route_all, data.scores[both, wi], data.scores[both, si])
+    calib = {m: _calibration(oof_q[:, j], data.scores[:, j]) for j, m in enumerate(data.models)}
+    return {
+        "scheme": (
+            f"{folds}-fold StratifiedGroupKFold(shuffle, seed={seed}), stratified by topic, "
+            "grouped by near-duplicate passages; all fitting inside training folds"
+        ),
+        "n": len(data),
+        "n_groups": len(np.unique(groups)),
+        "topics": len(names),
+        "route_score": "(1 + q_strong - q_weak) / 2",
+        "per_fold": fold_rows,
+        "mean": _agg(fold_rows),
+        "pooled_oof": pooled,
+        "alternative_route_1_minus_q_weak": _agg(alt_rows),
+        "calibration": calib,
+    }
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def train(
+    data_path: str | Path,
+    out_dir: str | Path,
+    weak: str | None = None,
+    strong: str | None = None,
+    folds: int = 5,
+    progress: bool = True,
+    limit: int | None = None,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """Cross-validate, fit on all data and write the artifact; returns the report dict.
+
+    ``folds=0`` skips cross-validation (the report then has no CV metrics).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, quiet=not progress)
+    started = time.time()
+    data = read_labeled(data_path, limit=limit)
+    if len(data) < max(folds, 2) * 2:
+        raise ValueError(f"too few labeled rows ({len(data)}) to train")
+    weak, strong = pick_pair(data, weak, strong)
+    embedder = embedder or get_embedder(EmbedderSpec())
+    steps = 2 + max(folds, 0)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+    ) as bar:
+        task = bar.add_task("embedding prompts", total=steps)
+        emb = embedder.embed(data.texts)
+        bar.advance(task)
+        report: dict[str, Any] = {}
+        if folds >= 2:
+            bar.update(task, description=f"{folds}-fold cross-validation")
+            report["cv"] = cross_validate(data, emb, weak, strong, folds=folds, on_fold=lambda _k: bar.advance(task))
+        bar.update(task, description="fitting on all data")
+        topics, names = _topics(data.domains, emb)
+        arrays = fit_quality_model(emb, data.scores, topics, len(names))
+        bar.advance(task)
+    data_hash = file_sha256(data_path)
+    created = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    embedder_meta = embedder.spec.to_dict()
+    if embedder.spec.backend == "static":
+        embedder_meta["table_sha256"] = load_static_table().sha256
+    metadata = {
+        "artifact_version": f"{MODEL_KIND.replace('/', '-')}-{data_hash[:8]}-{created}",
+        "created": created,
+        "embedder": embedder_meta,
+        "embedder_name": embedder.name,
+        "feature_version": FEATURE_VERSION,
+        "models": data.models,
+        "weak": weak,
+        "strong": strong,
+        "topics": names,
+        "training_data": {
+            "path": Path(data_path).name,
+            "sha256": data_hash,
+            "rows": len(data),
+            "limit": limit,
+        },
+        "metrics": report.get("cv", {}),
+        "train_seconds": round(time.time() - started, 1),
+    }
+    save_artifact(Path(out_dir), arrays, metadata)
+    report.update({"artifact": str(out_dir), "weak": weak, "strong": strong, "rows": len(data)})
+    if progress:
+        _print_report(console, report)
+    return report
+
+
+def _print_report(console: Any, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    cv = report.get("cv")
+    console.print(f"artifact written to [bold]{report['artifact']}[/] ({report['rows']} rows)")
+    if not cv:
+        return
+    table = Table(title=f"CV: {cv['scheme']}")
+    for col in ("metric", "mean", "std", "pooled OOF", "route=1-q_weak"):
+        table.add_column(col)
+    for key in ("apgr", "cpt50", "cpt80", "pgr_at_30pct"):
+        table.add_row(
+            key,
+            f"{cv['mean'][key]['mean']:.4f}",
+            f"{cv['mean'][key]['std']:.4f}",
+            f"{cv['pooled_oof'][key]:.4f}",
+            f"{cv['alternative_route_1_minus_q_weak'][key]['mean']:.4f}",
+        )
+    console.print(table)
+    for model, c in cv["calibration"].items():
+        console.print(f"  {model}: brier={c['brier']:.4f} log_loss={c['log_loss']:.4f} ece={c['ece']:.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training", description=__doc__.split("\n")[0])
+    parser.add_argument("data", type=Path, help="labeled traffic JSONL")
+    parser.add_argument("out", type=Path, help="artifact directory to write")
+    parser.add_argument("--weak")
+    parser.add_argument("--strong")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--report", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    report = train(args.data, args.out, args.weak, args.strong, folds=args.folds, progress=not args.quiet, limit=args.limit)
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,421 @@
+"""Meaning guards for the semantic cache: cheap lexical checks that veto an embedding match.
+
+Sentence embeddings are nearly blind to the tokens that decide an answer: "5 km" and "50 km",
+"is" and "is not", "France" and "Germany", "max" and "min" give cosine similarities of 0.9+.
+A false cache hit returns a confidently wrong answer, while a missed hit only costs one model
+call, so every check here is one-sided: when in doubt, refuse the match.
+
+:func:`compatible` extracts a few features from each text and requires them to agree:
+
+1. **Numbers**, in order, with digits and written-out numbers normalised to one value
+   ("five" == "5", "1,000" == "1000.0", "twenty-five" == "25", "3 million" == "3000000",
+   "first" == "1st"), together with the **units** mentioned (in order, with aliases folded:
+   "km" == "kilometres") and arithmetic **operators** ("7 x 8" == "7 times 8" != "7 + 8").
+2. **Negation**: the same number of negation cues ("not", "n't", "cannot", "no", "never",
+   "without", "none", ...). A count rather than a parity: double negatives are rare in prompts
+   and a mismatch is the safe side.
+3. **Named things**: capitalised words that do not start a sentence (plus sentence-initial ones
+   that are not common sentence starters), acronyms, code identifiers (snake_case, camelCase,
+   dotted.names, calls like ``foo()``) and quoted strings. Each text's named things must occur
+   in the other text (in any case and inflection, so "France's capital" still matches "the
+   capital of France"), and the ones they share must come in the same order ("from USD to
+   EUR" != "from EUR to USD").
+4. **Direction words**: words on an opposed axis (more/less, before/after, increase/decrease,
+   max/min, ascending/descending, encode/decode, upload/download, ...) must give the same
+   sequence of directions on every axis in both texts.
+
+Everything is a handful of precompiled regular expressions and set operations; features are
+memoised per text, so checking a candidate costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# -- numbers -----------------------------------------------------------------------------------
+# fmt: off
+_SMALL = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "dozen": 12,
+}
+# "second" is left out of the ordinals: it is far more often the unit of time.
+_ORDINALS = {
+    "first": 1, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "twentieth": 20, "hundredth": 100,
+}
+# fmt: on
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "trillion": 10**12}
+_FRACTIONS = {"half": 0.5, "quarter": 0.25}
+
+# -- units (canonical name <- aliases) ---------------------------------------------------------
+_UNIT_ALIASES = {
+    "km": "km kms kilometer kilometers kilometre kilometres",
+    "m": "m meter meters metre metres",
+    "cm": "cm centimeter centimeters centimetre centimetres",
+    "mm": "mm millimeter millimeters millimetre millimetres",
+    "mi": "mi mile miles",
+    "ft": "ft foot feet",
+    "in": "in inch inches",
+    "kg": "kg kgs kilogram kilograms kilo kilos",
+    "g": "g gram grams",
+    "lb": "lb lbs pound pounds",
+    "oz": "oz ounce ounces",
+    "l": "l liter liters litre litres",
+    "ml": "ml milliliter milliliters millilitre millilitres",
+    "gal": "gal gallon gallons",
+    "ms": "ms millisecond milliseconds",
+    "s": "s sec secs second seconds",
+    "min": "minute minutes mins",
+    "h": "h hr hrs hour hours",
+    "day": "day days",
+    "week": "week weeks",
+    "month": "month months",
+    "year": "year years yr yrs",
+    "%": "% percent percentage",
+    "usd": "$ usd dollar dollars",
+    "eur": "€ eur euro euros",
+    "gbp": "£ gbp",
+    "c": "°c celsius centigrade",
+    "f": "°f fahrenheit",
+    "kb": "kb kib kilobyte kilobytes",
+    "mb": "mb mib megabyte megabytes",
+    "gb": "gb gib gigabyte gigabytes",
+    "tb": "tb tib terabyte terabytes",
+    "byte": "byte bytes",
+    "bit": "bit bits",
+    "mph": "mph",
+    "kmh": "kmh kph km/h",
+    "w": "w watt watts",
+    "kw": "kw kilowatt kilowatts",
+    "kwh": "kwh",
+    "v": "v volt volts",
+    "hz": "hz hertz",
+    "ghz": "ghz",
+    "mhz": "mhz",
+}
+_UNITS = {alias: unit for unit, aliases in _UNIT_ALIASES.items() for alias in aliases.split()}
+# Words that are units only right after a number ("in", "s", "second", "min").
+_AMBIGUOUS_UNITS = frozenset("m g s l in h c f w v b ms min mins sec secs second".split())
+
+# -- negation ----------------------------------------------------------------------------------
+_NEGATIONS = frozenset(
+    "not no never without none nobody nothing neither nor nowhere cannot unable impossible "
+    "lack lacks lacking cant dont doesnt isnt arent wasnt werent didnt wont wouldnt shouldnt "
+    "couldnt hasnt havent".split()
+)
+
+# -- direction axes: word -> (axis, sign); matched on a crude stem, see _stem ------------------
+_AXES = {
+    "magnitude": (
+        "more greater greatest larger largest bigger biggest higher highest max maximum maximize "
+        "maximise most increase increasing ascending above exceed exceeds upper",
+        "less fewer fewest smaller smallest lower lowest min minimum minimize minimise least decrease decreasing descending below reduce",
+    ),
+    "time": ("after later latest next newer newest", "before earlier earliest prior previous older oldest"),
+    "speed": ("faster fastest quicker quickest", "slower slowest"),
+    "length": ("longer longest", "shorter shortest"),
+    "age": ("elder eldest", "younger youngest"),
+    "temperature": ("hotter hottest warmer warmest", "colder coldest cooler coolest"),
+    "case": ("uppercase upper-case capitalize capitalise", "lowercase lower-case"),
+    "code": ("encode encrypt compress serialize serialise zip", "decode decrypt decompress deserialize deserialise unzip"),
+    "transfer": ("upload push export send", "download pull import receive"),
+    "switch": ("enable activate", "disable deactivate"),
+    "lifecycle": ("start begin launch", "stop end finish halt"),
+    "install": ("install", "uninstall"),
+    "lock": ("lock", "unlock"),
+    "mount": ("mount", "unmount"),
+    "edit": ("add insert append create", "remove delete drop destroy"),
+    "trade": ("buy purchase", "sell"),
+    "io": ("input", "output"),
+    "truth": ("true", "false"),
+    "sign": ("positive", "negative"),
+    "outcome": ("win wins won", "lose loses lost"),
+    "access": ("open", "close"),
+    "side": ("left", "right"),
+    "inside": ("inside inner internal", "outside outer external"),
+}
+
+# -- sentence starters that are capitalised only because they start a sentence ------------------
+_COMMON_STARTERS = frozenset(
+    """a an the this that these those it its i i'm i've i'd i'll my me we our you your he she they
+    their there here what what's whats which who whom whose when where why how how's is are was
+    were be been am do does did done can could would should will shall may might must have has
+    had please kindly hi hello hey thanks thank ok okay so and but or if then also now just
+    explain describe define tell give show list name write create make generate build implement
+    find get compute calculate convert translate summarize summarise compare sort reverse check
+    help suggest recommend provide fix debug solve simplify evaluate estimate determine identify
+    rewrite refactor design plan outline draft use using let let's lets need want wanted trying
+    try is there any some all each every no not yes in on at for from to of with by about after
+    before during as into over under between among without within across since until while
+    because although though other another such one two three first second next last quick
+    simple short brief best good new old same different given assuming suppose say imagine
+    consider note remember okay cool great sure why's where's who's that's it's there's
+    ways way steps step method methods difference differences meaning definition example
+    examples""".split()
+)
+
+# Morphological negation, checked pairwise: only "X" in one text and "unX" in the other counts.
+_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-")
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+_TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_']*(?:[.\-/][A-Za-z_][A-Za-z0-9_']*)*(?:\(\))?")
+_NUMBER_RE = re.compile(
+    r"(?<![A-Za-z_\d.])(?P<cur>[$€£])?\s*"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:st|nd|rd|th)?"
+    r"(?:\s*(?P<unit>%|°\s*[cCfF]\b|[A-Za-z]+(?:/h)?))?"
+)
+_OP_SYMBOL_RE = re.compile(r"(?<=[\d)])\s*([-+*/×÷^x])\s*(?=[\d(.])")
+# fmt: off
+_OP_WORDS = {
+    "plus": "+", "minus": "-", "subtract": "-", "times": "*", "multiplied": "*", "multiply": "*",
+    "divided": "/", "divide": "/", "squared": "^2", "cubed": "^3", "power": "^", "sqrt": "sqrt",
+    "root": "sqrt", "modulo": "%", "mod": "%", "factorial": "!", "log": "log", "logarithm": "log",
+}
+# fmt: on
+_OP_CANON = {"×": "*", "x": "*", "÷": "/"}
+_QUOTED_RE = re.compile(r'"([^"\n]{1,200})"|`([^`\n]{1,200})`|(?<![\w\'])\'([^\'\n]{1,200})\'(?![\w\'])')
+_SKIP_BEFORE = " \t\"'([*#>-"
+_ENDS_SENTENCE = ".!?:;\n"
+_CAMEL_RE = re.compile(r"[a-z0-9][A-Z]")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """Crude suffix stripping so inflections meet ("decoding" / "decoded" / "decode")."""
+    word = word.lower()
+    if word.endswith("'s"):
+        word = word[:-2]
+    word = word.rstrip("'")
+    for suffix in ("ing", "ed", "es", "e", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
+            word = word[: -len(suffix)]
+            if suffix in ("ing", "ed") and len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+                word = word[:-1]  # "stopped" -> "stop"; "added"/"called" keep theirs
+            break
+    return word
+
+
+# Axes of everyday verbs ("create", "send", "open") are compared only when both texts use them:
+# a paraphrase often drops the verb, while "start" vs "stop" must still be told apart.
+_LENIENT_AXES = frozenset({"transfer", "switch", "lifecycle", "edit", "io", "access", "side"})
+
+_DIRECTIONS: dict[str, tuple[str, int]] = {}
+for _axis, (_plus, _minus) in _AXES.items():
+    for _words, _sign in ((_plus, 1), (_minus, -1)):
+        for _w in _words.split():
+            _DIRECTIONS[_stem(_w)] = (_axis, _sign)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    numbers: tuple[float, ...]
+    units: tuple[str, ...]
+    ops: tuple[str, ...]
+    negations: int
+    directions: tuple[tuple[str, tuple[int, ...]], ...]
+    named: tuple[str, ...]  # stems of named things, in order of first appearance
+    quoted: tuple[str, ...]
+    stems: frozenset[str]
+    words: frozenset[str]
+    neg_bases: frozenset[str]
+    lowered: str
+
+
+_NUMBER_WORDS = frozenset(_SMALL) | frozenset(_SCALES) | frozenset(_ORDINALS)
+
+
+def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]]:
+    """(position, value) of runs of written-out numbers ("two hundred and five" -> 205)."""
+    values: list[tuple[int, float]] = []
+    total = current = 0.0
+    run: list[str] = []
+    run_start = 0
+
+    def close(next_word: str) -> None:
+        # A lone "one" is usually a pronoun ("which one is"); it counts before a unit ("one mile").
+        if run != ["one"] or (next_word in _UNITS and next_word not in _AMBIGUOUS_UNITS):
+            values.append((run_start, total + current))
+
+    for i, word in enumerate(words):
+        parts = word.split("-") if "-" in word else (word,)
+        if not all(p in _NUMBER_WORDS for p in parts):
+            if run and word == "and" and i + 1 < len(words) and words[i + 1] in _SMALL:
+                continue
+            if run:
+                close(word)
+                total = current = 0.0
+                run = []
+            if word in _FRACTIONS:
+                values.append((starts[i], _FRACTIONS[word]))
+            continue
+        if not run:
+            run_start = starts[i]
+        for part in parts:
+            run.append(part)
+            if part in _SCALES:
+                current = max(current, 1.0) * _SCALES[part]
+                if _SCALES[part] >= 1000:
+                    total, current = total + current, 0.0
+            else:
+                current += _SMALL.get(part, _ORDINALS.get(part, 0))
+    if run:
+        close("")
+    return values
+
+
+@lru_cache(maxsize=16384)
+def features(text: str) -> Features:
+    """Extract the features :func:`compatible` compares (memoised: cached texts recur)."""
+    text = text.translate(_APOSTROPHES)
+    lowered = text.lower()
+
+    numbers: list[tuple[int, float]] = []
+    units: list[str] = []
+    consumed: set[int] = set()  # unit/scale words read with their number, not to be read twice
+    for m in _NUMBER_RE.finditer(text):
+        value = float(m.group("num").replace(",", ""))
+        unit = m.group("unit")
+        if unit is not None:
+            key = unit.lower().replace(" ", "")
+            if key in _SCALES or key in _UNITS:
+                consumed.add(m.start("unit"))
+            if key in _SCALES:
+                value *= _SCALES[key]
+        numbers.append((m.start("num"), value))
+        if m.group("cur"):
+            units.append(_UNITS[m.group("cur")])
+        if unit is not None and unit.lower().replace(" ", "") in _UNITS:
+            units.append(_UNITS[unit.lower().replace(" ", "")])
+
+    ops = [_OP_CANON.get(op, op) for op in _OP_SYMBOL_RE.findall(text)]
+
+    tokens = [(m.group(0), m.start()) for m in _TOKEN_RE.finditer(text)]
+    words = [t.lower().removesuffix("()") for t, _ in tokens]
+    starts = [s for _, s in tokens]
+    numbers.extend(_number_words([w if s not in consumed else "" for w, s in zip(words, starts, strict=True)], starts))
+    numbers.sort()
+
+    negations = 0
+    direction_seq: dict[str, list[int]] = {}
+    named: list[str] = []
+    stems: set[str] = set()
+    for (token, start), word in zip(tokens, words, strict=True):
+        if start in consumed:
+            continue
+        stem = _stem(word)
+        stems.add(stem)
+        stems.add(word)
+        if word in _NEGATIONS or word.endswith("n't"):
+            negations += 1
+        if word in _OP_WORDS:
+            ops.append(_OP_WORDS[word])
+        if word in _UNITS and word not in _AMBIGUOUS_UNITS:
+            units.append(_UNITS[word])
+        direction = _DIRECTIONS.get(stem) or _DIRECTIONS.get(word)
+        if direction is not None:
+            direction_seq.setdefault(direction[0], []).append(direction[1])
+        if _is_named(token, start, text, word) and stem not in named:
+            named.append(stem)
+
+    quoted = tuple(next(g for g in m.groups() if g is not None).strip().lower() for m in _QUOTED_RE.finditer(text))
+    return Features(
+        numbers=tuple(round(n, 9) for _, n in numbers),
+        units=tuple(units),
+        ops=tuple(ops),
+        negations=negations,
+        directions=tuple(sorted((axis, tuple(signs)) for axis, signs in direction_seq.items())),
+        named=tuple(named),
+        quoted=quoted,
+        stems=frozenset(stems),
+        words=frozenset(words),
+        neg_bases=frozenset(w[len(p) :] for w in words for p in _NEG_PREFIXES if w.startswith(p) and len(w) - len(p) >= 3),
+        lowered=lowered,
+    )
+
+
+def _is_named(token: str, start: int, text: str, word: str) -> bool:
+    if word in {"i", "i'm", "i've", "i'd", "i'll"}:
+        return False
+    core = token.removesuffix("()")
+    if token.endswith("()") or "_" in core or _CAMEL_RE.search(core) or ("." in core and len(core) > 3):
+        return True  # code identifiers
+    if not core[0].isupper():
+        return False
+    letters = core.replace("'", "")
+    if len(letters) >= 2 and letters.isupper():
+        return True  # acronyms: SQL, NASA, USD
+    i = start - 1
+    while i >= 0 and text[i] in _SKIP_BEFORE:
+        i -= 1
+    if i >= 0 and text[i] not in _ENDS_SENTENCE:
+        return True  # capitalised mid-sentence
+    # Sentence-initial: a proper noun unless it is a word that often starts a prompt.
+    return word not in _COMMON_STARTERS and _stem(word) not in _COMMON_STARTERS
+
+
+def _prefix_negated(a: Features, b: Features) -> bool:
+    """A word in one text whose negated form ("legal"/"illegal", "safe"/"unsafe") is in the other."""
+    # neg_bases holds "legal" for "illegal": a hit is a base that only the other text has plain.
+    return bool((a.neg_bases & b.words) - a.words) or bool((b.neg_bases & a.words) - b.words)
+
+
+def _directions_agree(a: Features, b: Features) -> bool:
+    da, db = dict(a.directions), dict(b.directions)
+    for axis in da.keys() | db.keys():
+        if axis in _LENIENT_AXES and (axis not in da or axis not in db):
+            continue
+        if da.get(axis) != db.get(axis):
+            return False
+    return True
+
+
+def _named_agree(a: Features, b: Features) -> bool:
+    for x, y in ((a, b), (b, a)):
+        for stem in x.named:
+            if stem not in y.stems:
+                return False
+    shared_a = [s for s in a.named if s in b.named]
+    shared_b = [s for s in b.named if s in a.named]
+    return shared_a == shared_b
+
+
+def _quoted_agree(a: Features, b: Features) -> bool:
+    for x, y in ((a, b), (b, a)):
+        for q in x.quoted:
+            if q not in y.lowered:
+                return False
+    shared_a = [q for q in a.quoted if q in b.quoted]
+    shared_b = [q for q in b.quoted if q in a.quoted]
+    return shared_a == shared_b
+
+
+def incompatibility(query_text: str, cached_text: str) -> str | None:
+    """Why the two texts may differ in meaning ("numbers", "negation", ...), or None."""
+    if query_text == cached_text:
+        return None
+    a, b = features(query_text), features(cached_text)
+    if a.numbers != b.numbers:
+        return "numbers"
+    if a.units != b.units:
+        return "units"
+    if a.ops != b.ops:
+        return "operators"
+    if a.negations != b.negations or _prefix_negated(a, b):
+        return "negation"
+    if not _directions_agree(a, b):
+        return "direction"
+    if not _named_agree(a, b):
+        return "entities"
+    if not _quoted_agree(a, b):
+        return "quoted"
+    return None
+
+
+def compatible(query_text: str, cached_text: str) -> bool:
+    """True unless a lexical check says the texts may differ in meaning (see module doc)."""
+    return incompatibility(query_text, cached_text) is None
