@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers import Process, free_port  # noqa: E402
 
+# Both gateways see the same bearer key: LiteLLM's proxy refuses to start without a master key.
+BENCH_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 PROMPT = "Summarise the plot of a short story about a lighthouse keeper who finds a message in a bottle."
 
 POLICY = """
@@ -48,6 +50,8 @@ tiers:
 routing:
   classifier: {classifier}
   thresholds: {{fast: 0.0}}
+# wrk repeats one body: with caching on every request after the first would be a cache hit.
+cache: {{exact: false, semantic: false}}
 """
 
 
@@ -73,7 +77,7 @@ def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path) -
         'wrk.method = "POST"\n'
         f"wrk.body = '{body}'\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
-        'wrk.headers["Authorization"] = "Bearer sk-bench"\n'
+        f'wrk.headers["Authorization"] = "Bearer {BENCH_KEY}"\n'
     )
     out = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(script), url + "/v1/chat/completions"],
@@ -96,6 +100,7 @@ def start_litellm_proxy(upstream: str, work: Path) -> Process | None:
         "model_list:\n  - model_name: fast\n    litellm_params:\n      model: openai/fast\n"
         f"      api_base: {upstream}/v1\n      api_key: sk-bench\n"
         "litellm_settings:\n  telemetry: false\n  turn_off_message_logging: true\n"
+        f"general_settings:\n  master_key: {BENCH_KEY}\n"
     )
     port = free_port()
     try:

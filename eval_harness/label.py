@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from engines.base import Engine, EngineError, EngineRequest
+from engines.factory import build_engine
 from eval_harness import graders
 from eval_harness.graders import Grade
 from eval_harness.traffic import TrafficError, TrafficRecord, Usage, iter_records, record_json, routing_text
@@ -80,37 +81,6 @@ class LabelSummary:
         if self.errors:
             text += f"; {len(self.errors)} errors, first: {self.errors[0]}"
         return text
-
-
-def build_engine(tier: Tier) -> Engine:
-    """The engine for a tier (as ``router.tiers.build_engine``, which eval_harness may not import)."""
-    if tier.engine == "llamacpp":
-        from engines.llamacpp import LlamaCppEngine
-
-        if not tier.model_path:
-            raise LabelError(f"tier {tier.model}: a llamacpp tier needs model_path")
-        return LlamaCppEngine(
-            tier.model, tier.model_path, n_ctx=tier.n_ctx, n_threads=tier.n_threads, default_max_tokens=tier.max_output_tokens
-        )
-    if tier.engine == "openai":
-        from engines.openai_http import OpenAIHTTPEngine
-
-        if not tier.base_url:
-            raise LabelError(f"tier {tier.model}: an openai tier needs base_url")
-        return OpenAIHTTPEngine(
-            tier.model,
-            tier.base_url,
-            api_key=tier.api_key(),
-            upstream_model=tier.upstream_model or None,
-            connect_timeout=tier.timeouts.connect_s,
-            read_timeout=tier.timeouts.read_s,
-        )
-    from engines.litellm_engine import LiteLLMEngine
-
-    assert tier.litellm_model
-    return LiteLLMEngine(
-        tier.model, tier.litellm_model, api_base=tier.base_url or None, api_key=tier.api_key(), timeout=tier.timeouts.read_s
-    )
 
 
 def request_hash(messages: Sequence[dict[str, Any]], params: dict[str, Any]) -> str:

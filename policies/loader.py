@@ -105,6 +105,12 @@ def _cross_checks(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
     for tier in routing.thresholds or {}:
         if tier not in tiers:
             problems.append((("routing", "thresholds", tier), f"unknown tier {tier!r}; tiers are {sorted(tiers)}"))
+    if routing.cascade is not None:
+        for i, name in enumerate(routing.cascade.tiers):
+            if name not in tiers:
+                problems.append((("routing", "cascade", "tiers", i), f"unknown tier {name!r}; tiers are {sorted(tiers)}"))
+        if len(set(routing.cascade.tiers)) != len(routing.cascade.tiers):
+            problems.append((("routing", "cascade", "tiers"), "a tier appears twice in the cascade"))
     for source, targets in policy.fallbacks.items():
         if source not in tiers:
             problems.append((("fallbacks", source), f"unknown tier {source!r}; tiers are {sorted(tiers)}"))

@@ -46,6 +46,35 @@ class EnabledWhen(Strict):
 class Timeouts(Strict):
     connect_s: float = Field(default=5.0, gt=0)
     read_s: float = Field(default=120.0, gt=0)
+    # Unset means bounded by read_s alone (the behaviour before these existed).
+    first_token_s: float | None = Field(
+        default=None, gt=0, description="Longest wait for a stream's first chunk; a non-streamed call is bounded by total_s."
+    )
+    total_s: float | None = Field(default=None, gt=0, description="Longest one upstream call may take, streamed or not.")
+
+
+class RetrySettings(Strict):
+    """Retries of one tier before falling back, for 429, 5xx, timeouts and connection errors only."""
+
+    attempts: int = Field(default=2, ge=1, le=10, description="Calls to one tier per request, the first included.")
+    base_delay_s: float = Field(default=0.05, ge=0, le=60)
+    max_delay_s: float = Field(default=2.0, ge=0, le=600)
+    max_retry_after_s: float = Field(
+        default=5.0, ge=0, le=600, description="A longer Retry-After is not waited for: the request falls back instead."
+    )
+    budget_s: float = Field(default=10.0, gt=0, le=3600, description="Most time one request may spend waiting between attempts.")
+
+
+class BreakerSettings(Strict):
+    """A circuit breaker per tier: consecutive failures open it, a single probe after the cool-down closes it."""
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    cooldown_s: float = Field(default=10.0, gt=0, le=3600)
+
+
+class Resilience(Strict):
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
 class Tier(Strict):
@@ -72,6 +101,9 @@ class Tier(Strict):
     enabled: bool = True
     enabled_when: EnabledWhen = Field(default_factory=EnabledWhen)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    breaker: BreakerSettings | None = Field(
+        default=None, description="This tier's circuit breaker settings, when not the policy's resilience.breaker."
+    )
     # vllm: replicas, launch arguments, balancing, GPU pricing (policies/vllm.py).
     vllm: VLLMSettings | None = None
 
@@ -114,7 +146,21 @@ class Tier(Strict):
         return True, f"litellm provider model {self.litellm_model}"
 
 
+class Cascade(Strict):
+    """Answer with the cheapest tier first; escalate while its confidence is below `min_confidence`.
+
+    Applies to routed (model "auto"), non-streamed requests without tools; other requests route
+    as usual. Confidence is exp(mean token log-probability) of the answer, which OpenAI-compatible
+    upstreams report when asked (`logprobs`); a tier that reports none counts as not confident.
+    """
+
+    tiers: list[str] = Field(min_length=2, description="Cheapest first; the last tier's answer is final.")
+    min_confidence: float = Field(ge=0, le=1)
+    signal: Literal["logprob"] = "logprob"
+
+
 class Routing(Strict):
+    cascade: Cascade | None = None
     classifier: str = Field(
         default="default",
         description="'default' (bundled trained artifact), 'rules' (length rule), or an artifact path.",
@@ -141,7 +187,8 @@ class CacheSettings(Strict):
 
     exact: bool = True
     semantic: bool = True
-    semantic_threshold: float = Field(default=0.92, ge=0.5, le=1.0, description="Cosine similarity a semantic hit needs.")
+    # 0.93: the lowest threshold with no false hit on bench/semantic_cache.py's calibration half (MiniLM int8).
+    semantic_threshold: float = Field(default=0.93, ge=0.5, le=1.0, description="Cosine similarity a semantic hit needs.")
     ttl_s: float = Field(default=3600, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
     share_across_tenants: bool = False
@@ -161,6 +208,7 @@ class Policy(Strict):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    resilience: Resilience = Field(default_factory=Resilience)
     store_prompts: bool = True
 
     def enabled_tiers(self) -> list[str]:

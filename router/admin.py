@@ -141,3 +141,13 @@ async def report_json(request: Request, by: str = "team") -> Response:
         raise APIError(400, f"group by one of {', '.join(GROUPS)}", code="invalid_value", param="by")
     rows = await _blocking(spend, _gateway(request).ledger.engine, by)
     return _json({"by": by, "data": [r.as_dict() for r in rows]})
+
+
+@router.post("/policy/reload")
+async def reload_policy(request: Request) -> Response:
+    """Load the policy file again; an invalid one is refused with its located issues and the running one stays."""
+    outcome = await request.app.state.reloader.reload()
+    if not outcome.ok:
+        error = APIError(400, f"policy refused; {outcome.policy!r} stays in force: {outcome.error}", code="invalid_policy")
+        return _json({**error.body(), **outcome.as_dict()}, status=400)
+    return _json(outcome.as_dict())

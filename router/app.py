@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from router.admin import router as admin_router
 from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
+from router.reload import PolicyReloader, poll_interval
 from router.schemas import ChatRequest, parse_chat_request
 
 _CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
@@ -138,13 +140,18 @@ def create_app(gateway: Gateway) -> HotPath:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await app.state.reloader.start()
         try:
             yield
         finally:
-            await gateway.aclose()
+            await app.state.reloader.aclose()
+            # After a policy reload the gateway in service is a successor of the one started here.
+            await app.state.gateway.aclose()
 
     app = FastAPI(title="Switchyard", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
+    source = Path(gateway.source)
+    app.state.reloader = PolicyReloader(app.state, source if source.is_file() else None, poll_interval())
     gateway.started_at = time.time()
     install_handlers(app)
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from eval_harness.cli import eval_app
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
+from router.cli_classify import register as register_classifier_commands
 from router.cli_reports import report_app
 from router.cli_tenancy import budgets_app, keys_app
 
@@ -24,6 +25,7 @@ app.add_typer(logs_app, name="logs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(report_app, name="report")
+register_classifier_commands(app)
 app.add_typer(eval_app, name="eval")
 console = Console(stderr=True, soft_wrap=True)
 

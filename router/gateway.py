@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from classifiers.base import Prediction
 from engines.base import Engine
+from engines.factory import build_engine
 from policies.decide import Decision, NoTierAvailable, decide, pinned
 from policies.schema import Policy
 from policies.vllm import reprice
@@ -17,11 +17,12 @@ from router.cache.responses import ResponseCache
 from router.errors import APIError
 from router.ledger import Ledger
 from router.metrics import Metrics
+from router.resilience import Guard
 from router.schemas import ChatRequest
 from router.tenancy.budgets import BudgetBook
 from router.tenancy.guard import Tenancy, quota_store_from_env
 from router.tenancy.keys import KeyStore
-from router.tiers import build_engine, load_classifier
+from router.tiers import load_classifier
 
 log = logging.getLogger("switchyard")
 STATS_INTERVAL_S = 2.0
@@ -57,9 +58,11 @@ class Gateway:
         )
         self.ready = False
         self.started_at = 0.0
+        self.active = 0  # requests in flight on this gateway (a reloaded policy's engines close when it drains)
         for name, (enabled, _) in self.status.items():
             self.metrics.tier_up.labels(name).set(1 if enabled else 0)
         self.metrics.observe_prices(policy)
+        self.guard = Guard(policy.resilience, on_change=lambda tier, state: self.metrics.circuit_state.labels(tier).set(state))
         self._stats_task: asyncio.Task[None] | None = None
 
     def banner(self) -> list[str]:
@@ -76,7 +79,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.ledger.start)
         log.info("tenancy: %s", await loop.run_in_executor(None, self.tenancy.mode))
-        if self.cache.semantic or getattr(self.classifier, "needs_embedding", False):
+        if self.policy.cache.semantic:
             await self._start_embedder()
         await self.cache.start()
         log.info("cache: %s", self.cache.describe())
@@ -127,19 +130,25 @@ class Gateway:
         await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
 
     async def _start_embedder(self) -> None:
+        # The semantic cache needs a contextual embedding (MiniLM, ONNX int8): the classifier's static
+        # token embeddings rank difficulty well but cannot tell a paraphrase from a changed question
+        # (bench/semantic_cache.py --backend static). So this is a second embedding, computed once
+        # per request for the cache's lookup and store; the classifier embeds on its own in ~1 ms.
         try:
-            from classifiers.embed import AsyncBatcher, get_default_embedder
+            from classifiers.embed import AsyncBatcher, Embedder, EmbedderSpec
 
             loop = asyncio.get_running_loop()
-            embedder = getattr(self.classifier, "embedder", None) or await loop.run_in_executor(None, get_default_embedder)
+            backend = os.environ.get("SWITCHYARD_CACHE_EMBED_BACKEND", "onnx-int8")
+            embedder = Embedder(EmbedderSpec(backend=backend, head_tokens=96, tail_tokens=32))  # type: ignore[arg-type]
             await loop.run_in_executor(None, embedder.warmup)
             self._embedder = AsyncBatcher(embedder)
+            self.cache.attach_embedder(embedder.dim, embedder.spec.name)
         except Exception as exc:  # noqa: BLE001 - without embeddings the gateway still serves, uncached by meaning
             log.warning("request embeddings unavailable (%s); semantic cache off", exc)
             self._embedder = None
 
     async def embed(self, text: str) -> Any:
-        """The request's embedding, computed once and shared by the semantic cache and the classifier."""
+        """The request's contextual embedding for the semantic cache."""
         if self._embedder is None or not text:
             return None
         try:
@@ -148,25 +157,21 @@ class Gateway:
             log.warning("embedding failed: %s", exc)
             return None
 
+    def done(self) -> None:
+        """One request on this gateway finished (it began with `active += 1` in the pipeline)."""
+        self.active -= 1
+
     def enabled(self) -> list[str]:
         return [name for name in self.policy.tiers if name in self.engines]
 
-    async def predict(self, text: str, embedding: Callable[[], Awaitable[Any]] | None = None) -> Prediction:
+    async def predict(self, text: str) -> Prediction:
         if getattr(self.classifier, "cheap", False):
             return self.classifier.predict([text])[0]
         loop = asyncio.get_running_loop()
-        predict_embedded = getattr(self.classifier, "predict_embedded", None)
-        vector = await embedding() if embedding is not None and predict_embedded is not None else None
-        if vector is not None:
-            # The embedding the semantic cache already computed: the classifier does not embed again.
-            result = await loop.run_in_executor(None, predict_embedded, [text], vector[None, :])
-        else:
-            result = await loop.run_in_executor(None, self.classifier.predict, [text])
+        result = await loop.run_in_executor(None, self.classifier.predict, [text])
         return result[0]
 
-    async def decide(
-        self, request: ChatRequest, cheapest_only: str | None = None, embedding: Callable[[], Awaitable[Any]] | None = None
-    ) -> Decision:
+    async def decide(self, request: ChatRequest, cheapest_only: str | None = None) -> Decision:
         if request.model != "auto":
             tier = self.policy.resolve(request.model)
             if tier is None:
@@ -197,7 +202,7 @@ class Gateway:
             enabled = [t for t in enabled if self.engines[t].supports_tools]
             if not enabled:
                 raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
-        prediction = await self.predict(routing_text(request.messages), embedding)
+        prediction = await self.predict(routing_text(request.messages))
         try:
             decision = decide(self.policy, prediction, enabled, self.classifier.name)
         except NoTierAvailable as exc:

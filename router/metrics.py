@@ -67,6 +67,24 @@ class Metrics:
             ["from_tier", "to_tier"],
             registry=self.registry,
         )
+        self.circuit_state = Gauge(
+            "switchyard_circuit_state",
+            "A tier's circuit breaker: 0 closed, 1 half-open (one probe allowed), 2 open (calls skip the tier).",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "switchyard_upstream_retries_total",
+            "Calls repeated on the same tier after a retryable failure (429, 5xx, timeout, connection error).",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.circuit_skips = Counter(
+            "switchyard_circuit_skips_total",
+            "Calls not made because the tier's circuit breaker was open.",
+            ["tier"],
+            registry=self.registry,
+        )
         self.tier_up = Gauge(
             "switchyard_tier_enabled",
             "1 when the tier is enabled by the policy and its configuration.",

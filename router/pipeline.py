@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import math
 import re
 import time
 import uuid
@@ -19,16 +21,18 @@ from starlette.responses import Response, StreamingResponse
 
 from engines.base import Engine, EngineError, EngineRequest, estimate_tokens, messages_text
 from policies.decide import Decision
+from policies.schema import Tier
+from router import cascade
 from router.cache.responses import CacheControl, Hit, cache_control
 from router.errors import APIError
 from router.gateway import Gateway, routing_text
 from router.ledger.store import LedgerRow, LedgerUnavailable, to_nanousd
+from router.resilience import OPEN, retryable
 from router.schemas import ChatRequest, parse_chat_request
 from router.tenancy.guard import Identity
 
 log = logging.getLogger("switchyard")
 T = TypeVar("T")
-RETRYABLE = {429, 500, 502, 503, 504}
 PARAMS = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "user", "stream", "tools", "tool_choice"}
 
 
@@ -129,18 +133,86 @@ async def cancellable(request: Request, work: Awaitable[T]) -> T:
 async def with_fallbacks(
     gateway: Gateway, decision: Decision, call: Callable[[str, Engine], Awaitable[T]]
 ) -> tuple[str, T]:
+    """Call the decided tier, retrying retryable failures with backoff, then each fallback in turn.
+
+    A tier whose circuit breaker is open is skipped without a call. Waits between attempts honour
+    the upstream's Retry-After and, all together, stay within the policy's retry budget.
+    """
     plan = gateway.plan(decision.tier)
+    guard = gateway.guard
+    retry = guard.retry
+    deadline = time.monotonic() + retry.budget_s
+    last: EngineError | None = None
     for i, tier in enumerate(plan):
-        try:
-            return tier, await call(tier, gateway.engines[tier])
-        except EngineError as exc:
-            # A routed request that outgrew a tier's context may still fit a larger one.
-            outgrew = exc.code == "context_length_exceeded" and not decision.pinned
-            if (exc.status not in RETRYABLE and not outgrew) or i == len(plan) - 1:
-                raise upstream_error(exc) from None
-            log.warning("tier %s failed (%s); falling back to %s", tier, exc.message, plan[i + 1])
+        breaker = guard.breaker(tier, gateway.policy.tiers[tier].breaker)
+        for attempt in range(retry.attempts):
+            permit = breaker.admit()
+            if permit is None:
+                gateway.metrics.circuit_skips.labels(tier).inc()
+                break
+            try:
+                try:
+                    result = await call(tier, gateway.engines[tier])
+                except EngineError:
+                    raise
+                except Exception as bad:
+                    # An engine that broke on what its upstream sent (a malformed chunk) is that upstream failing.
+                    log.exception("tier %s failed unexpectedly", tier)
+                    raise EngineError(f"tier {tier} failed: {bad!r}", code="upstream_error") from bad
+            except EngineError as exc:
+                if not retryable(exc.status):
+                    breaker.success(permit)  # the upstream answered; it judged the request, not itself
+                    # A routed request that outgrew a tier's context may still fit a larger one.
+                    if exc.code == "context_length_exceeded" and not decision.pinned and i < len(plan) - 1:
+                        last = exc
+                        break
+                    raise upstream_error(exc) from None
+                breaker.failure(permit, exc.retry_after)
+                last = exc
+                wait = guard.delay(attempt + 1, exc.retry_after)
+                if attempt + 1 >= retry.attempts or wait > retry.max_retry_after_s or time.monotonic() + wait > deadline:
+                    break
+                log.warning("tier %s failed (%s); retry %d in %.2fs", tier, exc.message, attempt + 1, wait)
+                gateway.metrics.retries.labels(tier).inc()
+                await asyncio.sleep(wait)
+            except BaseException:
+                breaker.abandon(permit)
+                raise
+            else:
+                breaker.success(permit)
+                return tier, result
+        if i < len(plan) - 1:
+            why = last.message if last is not None and breaker.state != OPEN else "circuit open"
+            log.warning("tier %s failed (%s); falling back to %s", tier, why, plan[i + 1])
             gateway.metrics.fallbacks.labels(tier, plan[i + 1]).inc()
-    raise AssertionError("unreachable: the plan is never empty")
+    if last is not None:
+        raise upstream_error(last)
+    wait = min(guard.breaker(tier).retry_in() for tier in plan)
+    raise APIError(
+        503,
+        f"no tier can answer now: the circuit breaker of {', '.join(plan)} is open after repeated upstream failures",
+        code="upstream_unavailable",
+        headers={"retry-after": str(max(1, math.ceil(wait)))},
+    )
+
+
+async def timed(tier: Tier, work: Awaitable[T], limit: float | None) -> T:
+    """`work` (one upstream call of `tier`) given up after `limit` seconds, as a retryable 504."""
+    if limit is None:
+        return await work
+    scope = asyncio.timeout(limit)
+    try:
+        async with scope:
+            return await work
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise EngineError(f"tier {tier.model} gave no answer within {limit:g}s", status=504, code="upstream_timeout") from None
+
+
+def first_token_limit(tier: Tier) -> float | None:
+    limits = [t for t in (tier.timeouts.first_token_s, tier.timeouts.total_s) if t is not None]
+    return min(limits) if limits else None
 
 
 def prompt_token_bound(chat: ChatRequest) -> int:
@@ -192,6 +264,7 @@ class Call:
     reserved: int = 0
     holding: bool = False  # a budget reservation is held until settled or released
     cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
+    cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
     control: CacheControl | None = None
     _embedding: Any = None
     _embedded: bool = False
@@ -230,8 +303,13 @@ def finish(
     error: str | None = None,
     response_text: str | None = None,
     cached_cost: int | None = None,
+    prior: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> tuple[Decimal, LedgerRow]:
-    """Price the request, count it in the metrics and log line, and build its ledger row."""
+    """Price the request, count it in the metrics and log line, and build its ledger row.
+
+    `prior` are earlier calls of the same request (cascade stages that did not answer): each is
+    priced at its own tier and added, so the one row carries everything the request cost.
+    """
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     latency_ms = (time.perf_counter() - call.started) * 1000
@@ -252,6 +330,15 @@ def finish(
         metrics.tokens.labels(tier, "prompt").inc(prompt)
         metrics.tokens.labels(tier, "completion").inc(completion)
         metrics.cost.labels(tier).inc(float(cost))
+    for stage, stage_usage in prior or []:
+        stage_prompt, stage_completion = int(stage_usage.get("prompt_tokens") or 0), int(stage_usage.get("completion_tokens") or 0)
+        stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)
+        cost += stage_cost
+        saved = max(Decimal(0), saved - stage_cost)  # against sending the answer's tokens to the dearest tier
+        prompt, completion = prompt + stage_prompt, completion + stage_completion
+        gateway.metrics.tokens.labels(stage, "prompt").inc(stage_prompt)
+        gateway.metrics.tokens.labels(stage, "completion").inc(stage_completion)
+        gateway.metrics.cost.labels(stage).inc(float(stage_cost))
     if log.isEnabledFor(logging.INFO):
         log.info(
             "chat completion",
@@ -273,7 +360,8 @@ def finish(
         route_score=decision.route_score if decision else None,
         decision=(
             {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
-             "reason": decision.reason, "classifier": decision.classifier}
+             "reason": decision.reason, "classifier": decision.classifier,
+             **({"cascade": call.cascade} if call.cascade is not None else {})}
             if decision else None
         ),
         fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
@@ -308,8 +396,15 @@ async def chat_completions(request: Request) -> Response:
     call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id})
     request.state.request_id = request_id
     request.state.headers = call.headers
+    gateway.active += 1
+    handed_off = False
     try:
-        return await _chat(request, gateway, call)
+        response = await _chat(request, gateway, call)
+        if isinstance(response, GuardedStream):
+            # The stream still uses this gateway's engine after this returns: it says when it is done.
+            response.after = gateway.done
+            handed_off = True
+        return response
     except BaseException as exc:
         # Whatever stopped the request before it was answered, its budget hold goes back.
         await call.release(gateway)
@@ -321,6 +416,9 @@ async def chat_completions(request: Request) -> Response:
         with contextlib.suppress(APIError):
             await commit(gateway, row)
         raise
+    finally:
+        if not handed_off:
+            gateway.done()
 
 
 async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
@@ -343,11 +441,19 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     if fraction is not None and identity.buckets and chat.model == "auto":
         nearly = await gateway.tenancy.nearly_spent(identity, fraction)
         downgrade = nearly.name if nearly else None
-    decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade, embedding=call.embedding(gateway))
+    plan = cascade.stages(gateway, chat) if downgrade is None else None
+    if plan is not None:
+        first = gateway.policy.tiers[plan[0]]
+        decision = call.decision = Decision(plan[0], first.model, 0.0, None, f"cascade over {', '.join(plan)}")
+        gateway.metrics.decisions.labels(plan[0]).inc()
+    else:
+        decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade)
     decision_headers(headers, decision)
     headers["x-switchyard-cache"] = call.cache
     await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))
-    call.reserved = worst_case(gateway, chat, decision, prompt_bound)
+    # A cascade may pay for every stage: it reserves the sum of their worst cases.
+    stage_decisions = [Decision(t, gateway.policy.tiers[t].model, 0.0, None, "cascade stage") for t in plan] if plan else [decision]
+    call.reserved = sum(worst_case(gateway, chat, d, prompt_bound) for d in stage_decisions)
     await gateway.tenancy.reserve(identity, call.request_id, call.reserved)
     call.holding = True
     overhead = time.perf_counter() - call.started
@@ -357,20 +463,17 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
 
     if chat.stream:
         return await stream_completion(request, gateway, call)
+    if plan is not None:
+        return await cascade_completion(request, gateway, call, stage_decisions)
 
     async def attempt(tier: str, engine: Engine) -> dict[str, Any]:
-        return await engine.complete(engine_request(gateway, chat, tier, call.tenant))
+        served = gateway.policy.tiers[tier]
+        return await timed(served, engine.complete(engine_request(gateway, chat, tier, call.tenant)), served.timeouts.total_s)
 
     try:
         tier, payload = await cancellable(request, with_fallbacks(gateway, decision, attempt))
     except ClientDisconnected:
-        log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
-        # The upstream saw the prompt before it was cancelled: charge that, estimated.
-        usage = {"prompt_tokens": estimate_tokens(messages_text(engine_request(gateway, chat, decision.tier).messages))}
-        _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected")
-        await call.settle(gateway, row.cost_nanousd)
-        await commit(gateway, row)
-        return Response(status_code=499)
+        return await abandoned(gateway, call)
     choices = payload.get("choices") or [{}]
     text = (choices[0].get("message") or {}).get("content")
     cost, row = finish(gateway, call, tier, payload["usage"], response_text=text if isinstance(text, str) else None)
@@ -384,6 +487,93 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     if tier != decision.tier:
         headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
         headers["x-switchyard-fallback-from"] = decision.tier
+    headers["x-switchyard-cost-usd"] = money(cost)
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
+
+
+async def abandoned(gateway: Gateway, call: Call) -> Response:
+    """The client left while the upstream call (or its retries) was under way; that call was cancelled."""
+    chat, decision = call.chat, call.decision
+    assert chat is not None and decision is not None
+    log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
+    # The upstream saw the prompt before it was cancelled: charge that, estimated.
+    usage = {"prompt_tokens": estimate_tokens(messages_text(engine_request(gateway, chat, decision.tier).messages))}
+    _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected",
+                    prior=completed_stages(call))
+    await call.settle(gateway, row.cost_nanousd)
+    await commit(gateway, row)
+    return Response(status_code=499)
+
+
+def completed_stages(call: Call, final: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Cascade stages that answered, except the final answer's own (finish prices that one)."""
+    return [(s["tier"], s["usage"]) for s in call.cascade or [] if "usage" in s and s is not final]
+
+
+async def cascade_completion(request: Request, gateway: Gateway, call: Call, stages: list[Decision]) -> Response:
+    """Ask each stage in turn, cheapest first; stop at the first confident answer (or the last stage's)."""
+    chat, headers = call.chat, call.headers
+    settings = gateway.policy.routing.cascade
+    assert chat is not None and settings is not None
+    record: list[dict[str, Any]] = []
+    call.cascade = record
+
+    async def run() -> tuple[str, dict[str, Any], dict[str, Any]]:
+        best: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+        for i, stage in enumerate(stages):
+            judged = i < len(stages) - 1
+
+            async def attempt(tier: str, engine: Engine, judged: bool = judged) -> dict[str, Any]:
+                served = gateway.policy.tiers[tier]
+                ask = engine_request(gateway, chat, tier, call.tenant)
+                if judged:
+                    # llama.cpp's server reports log-probabilities only when top_logprobs is set too.
+                    ask.extra.update(logprobs=True, top_logprobs=1)
+                return await timed(served, engine.complete(ask), served.timeouts.total_s)
+
+            try:
+                tier, payload = await with_fallbacks(gateway, stage, attempt)
+            except APIError as exc:
+                record.append({"tier": stage.tier, "error": exc.message})
+                if judged or best is None:
+                    if judged:
+                        continue
+                    raise
+                break  # the escalation failed: the cheaper answer is better than none
+            entry: dict[str, Any] = {"tier": tier, "usage": payload["usage"]}
+            record.append(entry)
+            best = (tier, payload, entry)
+            if judged:
+                entry["confidence"] = score = cascade.confidence(payload)
+                entry["accepted"] = score is not None and score >= settings.min_confidence
+                if entry["accepted"]:
+                    break
+        assert best is not None
+        return best
+
+    try:
+        tier, payload, final = await cancellable(request, run())
+    except ClientDisconnected:
+        return await abandoned(gateway, call)
+    cascade.strip_logprobs(payload)
+    served = gateway.policy.tiers[tier]
+    steps = [f"{s['tier']}:{'error' if 'error' in s else ('n/a' if s.get('confidence') is None else format(s['confidence'], '.3f'))}"
+             for s in record]
+    assert call.decision is not None
+    call.decision = dataclasses.replace(call.decision, tier=tier, model=served.model,
+                                        reason=f"cascade {' > '.join(steps)} (min confidence {settings.min_confidence})")
+    choices = payload.get("choices") or [{}]
+    text = (choices[0].get("message") or {}).get("content")
+    cost, row = finish(gateway, call, tier, payload["usage"], response_text=text if isinstance(text, str) else None,
+                       prior=completed_stages(call, final))
+    await call.settle(gateway, row.cost_nanousd)
+    await commit(gateway, row)
+    payload["model"] = served.model
+    if choices[0].get("finish_reason") in ("stop", "length", "tool_calls"):
+        await remember(gateway, call, tier, payload, row.cost_nanousd)
+    payload.setdefault("id", f"chatcmpl-{call.request_id}")
+    headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
+    headers["x-switchyard-cascade"] = ",".join(steps)
     headers["x-switchyard-cost-usd"] = money(cost)
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
@@ -448,32 +638,79 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
+class GuardedStream(StreamingResponse):
+    """A streamed answer whose request is settled and recorded however the response ends, even when
+    the client left before its body began (then the body never runs, and would hold its budget)."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_unsent: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.on_unsent = on_unsent
+        self.after: Callable[[], None] | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A body left suspended at a yield settles now, not whenever the garbage collector runs.
+            aclose = getattr(self.body_iterator, "aclose", None)
+            try:
+                if aclose is not None:
+                    await aclose()
+                await self.on_unsent()
+            except Exception:  # settling must not mask how the response ended
+                log.exception("settling an unsent stream failed")
+            finally:
+                if self.after is not None:
+                    self.after()
+
+
 async def stream_completion(request: Request, gateway: Gateway, call: Call) -> Response:
     chat, decision, headers = call.chat, call.decision, call.headers
     assert chat is not None and decision is not None
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    loop = asyncio.get_running_loop()
 
-    async def open_stream(tier: str, engine: Engine) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
+    async def open_stream(tier: str, engine: Engine) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any], float]:
         # Pull the first chunk before answering, so a failing upstream still gets a proper
-        # status code and the fallback tiers a chance.
+        # status code and the fallback tiers a chance (retries stop at the first byte sent).
+        served = gateway.policy.tiers[tier]
+        opened = loop.time()
         stream = engine.stream(engine_request(gateway, chat, tier, call.tenant))
         try:
-            first = await stream.__anext__()
+            first = await timed(served, stream.__anext__(), first_token_limit(served))
         except StopAsyncIteration:
             raise EngineError("upstream closed the stream without sending anything") from None
         except BaseException:
             await stream.aclose()
             raise
-        return stream, first
+        return stream, first, opened
 
-    tier, (stream, first) = await with_fallbacks(gateway, decision, open_stream)
+    try:
+        # Retries and fallbacks can take a while: a client that leaves meanwhile cancels them.
+        tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream))
+    except ClientDisconnected:
+        return await abandoned(gateway, call)
     served = gateway.policy.tiers[tier]
+    total_s = served.timeouts.total_s
+    deadline = opened + total_s if total_s is not None else None
     if tier != decision.tier:
         headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
         headers["x-switchyard-fallback-from"] = decision.tier
     # A stream's headers leave before its tokens are counted: the cost arrives in the usage chunk.
     headers["x-switchyard-cost-usd"] = "deferred"
     headers["cache-control"] = "no-cache"
+
+    async def next_chunk() -> dict[str, Any]:
+        if deadline is None:
+            return await stream.__anext__()
+        scope = asyncio.timeout_at(deadline)
+        try:
+            async with scope:
+                return await stream.__anext__()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise EngineError(f"tier {tier} did not finish its answer within {total_s:g}s", status=504, code="upstream_timeout") from None
 
     async def body() -> AsyncIterator[bytes]:
         status, error = "ok", None
@@ -491,11 +728,14 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
                     if isinstance(content, str):
                         pieces.append(content)
                     yield _sse(chunk)
-                chunk = await stream.__anext__()
+                chunk = await next_chunk()
         except StopAsyncIteration:
             pass
         except EngineError as exc:
+            # Bytes already went out: no retry, no fallback; the client gets an error event, then [DONE].
             status, error = "error", exc.message
+            if retryable(exc.status):
+                gateway.guard.breaker(tier).failure(None, exc.retry_after)
             log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": call.request_id})
             yield _sse(upstream_error(exc).body())
         except (asyncio.CancelledError, GeneratorExit):
@@ -507,6 +747,10 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
             with contextlib.suppress(APIError):
                 await commit(gateway, row)
             raise
+        except Exception as exc:  # noqa: BLE001 - a malformed chunk must end the stream cleanly, not kill it
+            status, error = "error", f"invalid stream from tier {tier}: {exc!r}"
+            log.warning("stream from tier %s broke mid-way: %r", tier, exc, extra={"request_id": call.request_id})
+            yield _sse(APIError(502, f"the upstream of tier {tier} sent an invalid stream", code="upstream_error").body())
         finally:
             await stream.aclose()
         cost, row = finish(gateway, call, tier, usage or partial_usage(chat, pieces), status=status,
@@ -530,4 +774,15 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
             yield _sse(usage_chunk)
         yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    async def unsent() -> None:
+        if not call.holding:
+            return
+        # The upstream saw the prompt and began answering before the client left: charge the prompt.
+        await stream.aclose()
+        _, row = finish(gateway, call, tier, partial_usage(chat, []), status="cancelled", http_status=499,
+                        error="client disconnected before the stream began")
+        await call.settle(gateway, row.cost_nanousd)
+        with contextlib.suppress(APIError):
+            await commit(gateway, row)
+
+    return GuardedStream(body(), unsent, media_type="text/event-stream", headers=headers)

@@ -203,3 +203,26 @@ def test_three_gateways_share_redis_cache_and_budget(llama_server: Process, redi
     total = sum(r["cost_nanousd"] for r in ledger.rows())
     ledger.close()
     assert total <= 10_000_000 + 2_000_000  # the budget plus at most one request's worst case
+
+
+@pytest.mark.slow
+def test_semantic_hits_and_guarded_near_duplicates(llama_server: Process, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(upstream=llama_server.url).replace("semantic: false", "semantic: true"))
+    gateway = start_gateway(policy, tmp_path, env={"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"})
+    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+
+    def ask(text: str) -> tuple[str, str]:
+        raw = sdk.chat.completions.with_raw_response.create(model="paid", messages=[{"role": "user", "content": text}], max_tokens=8)
+        return raw.headers["x-switchyard-cache"], raw.parse().choices[0].message.content
+
+    try:
+        first = ask("What is the capital of France?")
+        same_meaning = ask("what is the capital of france?")  # exact key differs; the meaning does not
+        negated = ask("What is not the capital of France?")
+        other_number = ask("What is the capital of France in 1500?")
+    finally:
+        gateway.stop()
+    assert first[0] == "miss"
+    assert same_meaning == ("hit-semantic", first[1])
+    assert negated[0] == "miss" and other_number[0] == "miss"

@@ -276,3 +276,19 @@ def test_classifier_loading_says_which_was_used(tmp_path: Path) -> None:
         assert why.startswith("length rule (artifact") and "did not load" in why
     clf, why = load_classifier("default", 100)
     assert why.startswith("trained classifier") != isinstance(clf, LengthRuleClassifier)
+
+
+@needs_mmlu
+def test_trained_classifier_curve_lies_above_random(mmlu: TrafficColumns) -> None:
+    # The bundled artifact was fitted on this file, so this is in-sample; held-out figures come
+    # from `switchyard train`'s cross-validation (README). What it shows: the trained classifier is
+    # the one the harness loads, and its curve stays above the random router's at every share.
+    report = replay(mmlu, ReplaySpec(weak=WEAK, strong=STRONG, classifier="default", n_boot=50, seed=1))
+    clf, rnd = _by_name(report, "classifier@0.5"), _by_name(report, "random")
+    assert "trained" in clf.classifier.lower()
+    assert clf.pair.apgr > 0.6 > rnd.pair.apgr
+    shares, quality = np.array(clf.curve.share), np.array(clf.curve.quality)
+    weak, strong = quality[0], quality[-1]
+    random_line = weak + shares * (strong - weak)  # the random router's expected quality at each share
+    inside = (shares > 0.05) & (shares < 0.95)
+    assert np.all(quality[inside] > random_line[inside])

@@ -61,20 +61,24 @@ class ResponseCache:
         self.exact: ExactStore | None = None
         if settings.exact:
             self.exact = RedisExactStore(redis_url) if redis_url else MemoryExactStore(settings.max_entries)
-        self.index: Any = None
-        if settings.semantic:
-            try:
-                from router.cache.semantic import SemanticIndex
-
-                self.index = SemanticIndex(threshold=settings.semantic_threshold, max_entries=settings.max_entries, ttl_s=settings.ttl_s)
-            except ImportError as exc:
-                log.warning("semantic cache unavailable: %s", exc)
+        self.index: Any = None  # the semantic index, once an embedder is attached
+        self._redis_url = redis_url
         self._redis: Any = None
         self._tail: asyncio.Task[None] | None = None
-        if self.index is not None and redis_url:
+
+    def attach_embedder(self, dim: int, embedder_name: str) -> None:
+        """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it)."""
+        if not self.settings.semantic:
+            return
+        from router.cache.semantic import SemanticIndex
+
+        self.embedder_name = embedder_name
+        self.index = SemanticIndex(dim=dim, threshold=self.settings.semantic_threshold, max_entries=self.settings.max_entries,
+                                   ttl_s=self.settings.ttl_s)
+        if self._redis_url:
             import redis.asyncio as redis
 
-            self._redis = redis.from_url(redis_url)
+            self._redis = redis.from_url(self._redis_url)
 
     @property
     def enabled(self) -> bool:
@@ -90,7 +94,7 @@ class ResponseCache:
             parts.append(f"exact ({'Redis' if isinstance(self.exact, RedisExactStore) else 'in-process'})")
         if self.index is not None:
             where = "in-process, shared through Redis" if self._redis is not None else "in-process"
-            parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} ({where})")
+            parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} on {self.embedder_name} ({where})")
         scope = "shared across tenants" if self.settings.share_across_tenants else "per tenant"
         return (", ".join(parts) + f"; {scope}") if parts else "off"
 
