@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from policies.schema import BreakerSettings, Resilience, RetrySettings
-from router.pipeline import GuardedStream
 from router.resilience import CLOSED, HALF_OPEN, OPEN, Breaker, Guard
+from router.streaming import GuardedStream
 
 
 class Clock:

@@ -1,0 +1,225 @@
+"""What a request costs and how it is recorded: prompt-token bounds, worst-case holds on budgets,
+the per-request state, the ledger row and its commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from engines.base import estimate_tokens, messages_text
+from policies.decide import Decision
+from router.cache.responses import CacheControl
+from router.errors import APIError
+from router.gateway import Gateway, routing_text
+from router.ledger.store import LedgerRow, LedgerUnavailable, to_nanousd
+from router.schemas import ChatRequest
+from router.tenancy.guard import Identity
+from router.upstream import engine_request
+
+log = logging.getLogger("switchyard")
+PARAMS = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "user", "stream", "tools", "tool_choice"}
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.8f}"
+
+
+def prompt_token_bound(chat: ChatRequest) -> int:
+    """An upper bound on the prompt's tokens: byte-level tokenizers never make more tokens than
+    UTF-8 bytes, plus each message's chat-template overhead."""
+    size = 0
+    for message in chat.messages:
+        content = message.content
+        if isinstance(content, str):
+            size += len(content.encode("utf-8"))
+        elif content is not None:
+            size += len(orjson.dumps(content))
+        if message.tool_calls:
+            size += len(orjson.dumps(message.tool_calls))
+    if chat.tools:
+        size += len(orjson.dumps(chat.tools))
+    return size + 8 * len(chat.messages) + 16
+
+
+def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, int]:
+    """Usage of a stream that ended before its usage chunk: the prompt estimated, one token a piece."""
+    prompt = estimate_tokens(messages_text([m.model_dump(exclude_none=True) for m in chat.messages]))
+    return {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
+
+
+def worst_case(gateway: Gateway, chat: ChatRequest, decision: Decision, prompt_bound: int) -> int:
+    """What this request could cost at most, on whichever tier of its plan ends up answering."""
+    worst = Decimal(0)
+    for name in gateway.plan(decision.tier):
+        tier = gateway.policy.tiers[name]
+        worst = max(worst, tier.cost(prompt_bound, chat.output_limit() or tier.max_output_tokens))
+    return to_nanousd(worst)
+
+
+@dataclass
+class Call:
+    """One chat request on its way through the gateway."""
+
+    request_id: str
+    started: float
+    headers: dict[str, str]
+    tenant: str = "anonymous"
+    team: str = "default"
+    key_id: str | None = None
+    chat: ChatRequest | None = None
+    decision: Decision | None = None
+    overhead_ms: float | None = None
+    identity: Identity | None = None
+    reserved: int = 0
+    holding: bool = False  # a budget reservation is held until settled or released
+    cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
+    cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
+    control: CacheControl | None = None
+    _embedding: Any = None
+    _embedded: bool = False
+
+    def embedding(self, gateway: Gateway) -> Callable[[], Awaitable[Any]]:
+        """The request's embedding, computed at most once, when first needed."""
+
+        async def get() -> Any:
+            if not self._embedded:
+                self._embedded = True
+                assert self.chat is not None
+                self._embedding = await gateway.embed(routing_text(self.chat.messages))
+            return self._embedding
+
+        return get
+
+    async def settle(self, gateway: Gateway, actual: int) -> None:
+        if self.holding and self.identity is not None:
+            self.holding = False
+            await gateway.tenancy.settle(self.identity, self.request_id, actual)
+
+    async def release(self, gateway: Gateway) -> None:
+        if self.holding and self.identity is not None:
+            self.holding = False
+            await gateway.tenancy.release(self.identity, self.request_id)
+
+
+def finish(
+    gateway: Gateway,
+    call: Call,
+    tier: str | None,
+    usage: dict[str, Any],
+    *,
+    status: str = "ok",
+    http_status: int = 200,
+    error: str | None = None,
+    response_text: str | None = None,
+    cached_cost: int | None = None,
+    prior: list[tuple[str, dict[str, Any]]] | None = None,
+) -> tuple[Decimal, LedgerRow]:
+    """Price the request, count it in the metrics and log line, and build its ledger row.
+
+    `prior` are earlier calls of the same request (cascade stages that did not answer): each is
+    priced at its own tier and added, so the one row carries everything the request cost.
+    """
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    latency_ms = (time.perf_counter() - call.started) * 1000
+    chat, decision = call.chat, call.decision
+    cost = saved = Decimal(0)
+    model = None
+    if tier is not None:
+        served = gateway.policy.tiers[tier]
+        model = served.model
+        # A cache hit costs nothing; what it saved is counted like any other saving.
+        cost = Decimal(0) if cached_cost is not None else served.cost(prompt, completion)
+        saved = max(Decimal(0), gateway.policy.tiers[gateway.dearest].cost(prompt, completion) - cost)
+        metrics = gateway.metrics
+        metrics.requests.labels(tier, model, status, call.cache).inc()
+        if cached_cost is not None:
+            metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
+        metrics.latency.labels(tier, "true" if chat and chat.stream else "false").observe(latency_ms / 1000)
+        metrics.tokens.labels(tier, "prompt").inc(prompt)
+        metrics.tokens.labels(tier, "completion").inc(completion)
+        metrics.cost.labels(tier).inc(float(cost))
+    for stage, stage_usage in prior or []:
+        stage_prompt, stage_completion = int(stage_usage.get("prompt_tokens") or 0), int(stage_usage.get("completion_tokens") or 0)
+        stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)
+        cost += stage_cost
+        saved = max(Decimal(0), saved - stage_cost)  # against sending the answer's tokens to the dearest tier
+        prompt, completion = prompt + stage_prompt, completion + stage_completion
+        gateway.metrics.tokens.labels(stage, "prompt").inc(stage_prompt)
+        gateway.metrics.tokens.labels(stage, "completion").inc(stage_completion)
+        gateway.metrics.cost.labels(stage).inc(float(stage_cost))
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "chat completion",
+            extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier, "status": status, "http_status": http_status,
+                   "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": str(cost), "latency_ms": round(latency_ms, 2)},
+        )
+    store = gateway.policy.store_prompts
+    row = LedgerRow(
+        request_id=call.request_id,
+        tenant=call.tenant,
+        team=call.team,
+        key_id=call.key_id,
+        status=status,
+        http_status=http_status,
+        requested_model=chat.model if chat else None,
+        tier=tier,
+        model=model,
+        routed=bool(decision and not decision.pinned),
+        route_score=decision.route_score if decision else None,
+        decision=(
+            {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
+             "reason": decision.reason, "classifier": decision.classifier,
+             **({"cascade": call.cascade} if call.cascade is not None else {})}
+            if decision else None
+        ),
+        fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
+        messages=[m.model_dump(exclude_none=True) for m in chat.messages] if chat and store else None,
+        response=response_text if store else None,
+        params=chat.model_dump(include=PARAMS, exclude_none=True) if chat else None,
+        stream=bool(chat and chat.stream),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_nanousd=to_nanousd(cost),
+        saved_nanousd=to_nanousd(saved),
+        latency_ms=round(latency_ms, 3),
+        overhead_ms=call.overhead_ms,
+        cache=call.cache,
+        error=error,
+    )
+    return cost, row
+
+
+async def commit(gateway: Gateway, row: LedgerRow) -> None:
+    try:
+        await gateway.ledger.record(row)
+    except LedgerUnavailable as exc:
+        log.error("ledger write failed: %s", exc, extra={"request_id": row.request_id})
+        message = "the gateway could not record this request, so it is not answered; retry later"
+        raise APIError(503, message, code="ledger_unavailable") from None
+
+
+async def abandoned(gateway: Gateway, call: Call) -> Response:
+    """The client left while the upstream call (or its retries) was under way; that call was cancelled."""
+    chat, decision = call.chat, call.decision
+    assert chat is not None and decision is not None
+    log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
+    # The upstream saw the prompt before it was cancelled: charge that, estimated.
+    usage = {"prompt_tokens": estimate_tokens(messages_text(engine_request(gateway, chat, decision.tier).messages))}
+    _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected",
+                    prior=completed_stages(call))
+    await call.settle(gateway, row.cost_nanousd)
+    await commit(gateway, row)
+    return Response(status_code=499)
+
+
+def completed_stages(call: Call, final: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Cascade stages that answered, except the final answer's own (finish prices that one)."""
+    return [(s["tier"], s["usage"]) for s in call.cascade or [] if "usage" in s and s is not final]
