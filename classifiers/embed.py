@@ -227,9 +227,9 @@ STATIC_TABLE_DIR = Path(__file__).resolve().parent / "artifacts" / "static-minil
 _FIRST_WORD_ID = 1996
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -273,7 +273,7 @@ def load_static_table(directory: Path | None = None) -> StaticTable:
                 f"static embedding table missing under {directory}; build it with `python -m classifiers.embed build-static`"
             )
         meta = json.loads(meta_path.read_text())
-        digest = _sha256(table_path)
+        digest = sha256_file(table_path)
         if digest != meta.get("sha256"):
             raise RuntimeError(f"static table checksum mismatch for {table_path}")
         with np.load(table_path, allow_pickle=False) as data:
@@ -329,7 +329,7 @@ def build_static_table(out_dir: Path | None = None, dim: int = STATIC_DIM, sif: 
         "vocab": vocab,
         "recipe": "mean-pooled [CLS] t [SEP] outputs; centred; PCA; int8 per-row; SIF-Zipf weights",
         "sif": sif,
-        "sha256": _sha256(table_path),
+        "sha256": sha256_file(table_path),
         "command": "python -m classifiers.embed build-static",
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -33,7 +33,6 @@ is this route score.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -45,7 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from classifiers.base import Classifier, Prediction
-from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table
+from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table, sha256_file
 from classifiers.features import FEATURE_VERSION, heuristic_difficulty, is_small_talk
 
 log = logging.getLogger(__name__)
@@ -68,14 +67,6 @@ _REQUIRED_ARRAYS = (
 
 class ArtifactError(RuntimeError):
     """The artifact directory is missing, malformed, tampered with or incompatible."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table
+from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table, sha256_file
 from classifiers.features import FEATURE_VERSION, prompt_text
 from classifiers.trained import (
     MODEL_KIND,
@@ -94,14 +94,6 @@ def read_labeled(path: str | Path, limit: int | None = None) -> LabeledData:
             if m in row:
                 mat[i, j] = row[m]
     return LabeledData(ids, texts, models, mat, domains)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pick_pair(data: LabeledData, weak: str | None, strong: str | None) -> tuple[str, str]:
@@ -399,7 +391,7 @@ def train(
         topics, names = _topics(data.domains, emb)
         arrays = fit_quality_model(emb, data.scores, topics, len(names))
         bar.advance(task)
-    data_hash = file_sha256(data_path)
+    data_hash = sha256_file(data_path)
     created = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     embedder_meta = embedder.spec.to_dict()
     if embedder.spec.backend == "static":
