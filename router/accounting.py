@@ -50,7 +50,7 @@ def prompt_token_bound(chat: ChatRequest) -> int:
 
 def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, int]:
     """Usage of a stream that ended before its usage chunk: the prompt estimated, one token a piece."""
-    prompt = estimate_tokens(messages_text([m.model_dump(exclude_none=True) for m in chat.messages]))
+    prompt = estimate_tokens(messages_text(chat.plain_messages))
     return {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
 
 
@@ -181,7 +181,7 @@ def finish(
             if decision else None
         ),
         fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
-        messages=[m.model_dump(exclude_none=True) for m in chat.messages] if chat and store else None,
+        messages=chat.plain_messages if chat and store else None,
         response=response_text if store else None,
         params=chat.model_dump(include=PARAMS, exclude_none=True) if chat else None,
         stream=bool(chat and chat.stream),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -56,6 +57,12 @@ class ChatRequest(BaseModel):
         if len(stops) > 4:
             raise ValueError("at most 4 stop sequences")
         return stops
+
+    @cached_property
+    def plain_messages(self) -> list[dict[str, Any]]:
+        """The messages as plain dicts, dumped once: the ledger row and the cache keys both read them.
+        Engines get their own copy (engine_request), since an adapter may change what it is given."""
+        return [m.model_dump(exclude_none=True) for m in self.messages]
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

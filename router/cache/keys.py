@@ -27,7 +27,7 @@ def _shape(chat: ChatRequest) -> dict[str, Any]:
 
 
 def exact_key(scope: str, chat: ChatRequest) -> str:
-    messages = [m.model_dump(exclude_none=True) for m in chat.messages]
+    messages = chat.plain_messages
     return "x:" + _digest({"scope": scope, "model": chat.model, "messages": messages, **_shape(chat)})
 
 
@@ -37,5 +37,5 @@ def semantic_scope(scope: str, chat: ChatRequest) -> str | None:
     last = chat.messages[-1]
     if last.role != "user" or not isinstance(last.content, str):
         return None
-    context = [m.model_dump(exclude_none=True) for m in chat.messages[:-1]]
+    context = chat.plain_messages[:-1]
     return "s:" + _digest({"scope": scope, "model": chat.model, "context": context, **_shape(chat)})
