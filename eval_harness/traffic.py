@@ -2,7 +2,13 @@
 
 One request per line (docs/ARCHITECTURE.md, "Data formats"):
 ``{"id", "tenant"?, "messages", "scores"?: {model: q}, "usage"?: {model: {prompt_tokens,
-completion_tokens}}, "responses"?: {model: text}, "meta"?: {...}}``.
+completion_tokens}}, "confidence"?: {model: c}, "responses"?: {model: text}, "meta"?: {...}}``.
+
+``confidence`` is each model's own confidence in its answer, in [0, 1]: exp(mean token
+log-probability), the signal a cascade compares with its ``min_confidence``
+(``router/cascade.py``). The gateway's log export writes it for the cascade stages it judged;
+replay uses it to replay cascade policies. It is optional and additive: files without it read
+as before, and a cascade stage with no confidence counts as not confident (it escalates).
 
 Two ways in:
 
@@ -24,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 __all__ = [
     "Message",
@@ -74,15 +80,17 @@ class TrafficRecord(BaseModel):
     messages: list[Message] = Field(min_length=1)
     scores: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, Usage] = Field(default_factory=dict)
+    confidence: dict[str, float] = Field(default_factory=dict)
     responses: dict[str, str] = Field(default_factory=dict)
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("scores")
+    @field_validator("scores", "confidence")
     @classmethod
-    def _scores_in_unit_interval(cls, value: dict[str, float]) -> dict[str, float]:
-        for model, score in value.items():
-            if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-                raise ValueError(f"score for {model!r} must be within [0, 1], got {score}")
+    def _in_unit_interval(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        what = "score" if info.field_name == "scores" else "confidence"
+        for model, x in value.items():
+            if not (math.isfinite(x) and 0.0 <= x <= 1.0):
+                raise ValueError(f"{what} for {model!r} must be within [0, 1], got {x}")
         return value
 
     def text(self) -> str:
@@ -165,7 +173,7 @@ def read_records(path: str | Path) -> list[TrafficRecord]:
 def record_json(record: TrafficRecord) -> bytes:
     """One JSONL line, without empty optional sections (keeps files diffable and small)."""
     data = record.model_dump(mode="json", exclude_none=True)
-    for key in ("scores", "usage", "responses", "meta"):
+    for key in ("scores", "usage", "confidence", "responses", "meta"):
         if not data.get(key):
             data.pop(key, None)
     return orjson.dumps(data) + b"\n"
@@ -191,8 +199,9 @@ def write_records(target: str | Path | IO[bytes], records: Iterable[TrafficRecor
 class TrafficColumns:
     """Labeled traffic as columns: row i is request i, column j is ``models[j]``.
 
-    Missing values are NaN (a score not labeled, usage not logged). ``prompt_index[i]`` points
-    into ``texts`` (the distinct routing texts), so classifiers run once per distinct prompt.
+    Missing values are NaN (a score not labeled, usage or confidence not logged). ``prompt_index[i]``
+    points into ``texts`` (the distinct routing texts), so classifiers run once per distinct prompt.
+    ``confidence`` defaults to all NaN, so columns built without it (benchmarks) still replay.
     """
 
     ids: NDArray[np.object_]
@@ -205,6 +214,13 @@ class TrafficColumns:
     text_chars: NDArray[np.int64]
     tenants: NDArray[np.object_] = field(default_factory=lambda: np.empty(0, dtype=object))
     source: str = "<memory>"
+    confidence: NDArray[np.float64] = field(default_factory=lambda: np.empty((0, 0)))
+
+    def __post_init__(self) -> None:
+        if self.confidence.shape != self.scores.shape:
+            if self.confidence.size:
+                raise ValueError(f"confidence has shape {self.confidence.shape}, scores {self.scores.shape}")
+            self.confidence = np.full(self.scores.shape, np.nan)
 
     @property
     def n(self) -> int:
@@ -229,6 +245,7 @@ class TrafficColumns:
             text_chars=self.text_chars,
             tenants=self.tenants[rows] if len(self.tenants) else self.tenants,
             source=self.source,
+            confidence=self.confidence[rows],
         )
 
 
@@ -240,6 +257,7 @@ def load_columns(source: str | Path | Iterable[TrafficRecord], models: Sequence[
     tenants: list[str | None] = []
     rows_scores: list[dict[str, float]] = []
     rows_usage: list[dict[str, Usage]] = []
+    rows_confidence: list[dict[str, float]] = []
     prompt_index: list[int] = []
     text_ids: dict[str, int] = {}
     seen_models: dict[str, None] = dict.fromkeys(models or ())
@@ -248,10 +266,11 @@ def load_columns(source: str | Path | Iterable[TrafficRecord], models: Sequence[
         tenants.append(record.tenant)
         rows_scores.append(record.scores)
         rows_usage.append(record.usage)
+        rows_confidence.append(record.confidence)
         text = record.text()
         prompt_index.append(text_ids.setdefault(text, len(text_ids)))
         if models is None:
-            for model in (*record.scores, *record.usage):
+            for model in (*record.scores, *record.usage, *record.confidence):
                 seen_models.setdefault(model)
     if not ids:
         raise TrafficError(name, None, "no records")
@@ -261,11 +280,16 @@ def load_columns(source: str | Path | Iterable[TrafficRecord], models: Sequence[
     scores = np.full((n, m), np.nan)
     prompt_tokens = np.full((n, m), np.nan)
     completion_tokens = np.full((n, m), np.nan)
-    for i, (row_scores, row_usage) in enumerate(zip(rows_scores, rows_usage, strict=True)):
+    confidence = np.full((n, m), np.nan)
+    for i, (row_scores, row_usage, row_confidence) in enumerate(zip(rows_scores, rows_usage, rows_confidence, strict=True)):
         for model, score in row_scores.items():
             j = col_of.get(model)
             if j is not None:
                 scores[i, j] = score
+        for model, conf in row_confidence.items():
+            j = col_of.get(model)
+            if j is not None:
+                confidence[i, j] = conf
         for model, usage in row_usage.items():
             j = col_of.get(model)
             if j is not None:
@@ -283,4 +307,5 @@ def load_columns(source: str | Path | Iterable[TrafficRecord], models: Sequence[
         text_chars=np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)),
         tenants=np.asarray(tenants, dtype=object),
         source=name,
+        confidence=confidence,
     )
