@@ -116,6 +116,10 @@ def logs_export(
     until: Annotated[str | None, typer.Option(help="Newest request (exclusive), same forms.")] = None,
     include_failed: Annotated[bool, typer.Option(help="Also export requests that failed or were rejected.")] = False,
     database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", "-p", help="Policy the gateway ran (default: the bundled one): names the models of cascade stages."),
+    ] = None,
 ) -> None:
     """Write logged requests as labeled-traffic JSONL (scores empty until labeled)."""
     import orjson
@@ -123,11 +127,21 @@ def logs_export(
     from router.export import export
     from router.ledger import Ledger
 
+    try:
+        loaded = load_policy(policy)
+    except PolicyError as exc:
+        if policy is not None:
+            console.print(f"[red]policy rejected[/red]\n{exc}", highlight=False)
+            raise typer.Exit(2) from None
+        # The bundled policy only helps name cascade stages; the export works without it.
+        tier_models: dict[str, str] = {}
+    else:
+        tier_models = {name: tier.model for name, tier in loaded.tiers.items()}
     ledger = Ledger(database_url)
     ledger.migrate()
     written = 0
     with out.open("wb") as handle:
-        for record in export(ledger, parse_when(since), parse_when(until), include_failed):
+        for record in export(ledger, parse_when(since), parse_when(until), include_failed, tier_models):
             handle.write(orjson.dumps(record) + b"\n")
             written += 1
     ledger.close()
