@@ -12,10 +12,18 @@ A policy's tiers map to the traffic's model names through ``tier.quality_model``
 report says so). Offline, a tier counts as enabled unless the policy sets ``enabled: false``:
 ``enabled_when`` and API keys describe a deployment, not the policy being evaluated.
 
+A policy with ``routing.cascade`` is replayed as the gateway runs it, not by its classifier:
+each request asks the stages cheapest first and stops at the first whose logged ``confidence``
+(in the traffic) reaches ``min_confidence``, or at the last; a stage with no confidence logged
+escalates. Quality is the answering stage's score, cost the sum over every stage called
+(:class:`CascadeStages`; :func:`cascade_curve` sweeps ``min_confidence`` with the same code).
+
 For a weak/strong pair the report adds APGR and CPT(50%/80%) from ``eval_harness.metrics``
 (route score = the classifier's difficulty), and reference routers: random, oracle (knows which
 model is right), always-weak and always-strong. Random and oracle are run at the same share of
-strong calls as the first router evaluated, so their rows compare like with like.
+strong calls as the first router evaluated, so their rows compare like with like. A two-stage
+cascade's route score is 1 - the first stage's confidence (escalating is routing on it), so its
+APGR measures how well the confidence signal ranks the requests that need the strong model.
 """
 
 from __future__ import annotations
@@ -252,13 +260,18 @@ class Assignment:
     route: NDArray[np.float64] | None
     pair: Pair | None
     notes: list[str] = field(default_factory=list)
+    cascade: CascadeReplay | None = None  # set for a cascade: options are its stages, choice the answering one
 
 
-def map_tiers(policy: Policy, models: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """Tier -> traffic model (quality_model first, then model), and notes on tiers left out."""
+def map_tiers(policy: Policy, models: Sequence[str], names: Sequence[str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Tier -> traffic model (quality_model first, then model), and notes on tiers left out.
+
+    ``names`` restricts the mapping to those tiers, in that order (a cascade's stages); default: every tier.
+    """
     mapped: dict[str, str] = {}
     notes: list[str] = []
-    for name, tier in policy.tiers.items():
+    for name in policy.tiers if names is None else names:
+        tier = policy.tiers[name]
         if not tier.enabled:
             notes.append(f"tier {name} is disabled in the policy")
             continue
@@ -365,6 +378,254 @@ def baseline_assignments(pair: Pair, traffic: TrafficColumns, share: float, seed
     ]
 
 
+# --------------------------------------------------------------------------- cascades
+
+
+def cascade_stops(confidence: NDArray[np.float64], min_confidence: float) -> NDArray[np.int64]:
+    """The stage whose answer stands, per request: the first judged stage at least ``min_confidence`` confident, else the last.
+
+    ``confidence`` is (requests, stages), cheapest stage first; the last column is never read (that
+    stage's answer is final). NaN (no confidence logged) is not confident, so it escalates, as
+    ``router/pipeline.py`` does with an answer that carries no log-probabilities.
+    """
+    judged = confidence.shape[1] - 1
+    stop = np.full(confidence.shape[0], judged, dtype=np.int64)
+    # Dearest judged stage first, so a cheaper accepting stage overwrites it: the first one wins.
+    # (A loop over the few stages is ~4x faster than argmax over a boolean matrix.)
+    with np.errstate(invalid="ignore"):
+        for s in range(judged - 1, -1, -1):
+            stop[confidence[:, s] >= min_confidence] = s
+    return stop
+
+
+@dataclass(frozen=True)
+class CascadeOutcome:
+    """A cascade at one ``min_confidence``: answering stage, quality and charged cost, per request."""
+
+    stop: NDArray[np.int64]
+    quality: NDArray[np.float64]
+    cost: NDArray[np.float64]
+
+
+@dataclass
+class CascadeStages:
+    """A cascade's stages as columns over the traffic: what every threshold is evaluated on.
+
+    ``costs[i, s]`` is what request i pays stage s if it calls it; ``charged[i, s]`` what it pays
+    in all when stage s answers (every stage up to s was called, and each is billed).
+    """
+
+    tiers: list[str]
+    models: list[str]
+    scores: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    costs: NDArray[np.float64]
+    charged: NDArray[np.float64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.charged = np.cumsum(self.costs, axis=1)
+
+    @classmethod
+    def build(cls, traffic: TrafficColumns, usage: TokenUsage, options: Sequence[Option]) -> CascadeStages:
+        cols = [o.column for o in options]
+        return cls(
+            tiers=[o.tier for o in options],
+            models=[o.model for o in options],
+            scores=traffic.scores[:, cols],
+            confidence=traffic.confidence[:, cols],
+            costs=np.stack([_row_costs(o, usage) for o in options], axis=1),
+        )
+
+    @property
+    def n(self) -> int:
+        return self.scores.shape[0]
+
+    def outcome(self, min_confidence: float) -> CascadeOutcome:
+        stop = cascade_stops(self.confidence, min_confidence)
+        rows = np.arange(self.n)
+        return CascadeOutcome(stop, self.scores[rows, stop], self.charged[rows, stop])
+
+    def paid(self, stop: NDArray[np.int64]) -> NDArray[np.float64]:
+        """US$ each stage was paid in all, given where each request stopped."""
+        return np.array([float(np.sum(self.costs[stop >= s, s])) for s in range(len(self.tiers))])
+
+    def escalation_route(self) -> NDArray[np.float64]:
+        """A route score ordering requests as a two-stage cascade escalates them: least confident first.
+
+        At threshold t exactly the requests scoring above 1 - t escalate; those without confidence
+        (2.0) escalate at every threshold, so they rank first.
+        """
+        first = self.confidence[:, 0]
+        return np.where(np.isnan(first), 2.0, 1.0 - first)
+
+
+@dataclass(frozen=True)
+class CascadePoint:
+    """A cascade's quality and cost at one ``min_confidence``, over ``n`` requests.
+
+    ``answered[s]``: share of requests whose answer came from stage s; ``called[s]``: share that
+    called stage s (reached it); ``escalation_rate`` = ``called[1]``, the share the first stage did
+    not settle. ``quality_retained`` is relative to the stage model with the best mean score.
+    """
+
+    min_confidence: float
+    n: int
+    quality: float
+    cost_usd: float
+    cost_per_1k: float
+    escalation_rate: float
+    answered: tuple[float, ...]
+    called: tuple[float, ...]
+    quality_retained: float
+
+
+def _cascade_point(stages: CascadeStages, min_confidence: float, best_quality: float) -> CascadePoint:
+    out = stages.outcome(min_confidence)
+    k = len(stages.tiers)
+    answered = np.bincount(out.stop, minlength=k) / stages.n
+    called = np.cumsum(answered[::-1])[::-1]  # reaching stage s = answered by s or later
+    quality = float(np.mean(out.quality))
+    return CascadePoint(
+        min_confidence=float(min_confidence),
+        n=stages.n,
+        quality=quality,
+        cost_usd=float(np.sum(out.cost)),
+        cost_per_1k=float(np.mean(out.cost) * 1000.0),
+        escalation_rate=float(called[1]),
+        answered=tuple(float(a) for a in answered),
+        called=tuple(float(c) for c in called),
+        quality_retained=quality / best_quality if best_quality > 0 else math.nan,
+    )
+
+
+def _sweep(stages: CascadeStages, thresholds: Sequence[float]) -> list[CascadePoint]:
+    best = float(np.max(np.mean(stages.scores, axis=0)))
+    return [_cascade_point(stages, t, best) for t in thresholds]
+
+
+def cascade_curve(
+    traffic: TrafficColumns,
+    models: Sequence[str],
+    prices: Sequence[tuple[float, float]],
+    thresholds: Sequence[float],
+    *,
+    default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS,
+) -> list[CascadePoint]:
+    """Quality and cost of the cascade ``models[0] > models[1] > ...`` at each ``min_confidence`` in ``thresholds``.
+
+    ``prices`` are (input, output) US$ per million tokens per stage. Requests without a score for
+    every stage model are left out, as replay leaves them out (each point's ``n`` says how many
+    remain); missing usage is estimated as replay estimates it, and missing confidence escalates.
+    This is the computation replay uses for a cascade policy's operating point and curve.
+    """
+    if len(models) < 2:
+        raise ValueError(f"a cascade needs at least two stages, got {len(models)}")
+    if len(prices) != len(models):
+        raise ValueError(f"{len(models)} models but {len(prices)} prices")
+    bad = [t for t in thresholds if not (math.isfinite(t) and 0.0 <= t <= 1.0)]
+    if bad:
+        raise ValueError(f"thresholds must be within [0, 1], got {bad}")
+    cols = [traffic.column(m) for m in models]
+    complete = ~np.isnan(traffic.scores[:, cols]).any(axis=1)
+    if not complete.any():
+        raise ValueError(f"no request has scores for every cascade model ({', '.join(models)})")
+    if not complete.all():
+        traffic = traffic.take(np.flatnonzero(complete))
+    usage = fill_usage(traffic, default_completion_tokens)
+    options = [Option(m, m, c, float(p_in), float(p_out)) for m, c, (p_in, p_out) in zip(models, cols, prices, strict=True)]
+    return _sweep(CascadeStages.build(traffic, usage, options), thresholds)
+
+
+def curve_thresholds(confidence: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Thresholds for a cascade's curve: an even grid over [0, 1] plus the first stage's confidence percentiles.
+
+    Cheap models' confidences bunch up (often 0.8-1.0), where an even grid alone would draw the
+    curve's interesting part with a handful of points. About CURVE_POINTS in all: each costs a pass
+    over the traffic (~15 ms a million requests).
+    """
+    half = CURVE_POINTS // 2 + 1
+    grid = np.linspace(0.0, 1.0, half)
+    known = confidence[np.isfinite(confidence)]
+    if len(known):
+        grid = np.concatenate([grid, np.quantile(known, np.linspace(0.0, 1.0, half))])
+    return np.unique(np.clip(grid, 0.0, 1.0))
+
+
+@dataclass
+class CascadeReplay:
+    """What replay keeps about a cascade policy besides its Assignment: stages, setting and curve."""
+
+    stages: CascadeStages
+    min_confidence: float
+    signal: str
+    outcome: CascadeOutcome
+    curve: list[CascadePoint]
+
+
+def _cascade_options(policy: Policy, traffic: TrafficColumns) -> tuple[list[Option], list[str]]:
+    """The cascade's stages that map to traffic models, in the cascade's order, and notes on those left out."""
+    cascade = policy.routing.cascade
+    assert cascade is not None
+    # The live gateway skips cascade tiers it has no engine for; offline, tiers it cannot score.
+    mapped, notes = map_tiers(policy, traffic.models, cascade.tiers)
+    options = [Option(t, m, traffic.column(m), *price_floats(policy.tiers[t].prices)) for t, m in mapped.items()]
+    return options, notes
+
+
+def cascade_assignment(
+    policy: Policy,
+    traffic: TrafficColumns,
+    usage: TokenUsage,
+    *,
+    name: str | None = None,
+    weak: str | None = None,
+    strong: str | None = None,
+) -> Assignment:
+    """A cascade policy replayed: each request walks the stages on the traffic's logged confidence."""
+    cascade = policy.routing.cascade
+    if cascade is None:
+        raise ValueError(f"policy {policy.name!r} has no routing.cascade")
+    options, notes = _cascade_options(policy, traffic)
+    if len(options) < 2:
+        raise ValueError(f"policy {policy.name!r}: fewer than two cascade tiers map to models in the traffic ({'; '.join(notes)})")
+    stages = CascadeStages.build(traffic, usage, options)
+    outcome = stages.outcome(cascade.min_confidence)
+    curve = _sweep(stages, curve_thresholds(stages.confidence[:, 0]))
+    for s, model in enumerate(stages.models[:-1]):
+        missing = int(np.isnan(stages.confidence[:, s]).sum())
+        if missing:
+            what = "no request has" if missing == stages.n else f"{missing:,} of {stages.n:,} requests have no"
+            notes.append(f"{what} confidence logged for {model} (stage {stages.tiers[s]}): those escalate, as they would live")
+    pair = None
+    # With two stages, escalating is exactly routing to the strong model by (1 - confidence).
+    if len(options) == 2 and (weak is None or (weak, strong) == (options[0].model, options[1].model)):
+        pair = Pair(options[0].model, options[1].model, policy.tiers[options[0].tier].prices, policy.tiers[options[1].tier].prices)
+        notes.append(
+            f"APGR/CPT rank requests by {pair.weak}'s confidence, least confident first (how the cascade escalates); "
+            "no bootstrap interval for them: confidence varies per request, not per prompt"
+        )
+    return Assignment(
+        name=name or policy.name,
+        kind="policy",
+        classifier=f"cascade {' > '.join(stages.tiers)} on {cascade.signal} confidence >= {cascade.min_confidence:g}",
+        options=options,
+        choice=outcome.stop,
+        route=stages.escalation_route() if pair is not None else None,
+        pair=pair,
+        notes=notes,
+        cascade=CascadeReplay(stages, cascade.min_confidence, cascade.signal, outcome, curve),
+    )
+
+
+def replays_as_cascade(policy: Policy, models: Sequence[str]) -> bool:
+    """Whether replay walks the policy's cascade: it has one and two of its tiers map to traffic models.
+
+    With fewer, the gateway would not cascade either (``router.cascade.stages``): it routes.
+    """
+    cascade = policy.routing.cascade
+    return cascade is not None and len(map_tiers(policy, models, cascade.tiers)[0]) >= 2
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -376,9 +637,9 @@ class Interval(BaseModel):
 class TierShare(BaseModel):
     tier: str
     model: str
-    share: float
+    share: float = Field(description="Share of requests this tier answered")
     share_ci: Interval | None = None
-    cost_usd: float
+    cost_usd: float = Field(description="US$ paid to this tier (for a cascade, every call to it, answering or not)")
 
 
 class PairMetrics(BaseModel):
@@ -396,11 +657,29 @@ class PairMetrics(BaseModel):
 
 
 class Curve(BaseModel):
-    """Quality against strong-call share and cost when the top-k route scores go to the strong model."""
+    """Quality against strong-call share and cost when the top-k route scores go to the strong model.
+
+    For a cascade: quality and cost at each ``min_confidence`` (ascending), ``share`` being the
+    share of requests that reached the last (strongest) stage.
+    """
 
     share: list[float]
     quality: list[float]
     cost_per_1k: list[float]
+    min_confidence: list[float] | None = None
+
+
+class CascadeSummary(BaseModel):
+    """A cascade entry's own figures; its ``tiers`` shares are the shares each stage answered."""
+
+    stages: list[str]
+    models: list[str]
+    signal: str
+    min_confidence: float
+    escalation_rate: float = Field(description="Share of requests the first stage did not settle")
+    escalation_rate_ci: Interval | None = None
+    called: list[float] = Field(description="Share of requests that called each stage (each was billed)")
+    missing_confidence: list[float] = Field(description="Per judged stage: share of requests with no confidence logged")
 
 
 class EntryResult(BaseModel):
@@ -421,6 +700,7 @@ class EntryResult(BaseModel):
     tiers: list[TierShare]
     pair: PairMetrics | None = None
     curve: Curve | None = None
+    cascade: CascadeSummary | None = None
     notes: list[str] = Field(default_factory=list)
 
 
@@ -513,9 +793,12 @@ def evaluate(
     prepared: list[_Prepared] = []
     for a in assignments:
         cols = np.array([o.column for o in a.options])
-        quality_row = traffic.scores[rows, cols[a.choice]]
-        costs = np.stack([_row_costs(o, usage) for o in a.options], axis=1)
-        cost_row = costs[rows, a.choice]
+        if a.cascade is not None:
+            quality_row, cost_row = a.cascade.outcome.quality, a.cascade.outcome.cost
+        else:
+            quality_row = traffic.scores[rows, cols[a.choice]]
+            costs = np.stack([_row_costs(o, usage) for o in a.options], axis=1)
+            cost_row = costs[rows, a.choice]
         onehot = (a.choice[:, None] == np.arange(len(a.options))[None, :]).astype(np.float64)
         means = np.array([np.mean(traffic.scores[:, c]) for c in cols])
         best = int(np.argmax(means))
@@ -529,8 +812,11 @@ def evaluate(
     if resampler is not None:
         width = 0
         for p in prepared:
-            if p.assignment.route is not None and p.weak_row is not None and p.strong_row is not None:
-                p.block = BlockCurve.build(resampler, p.assignment.route, p.strong_row - p.weak_row)
+            # A cascade's route is per request (confidence), not per prompt: its tie blocks would be
+            # as many as the requests, too wide for the batched bootstrap, so its APGR has no interval.
+            a = p.assignment
+            if a.route is not None and a.cascade is None and p.weak_row is not None and p.strong_row is not None:
+                p.block = BlockCurve.build(resampler, a.route, p.strong_row - p.weak_row)
                 width = max(width, len(p.block.cell_group), p.block.n_blocks)
         sums = [np.column_stack([p.quality_row, p.cost_row, p.best_row, p.onehot]) for p in prepared]
         group_sums = [resampler.group_sums(s) for s in sums]
@@ -559,17 +845,25 @@ def evaluate(
             iv = percentile_interval(derived, confidence)
             ci_q, ci_c, ci_r = iv[0], iv[1], iv[2]
             share_cis = list(iv[3:])
+        if a.cascade is not None:
+            paid = a.cascade.stages.paid(a.choice).tolist()
+        else:
+            paid = [float(np.sum(p.cost_row[a.choice == j])) for j in range(len(a.options))]
         tiers = [
             TierShare(
                 tier=o.tier,
                 model=o.model,
                 share=float(np.mean(p.onehot[:, j])),
                 share_ci=_interval(share_cis[j]),
-                cost_usd=float(np.sum(p.cost_row[a.choice == j])),
+                cost_usd=float(paid[j]),
             )
             for j, o in enumerate(a.options)
         ]
         pair_metrics, curve = _pair_results(p, usage, traffic, confidence)
+        summary = None
+        if a.cascade is not None:
+            curve = _cascade_curve_model(a.cascade.curve)
+            summary = _cascade_summary(a.cascade, tiers, share_cis[0])
         results.append(
             EntryResult(
                 name=a.name,
@@ -589,10 +883,38 @@ def evaluate(
                 tiers=tiers,
                 pair=pair_metrics,
                 curve=curve,
+                cascade=summary,
                 notes=a.notes,
             )
         )
     return results
+
+
+def _cascade_curve_model(points: Sequence[CascadePoint]) -> Curve:
+    return Curve(
+        share=[p.called[-1] for p in points],
+        quality=[p.quality for p in points],
+        cost_per_1k=[p.cost_per_1k for p in points],
+        min_confidence=[p.min_confidence for p in points],
+    )
+
+
+def _cascade_summary(c: CascadeReplay, tiers: Sequence[TierShare], first_share_ci: NDArray[np.float64] | None) -> CascadeSummary:
+    k = len(c.stages.tiers)
+    answered = np.array([t.share for t in tiers])
+    called = np.cumsum(answered[::-1])[::-1]
+    # Escalated = not answered by the first stage, so its interval is the first share's, mirrored.
+    escalation_ci = None if first_share_ci is None else _interval(1.0 - np.asarray(first_share_ci)[::-1])
+    return CascadeSummary(
+        stages=list(c.stages.tiers),
+        models=list(c.stages.models),
+        signal=c.signal,
+        min_confidence=c.min_confidence,
+        escalation_rate=float(called[1]),
+        escalation_rate_ci=escalation_ci,
+        called=[float(x) for x in called],
+        missing_confidence=[float(np.mean(np.isnan(c.stages.confidence[:, s]))) for s in range(k - 1)],
+    )
 
 
 def _pair_results(p: _Prepared, usage: TokenUsage, traffic: TrafficColumns, confidence: float) -> tuple[PairMetrics | None, Curve | None]:
@@ -619,9 +941,11 @@ def _pair_results(p: _Prepared, usage: TokenUsage, traffic: TrafficColumns, conf
     cis: list[NDArray[np.float64] | None] = [None, None, None]
     if p.boot.get("pair"):
         cis = list(percentile_interval(np.concatenate(p.boot["pair"], axis=0), confidence))
-    weak_opt = Option("weak", a.pair.weak, traffic.column(a.pair.weak), *price_floats(a.pair.weak_prices))
-    strong_opt = Option("strong", a.pair.strong, traffic.column(a.pair.strong), *price_floats(a.pair.strong_prices))
-    curve = _pair_curve(a.route, p.weak_row, p.strong_row, _row_costs(weak_opt, usage), _row_costs(strong_opt, usage))
+    curve = None
+    if a.cascade is None:  # a cascade pays both stages on escalation: its curve is its own threshold sweep
+        weak_opt = Option("weak", a.pair.weak, traffic.column(a.pair.weak), *price_floats(a.pair.weak_prices))
+        strong_opt = Option("strong", a.pair.strong, traffic.column(a.pair.strong), *price_floats(a.pair.strong_prices))
+        curve = _pair_curve(a.route, p.weak_row, p.strong_row, _row_costs(weak_opt, usage), _row_costs(strong_opt, usage))
     return (
         PairMetrics(
             **base,
@@ -696,7 +1020,9 @@ class PredictionCache:
 def _required_models(spec: ReplaySpec, traffic: TrafficColumns) -> list[str]:
     needed: dict[str, None] = {}
     for _, policy in spec.policies:
-        needed.update(dict.fromkeys(map_tiers(policy, traffic.models)[0].values()))
+        # A cascade is scored on its stages only; the policy's other tiers play no part in it.
+        tiers = policy.routing.cascade.tiers if policy.routing.cascade and replays_as_cascade(policy, traffic.models) else None
+        needed.update(dict.fromkeys(map_tiers(policy, traffic.models, tiers)[0].values()))
     for model in (spec.weak, spec.strong):
         if model:
             if model not in traffic.models:
@@ -723,8 +1049,17 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
 
     assignments: list[Assignment] = []
     for name, policy in spec.policies:
+        if replays_as_cascade(policy, traffic.models):
+            assignments.append(cascade_assignment(policy, traffic, usage, name=name, weak=spec.weak, strong=spec.strong))
+            continue
         preds = cache.get(policy.routing.classifier, policy.routing.long_prompt_words)
-        assignments.append(policy_assignment(policy, traffic, preds, name=name, weak=spec.weak, strong=spec.strong))
+        assignment = policy_assignment(policy, traffic, preds, name=name, weak=spec.weak, strong=spec.strong)
+        if policy.routing.cascade is not None:
+            assignment.notes.append(
+                "fewer than two cascade tiers map to models in the traffic: replayed as routed by its classifier, "
+                "as the gateway routes when fewer than two cascade tiers are enabled"
+            )
+        assignments.append(assignment)
     pair: Pair | None = None
     if spec.weak and spec.strong:
         pair = next((a.pair for a in assignments if a.pair and (a.pair.weak, a.pair.strong) == (spec.weak, spec.strong)), None)

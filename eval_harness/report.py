@@ -35,7 +35,12 @@ def _ci(iv: Interval | None, spec: str = ".4f") -> str:
 
 
 def _shares(e: EntryResult, spec: str = ".1%") -> str:
-    return ", ".join(f"{t.tier} {format(t.share, spec)}" for t in e.tiers)
+    shares = ", ".join(f"{t.tier} {format(t.share, spec)}" for t in e.tiers)
+    c = e.cascade
+    if c is None:
+        return shares
+    # A cascade's shares are who answered; how many escalated is what drives its cost.
+    return f"answered: {shares}; escalated {format(c.escalation_rate, spec)}{_ci(c.escalation_rate_ci, spec)}"
 
 
 def print_table(report: ReplayReport, console: Console) -> None:
@@ -307,6 +312,11 @@ def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: 
             if not gate
             else "<p><b>Quality gate: failed</b></p><ul>" + "".join(f"<li>{html.escape(g)}</li>" for g in gate) + "</ul>"
         )
+    cascade_note = ""
+    if any(e.cascade is not None for e in report.entries):
+        cascade_note = (
+            "\na cascade's curve: its quality and cost at every min_confidence from 0 to 1 (share: requests that reached its last stage);"
+        )
     ci = (
         f"{report.confidence:.0%} bootstrap intervals over distinct prompts, {report.bootstrap} resamples"
         if report.bootstrap
@@ -320,7 +330,7 @@ def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: 
 {share_svg}
 {cost_svg}
 </div>
-<p class="note">Curves: quality when the requests with the highest route scores go to the strong model, at every share;
+<p class="note">Curves: quality when the requests with the highest route scores go to the strong model, at every share;{cascade_note}
 circles: each policy's operating point; squares: always-weak / always-strong. Data: {html.escape(report.data)},
 {report.evaluated:,} requests evaluated; {ci}.</p>
 {gate_html}
