@@ -27,7 +27,7 @@ def test_nanodollars_hold_cheap_tokens() -> None:
 
 
 def test_group_commit_records_every_row(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db", sync="full")  # answers wait for the commit itself
     ledger.start()
 
     async def write() -> None:

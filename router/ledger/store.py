@@ -1,9 +1,16 @@
 """The ledger store: SQLite by default, Postgres by URL, written with group commit.
 
-Every answered request has its row committed before the answer leaves the gateway. Rows are
-queued to one writer thread that commits whatever has accumulated in a single transaction, so at
-high concurrency many requests share one commit (and, with SQLite's synchronous=FULL, one fsync),
-while a lone request waits for exactly one.
+Every answered request has its row made durable before the answer leaves the gateway, in one of
+three ways (`SWITCHYARD_LEDGER_SYNC`):
+
+- `journal` (default): the row is appended to a local journal file (router/ledger/journal.py),
+  which survives a crash of the gateway process, and committed to the database in the background;
+  a restarted gateway replays what a dead one left. The answer does not wait for the database.
+- `full`: the answer waits for the database commit (SQLite synchronous=FULL: an fsync).
+- `normal`: the same without SQLite's fsync (a power loss may lose the last commits).
+
+Rows are queued to one writer thread that commits whatever has accumulated in a single
+transaction, so at high concurrency many requests share one commit.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,13 +36,26 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 
+from router.ledger.journal import Journal, orphans
 from router.ledger.tables import feedback, requests
 
+log = logging.getLogger("switchyard.ledger")
+
 DEFAULT_URL = "sqlite:///.switchyard/switchyard.db"
-COLUMNS = [column.name for column in requests.columns]
+COLUMNS = [str(column.name) for column in requests.columns]  # plain str: orjson refuses str subclasses as keys
 JSON_COLUMNS = {"decision", "messages", "params"}
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 NANO = Decimal(1_000_000_000)
+
+
+def journal_dir(url: str) -> Path | None:
+    """Where this database's journals live; None for an in-memory database (nothing to survive)."""
+    if configured := os.environ.get("SWITCHYARD_LEDGER_JOURNAL_DIR"):
+        return Path(configured)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        return None if not path or path == ":memory:" else Path(path + ".ledger-journal")
+    return Path(".switchyard/ledger-journal")
 
 
 def database_url() -> str:
@@ -84,9 +106,13 @@ _STOP = object()
 class Ledger:
     def __init__(self, url: str | None = None, *, sync: str | None = None, max_batch: int = 512) -> None:
         self.url = url or database_url()
-        self.sync = (sync or os.environ.get("SWITCHYARD_LEDGER_SYNC") or "full").upper()
-        if self.sync not in ("FULL", "NORMAL"):
-            raise ValueError("ledger sync must be 'full' or 'normal'")
+        self.sync = (sync or os.environ.get("SWITCHYARD_LEDGER_SYNC") or "journal").upper()
+        if self.sync not in ("JOURNAL", "FULL", "NORMAL"):
+            raise ValueError("ledger sync must be 'journal', 'full' or 'normal'")
+        self.journal_dir = journal_dir(self.url)
+        if self.sync == "JOURNAL" and self.journal_dir is None:
+            self.sync = "FULL"
+        self._journal: Journal | None = None
         self.max_batch = max_batch
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -101,11 +127,14 @@ class Ledger:
         self._raw: Any = None  # the writer thread's own DB-API connection
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_sql = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})"
+        # Journaled rows may already be in the database (committed just before a crash): skip those.
+        self._replay_sql = self._insert_sql + " ON CONFLICT (request_id) DO NOTHING"
 
     def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={self.sync}")
+        # Journal mode commits in the background but then truncates the journal: its commits must be durable.
+        cursor.execute(f"PRAGMA synchronous={'NORMAL' if self.sync == 'NORMAL' else 'FULL'}")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -135,6 +164,10 @@ class Ledger:
 
     def start(self) -> None:
         self.migrate()
+        self.replay_journals()
+        if self.sync == "JOURNAL" and self._journal is None:
+            assert self.journal_dir is not None
+            self._journal = Journal(self.journal_dir)
         if self._thread is None:
             self._thread = threading.Thread(target=self._writer, name="ledger-writer", daemon=True)
             self._thread.start()
@@ -144,27 +177,61 @@ class Ledger:
             self._queue.put(_STOP)
             self._thread.join(timeout=30)
             self._thread = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self._raw is not None:
             self._raw.close()
             self._raw = None
         self.engine.dispose()
 
+    def replay_journals(self) -> int:
+        """Commit the rows that gateways which are gone left in their journals; returns how many."""
+        if self.journal_dir is None:
+            return 0
+        replayed = 0
+        for path, lines in orphans(self.journal_dir):
+            rows = [_row_from_json(line) for line in lines]
+            for start in range(0, len(rows), 1000):
+                self._insert(rows[start:start + 1000], replay=True)
+            replayed += len(rows)
+            path.unlink(missing_ok=True)
+            log.warning("replayed %d ledger rows from %s", len(rows), path)
+        return replayed
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until journaled rows are in the database, so that reads in this process see them."""
+        return self._journal is None or self._journal.wait_drained(timeout)
+
     async def record(self, row: LedgerRow) -> None:
-        """Return once the row is committed; raise LedgerUnavailable if it could not be."""
+        """Return once the row is durable; raise LedgerUnavailable if it could not be made so."""
         if self._thread is None:
             raise LedgerUnavailable("the ledger is not running")
+        if self._journal is not None:
+            try:
+                self._journal.append(_json_row(row) + b"\n")
+            except OSError as exc:
+                raise LedgerUnavailable(f"the ledger journal could not be written: {exc}") from None
+            self._queue.put((row, None, None))
+            return
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         self._queue.put((row, done, loop))
         await done
 
     def _writer(self) -> None:
+        backlog: list[LedgerRow] = []  # journaled rows the database has not taken yet, retried first
+        failures = 0
         stopping = False
         while not stopping:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            batch = [item]
+            if backlog:
+                time.sleep(min(5.0, 0.05 * 2**failures))
+                batch: list[Any] = []
+            else:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
             while len(batch) < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
@@ -174,15 +241,51 @@ class Ledger:
                     stopping = True
                     break
                 batch.append(more)
+            waiting = [item for item in batch if item[1] is not None]
+            journaled = backlog + [row for row, done, _ in batch if done is None]
             error: BaseException | None = None
-            try:
-                self._insert([row for row, _, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
-                error = exc
-            for _, done, loop in batch:
-                loop.call_soon_threadsafe(_settle, done, error)
+            if waiting:
+                try:
+                    self._insert([row for row, _, _ in waiting])
+                except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
+                    error = exc
+                for _, done, loop in waiting:
+                    loop.call_soon_threadsafe(_settle, done, error)
+                error = None
+            if journaled:
+                try:
+                    self._insert_journaled(journaled, isolate=failures >= 3)
+                except Exception as exc:  # noqa: BLE001 - the rows stay journaled and are retried
+                    error = exc
+            if journaled and error is not None:
+                failures += 1
+                backlog = journaled
+                log.error("ledger: %d journaled rows not committed yet (attempt %d): %s", len(journaled), failures, error)
+                continue
+            if journaled:
+                assert self._journal is not None
+                self._journal.committed(len(journaled))
+            backlog, failures = [], 0
 
-    def _insert(self, rows: list[LedgerRow]) -> None:
+    def _insert_journaled(self, rows: list[LedgerRow], isolate: bool) -> None:
+        """Commit journaled rows; after repeated failures, row by row, so one bad row cannot block the rest.
+
+        A row the database rejects as data (not as an outage) is logged with its content and dropped
+        from the journal: retrying it would never succeed."""
+        if not isolate or len(rows) == 1:
+            try:
+                self._insert(rows, replay=True)
+                return
+            except Exception as exc:
+                dbapi = self.engine.dialect.dbapi
+                if not (isolate and isinstance(exc, dbapi.IntegrityError | dbapi.DataError)):
+                    raise
+                log.error("ledger: dropping a row the database refuses: %s: %s", exc, _json_row(rows[0]).decode())
+                return
+        for row in rows:
+            self._insert_journaled([row], isolate=True)
+
+    def _insert(self, rows: list[LedgerRow], replay: bool = False) -> None:
         # The DB-API directly: SQLAlchemy's per-row processing cost ~0.3 ms a row here, on the
         # path every answer waits on. Values are written in the forms SQLAlchemy reads back.
         if self._raw is None:
@@ -190,13 +293,19 @@ class Ledger:
         values = [self._values(row) for row in rows]
         cursor = self._raw.cursor()
         try:
-            cursor.executemany(self._insert_sql, values)
+            cursor.executemany(self._replay_sql if replay else self._insert_sql, values)
             self._raw.commit()
         except BaseException:
-            self._raw.rollback()
+            try:
+                self._raw.rollback()
+            except Exception:  # noqa: BLE001 - a dead connection: the next attempt opens a new one
+                with contextlib.suppress(Exception):
+                    self._raw.close()
+                self._raw = None
             raise
         finally:
-            cursor.close()
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def _values(self, row: LedgerRow) -> tuple[Any, ...]:
         out: list[Any] = []
@@ -210,6 +319,7 @@ class Ledger:
         return tuple(out)
 
     def add_feedback(self, request_id: str, score: float, comment: str | None) -> bool:
+        self.flush()
         with self.engine.begin() as connection:
             exists = connection.execute(select(requests.c.request_id).where(requests.c.request_id == request_id)).first()
             if exists is None:
@@ -221,6 +331,7 @@ class Ledger:
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Request rows in time order with their mean feedback score, streamed in pages."""
+        self.flush()
         scores = (
             select(feedback.c.request_id, func.avg(feedback.c.score).label("feedback"))
             .group_by(feedback.c.request_id)
@@ -238,8 +349,19 @@ class Ledger:
                 yield dict(row)
 
     def count(self) -> int:
+        self.flush()
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(requests)).scalar_one())
+
+
+def _json_row(row: LedgerRow) -> bytes:
+    return orjson.dumps({name: getattr(row, name) for name in COLUMNS})
+
+
+def _row_from_json(line: bytes) -> LedgerRow:
+    values = orjson.loads(line)
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return LedgerRow(**values)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
