@@ -139,13 +139,9 @@ def finish(
         cost = Decimal(0) if cached_cost is not None else served.cost(prompt, completion)
         saved = max(Decimal(0), gateway.policy.tiers[gateway.dearest].cost(prompt, completion) - cost)
         metrics = gateway.metrics
-        metrics.requests.labels(tier, model, status, call.cache).inc()
         if cached_cost is not None:
             metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
-        metrics.latency.labels(tier, "true" if chat and chat.stream else "false").observe(latency_ms / 1000)
-        metrics.tokens.labels(tier, "prompt").inc(prompt)
-        metrics.tokens.labels(tier, "completion").inc(completion)
-        metrics.cost.labels(tier).inc(float(cost))
+        metrics.answered(tier, model, status, call.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
     for stage, stage_usage in prior or []:
         stage_prompt, stage_completion = int(stage_usage.get("prompt_tokens") or 0), int(stage_usage.get("completion_tokens") or 0)
         stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -17,6 +17,7 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._answered: dict[tuple[str, str, str, str, bool], tuple[Any, ...]] = {}
         self.requests = Counter(
             "switchyard_requests_total",
             "Chat requests answered, by tier, model, outcome and cache status.",
@@ -146,6 +147,27 @@ class Metrics:
             ["tier", "replica", "reason"],
             registry=self.registry,
         )
+
+    def answered(self, tier: str, model: str, status: str, cache: str, stream: bool, latency_s: float,
+                 prompt: int, completion: int, cost_usd: float) -> None:
+        """One request's counters. The labelled children are looked up once per label set and kept:
+        prometheus_client's labels() takes a lock and builds a key on every call, on the hot path."""
+        key = (tier, model, status, cache, stream)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (
+                self.requests.labels(tier, model, status, cache),
+                self.latency.labels(tier, "true" if stream else "false"),
+                self.tokens.labels(tier, "prompt"),
+                self.tokens.labels(tier, "completion"),
+                self.cost.labels(tier),
+            )
+        requests, latency, prompt_tokens, completion_tokens, spend = children
+        requests.inc()
+        latency.observe(latency_s)
+        prompt_tokens.inc(prompt)
+        completion_tokens.inc(completion)
+        spend.inc(cost_usd)
 
     def observe_prices(self, policy: Policy) -> None:
         for name, tier in policy.tiers.items():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -66,7 +66,7 @@ def decision_headers(headers: dict[str, str], decision: Decision) -> None:
 
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    request_id = uuid.uuid4().hex
+    request_id = os.urandom(16).hex()  # a uuid4's randomness without building the UUID object
     call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id})
     request.state.request_id = request_id
     request.state.headers = call.headers
@@ -102,8 +102,8 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     chat = call.chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
     prompt_bound = prompt_token_bound(chat)
-    control = call.control = cache_control(request.headers, gateway.policy.cache)
     if gateway.cache.enabled:
+        control = call.control = cache_control(request.headers, gateway.policy.cache)
         call.cache = "miss" if control.lookup else "bypass"
         if control.lookup:
             hit = await gateway.cache.lookup(call.tenant, chat, call.embedding(gateway))
@@ -183,7 +183,7 @@ async def cascade_completion(request: Request, gateway: Gateway, call: Call, sta
                 ask = engine_request(gateway, chat, tier, call.tenant)
                 if judged:
                     # llama.cpp's server reports log-probabilities only when top_logprobs is set too.
-                    ask.extra.update(logprobs=True, top_logprobs=1)
+                    ask.extra.update(logprobs=True, top_logprobs=ask.extra.get("top_logprobs", 1))
                 return await timed(served, engine.complete(ask), served.timeouts.total_s)
 
             try:
@@ -210,7 +210,8 @@ async def cascade_completion(request: Request, gateway: Gateway, call: Call, sta
         tier, payload, final = await cancellable(request, run())
     except ClientDisconnected:
         return await abandoned(gateway, call)
-    cascade.strip_logprobs(payload)
+    if not chat.logprobs:
+        cascade.strip_logprobs(payload)
     served = gateway.policy.tiers[tier]
     steps = [f"{s['tier']}:{'error' if 'error' in s else ('n/a' if s.get('confidence') is None else format(s['confidence'], '.3f'))}"
              for s in record]

@@ -34,6 +34,10 @@ def engine_request(gateway: Gateway, request: ChatRequest, tier: str, tenant: st
         extra["presence_penalty"] = request.presence_penalty
     if request.frequency_penalty is not None:
         extra["frequency_penalty"] = request.frequency_penalty
+    if request.logprobs:
+        extra["logprobs"] = True
+        # llama.cpp's server reports log-probabilities only when top_logprobs is set too.
+        extra["top_logprobs"] = request.top_logprobs or 1
     return EngineRequest(
         model=gateway.policy.tiers[tier].model,
         messages=[m.model_dump(exclude_none=True) for m in request.messages],
@@ -64,17 +68,30 @@ async def _until_disconnect(request: Request) -> None:
 
 
 async def cancellable(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client goes away first (its upstream call stops too)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_until_disconnect(request))
+    """Await `work`, cancelling it if the client goes away first (its upstream call stops too).
+
+    `work` runs in the calling task; one watcher task cancels that task on a disconnect. (A task
+    for the work too, and asyncio.wait over both, cost more than the rest of routing here.)"""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _until_disconnect(request)
+        gone = True
+        current.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        current.uncancel()
+        raise ClientDisconnected from None
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    raise ClientDisconnected
 
 
 async def with_fallbacks(

@@ -85,6 +85,14 @@ def test_routed_to_second_tier_over_http_engine(gateway: Process) -> None:
     assert float(raw.headers["x-switchyard-cost-usd"]) == pytest.approx(expected, abs=1e-8)
 
 
+def test_logprobs_pass_through_to_the_upstream(gateway: Process) -> None:
+    asked = client(gateway).chat.completions.create(model="self_hosted", messages=SHORT, max_tokens=4, logprobs=True, top_logprobs=2)
+    tokens = asked.choices[0].logprobs.content
+    assert tokens and all(t.logprob <= 0 and t.top_logprobs for t in tokens)
+    plain = client(gateway).chat.completions.create(model="self_hosted", messages=SHORT, max_tokens=4)
+    assert plain.choices[0].logprobs is None
+
+
 def test_stream_over_http_engine(gateway: Process) -> None:
     stream = client(gateway).chat.completions.create(
         model="smollm2-vllm-standin", messages=SHORT, max_tokens=8, stream=True, stream_options={"include_usage": True}

@@ -14,7 +14,7 @@ import httpx
 import orjson
 
 from router.ledger import Ledger, LedgerRow
-from router.ledger.journal import Journal
+from router.ledger.journal import Journal, wait_for_live
 from router.ledger.store import COLUMNS
 from tests.servers import Process, free_port, start_gateway
 
@@ -95,6 +95,18 @@ def test_a_live_gateways_journal_is_left_to_it(tmp_path: Path) -> None:
         live.committed(1)
         live.close()
     assert not live.path.exists()
+
+
+def test_readers_wait_for_live_journals_to_drain(tmp_path: Path) -> None:
+    live = Journal(tmp_path)
+    live.append(_line(_row(1)))
+    assert not wait_for_live(tmp_path, timeout=0.05)  # a gateway's row is not in the database yet
+    live.committed(1)
+    assert wait_for_live(tmp_path, timeout=0.05) and live.path.stat().st_size == 0
+    orphan = tmp_path / "1-dead.journal"
+    orphan.write_bytes(_line(_row(2)))
+    assert wait_for_live(tmp_path, timeout=0.05)  # a dead gateway's rows wait for the next start, not for readers
+    live.close()
 
 
 def test_a_killed_gateway_loses_no_answered_row(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ present, so a row committed before the crash is not counted twice.
 
 Each process appends to a file of its own and holds an exclusive flock on it while it lives:
 an unlocked journal is an orphan. The file is truncated whenever every row in it has been
-committed and it has grown past `rotate_bytes`, and removed on a clean shutdown.
+committed, so a live journal that is empty means "nothing pending": other processes on the
+machine (reports, exports) wait for that before reading. It is removed on a clean shutdown.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +29,9 @@ SUFFIX = ".journal"
 
 
 class Journal:
-    def __init__(self, directory: Path, rotate_bytes: int = 4 << 20) -> None:
+    def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
-        self.rotate_bytes = rotate_bytes
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock = threading.Lock()
@@ -54,9 +55,8 @@ class Journal:
         with self._lock:
             self._pending -= count
             if self._pending == 0:
-                if self._size >= self.rotate_bytes:
-                    os.ftruncate(self._fd, 0)
-                    self._size = 0
+                os.ftruncate(self._fd, 0)
+                self._size = 0
                 self._drained.notify_all()
 
     def wait_drained(self, timeout: float) -> bool:
@@ -101,3 +101,38 @@ def orphans(directory: Path) -> Iterator[tuple[Path, list[bytes]]]:
             yield path, [line for line in lines[:-1] if line]
         finally:
             os.close(fd)
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds this journal."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also drops a lock just taken
+    return False
+
+
+def wait_for_live(directory: Path, timeout: float) -> bool:
+    """Wait until no live gateway's journal in `directory` holds uncommitted rows (they are
+    committed within the writer's linger); False if some still do after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [p for p in directory.glob(f"*{SUFFIX}") if _size(p) > 0 and _held(p)] if directory.is_dir() else []
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

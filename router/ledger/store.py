@@ -36,7 +36,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 
-from router.ledger.journal import Journal, orphans
+from router.ledger.journal import Journal, orphans, wait_for_live
 from router.ledger.tables import feedback, requests
 
 log = logging.getLogger("switchyard.ledger")
@@ -104,7 +104,7 @@ _STOP = object()
 
 
 class Ledger:
-    def __init__(self, url: str | None = None, *, sync: str | None = None, max_batch: int = 512) -> None:
+    def __init__(self, url: str | None = None, *, sync: str | None = None, max_batch: int = 512, linger_s: float = 0.05) -> None:
         self.url = url or database_url()
         self.sync = (sync or os.environ.get("SWITCHYARD_LEDGER_SYNC") or "journal").upper()
         if self.sync not in ("JOURNAL", "FULL", "NORMAL"):
@@ -113,6 +113,10 @@ class Ledger:
         if self.sync == "JOURNAL" and self.journal_dir is None:
             self.sync = "FULL"
         self._journal: Journal | None = None
+        # Journaled rows have no one waiting: the writer lets them gather for up to linger_s and
+        # commits them together, so a lone stream of requests does not pay a commit (and an fsync) each.
+        self.linger_s = linger_s
+        self._hurry = threading.Event()
         self.max_batch = max_batch
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -175,6 +179,7 @@ class Ledger:
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(_STOP)
+            self._hurry.set()
             self._thread.join(timeout=30)
             self._thread = None
         if self._journal is not None:
@@ -200,8 +205,12 @@ class Ledger:
         return replayed
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until journaled rows are in the database, so that reads in this process see them."""
-        return self._journal is None or self._journal.wait_drained(timeout)
+        """Wait until journaled rows are in the database, so that reads see them: this process's own
+        rows, or, for a process that only reads (reports, exports), those of live gateways on this machine."""
+        if self._journal is None:
+            return self.journal_dir is None or wait_for_live(self.journal_dir, timeout)
+        self._hurry.set()
+        return self._journal.wait_drained(timeout)
 
     async def record(self, row: LedgerRow) -> None:
         """Return once the row is durable; raise LedgerUnavailable if it could not be made so."""
@@ -232,6 +241,9 @@ class Ledger:
                 if item is _STOP:
                     return
                 batch = [item]
+                if item[1] is None and self.linger_s > 0 and self._queue.qsize() < self.max_batch:
+                    self._hurry.wait(self.linger_s)  # whatever arrives meanwhile joins this commit
+                self._hurry.clear()
             while len(batch) < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
