@@ -3,9 +3,10 @@
 Starts a fast local OpenAI-compatible upstream (bench/fast_upstream.py), the gateway in front of
 it, and (if installed) LiteLLM's proxy in front of the same upstream, then drives each with wrk
 at several concurrencies. "routing off" pins the tier by model name; "routing on" sends
-model=auto through the policy's classifier and decision function. Every gateway request is
-committed to the ledger (SQLite) before it is answered: "fsync" is the default durability
-(synchronous=FULL, one fsync per group commit), "no fsync" is SWITCHYARD_LEDGER_SYNC=normal.
+model=auto through the policy's classifier and decision function. Every gateway request's ledger
+row (SQLite) is durable before it is answered: "journal" is the default (the row appended to a
+local journal, committed to the database in the background), "fsync" is
+SWITCHYARD_LEDGER_SYNC=full (the answer waits for the commit and its fsync).
 
 Reproduce (needs Debian's wrk: apt-get install wrk; LiteLLM's proxy in its own venv, so its pins
 don't touch the project's: python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'):
@@ -130,19 +131,19 @@ def main() -> None:
     policy = work / "policy.yaml"
     policy.write_text(POLICY.format(upstream=upstream.url, classifier=args.classifier))
     gateways = {}
-    for sync in ("full", "normal"):
+    for sync in ("journal", "full"):
         port = free_port()
         genv = {**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{sync}.db", "SWITCHYARD_LEDGER_SYNC": sync}
         gateways[sync] = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port),
                                   "--log-level", "warning"], port, "/readyz", work / f"gateway-{sync}.log", env=genv)
-    gateway = gateways["full"]
+    gateway = gateways["journal"]
     routing_note = httpx.post(gateway.url + "/v1/route", json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]}).json()
     proxy = None if args.no_litellm else start_litellm_proxy(upstream.url, work)
     targets = [("direct upstream", upstream.url, "fast"),
-               ("switchyard off, fsync", gateway.url, "fast"),
-               ("switchyard on, fsync", gateway.url, "auto"),
-               ("switchyard off, no fsync", gateways["normal"].url, "fast"),
-               ("switchyard on, no fsync", gateways["normal"].url, "auto")]
+               ("switchyard off, journal", gateway.url, "fast"),
+               ("switchyard on, journal", gateway.url, "auto"),
+               ("switchyard off, fsync", gateways["full"].url, "fast"),
+               ("switchyard on, fsync", gateways["full"].url, "auto")]
     if proxy is not None:
         targets.append(("litellm proxy", proxy.url, "fast"))
     results: list[Result] = []
@@ -167,7 +168,7 @@ def main() -> None:
         print(f"{r.target:<28}{r.concurrency:>5}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.rps:>9.0f}{added:>14.3f}{r.errors:>8}")
     if proxy is not None:
         for c in levels:
-            ours = next(r for r in results if r.target == "switchyard off, fsync" and r.concurrency == c)
+            ours = next(r for r in results if r.target == "switchyard off, journal" and r.concurrency == c)
             theirs = next(r for r in results if r.target == "litellm proxy" and r.concurrency == c)
             print(f"concurrency {c}: switchyard/litellm-proxy req/s ratio {ours.rps / theirs.rps:.2f}")
     print(f"\nreproduce: .venv/bin/python bench/gateway_overhead.py --duration {args.duration} --repeats {args.repeats}")
