@@ -63,10 +63,6 @@ class Journal:
         with self._lock:
             return self._drained.wait_for(lambda: self._pending == 0, timeout)
 
-    @property
-    def pending(self) -> int:
-        return self._pending
-
     def close(self) -> None:
         """Remove the file if every row reached the database; otherwise leave it for replay."""
         with self._lock:

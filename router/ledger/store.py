@@ -253,17 +253,9 @@ class Ledger:
                     stopping = True
                     break
                 batch.append(more)
-            waiting = [item for item in batch if item[1] is not None]
+            self._commit_waiting([item for item in batch if item[1] is not None])
             journaled = backlog + [row for row, done, _ in batch if done is None]
             error: BaseException | None = None
-            if waiting:
-                try:
-                    self._insert([row for row, _, _ in waiting])
-                except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
-                    error = exc
-                for _, done, loop in waiting:
-                    loop.call_soon_threadsafe(_settle, done, error)
-                error = None
             if journaled:
                 try:
                     self._insert_journaled(journaled, isolate=failures >= 3)
@@ -278,6 +270,18 @@ class Ledger:
                 assert self._journal is not None
                 self._journal.committed(len(journaled))
             backlog, failures = [], 0
+
+    def _commit_waiting(self, waiting: list[Any]) -> None:
+        """Rows whose requests wait for the commit: each learns whether it happened."""
+        if not waiting:
+            return
+        error: BaseException | None = None
+        try:
+            self._insert([row for row, _, _ in waiting])
+        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
+            error = exc
+        for _, done, loop in waiting:
+            loop.call_soon_threadsafe(_settle, done, error)
 
     def _insert_journaled(self, rows: list[LedgerRow], isolate: bool) -> None:
         """Commit journaled rows; after repeated failures, row by row, so one bad row cannot block the rest.
