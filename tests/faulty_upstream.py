@@ -15,7 +15,8 @@ that model's next requests (each request consumes one), then `default` applies. 
   hang                accept the request and never answer
 
 `"logprob": x` in a control call sets the log-probability of every token of that model's answers
-(reported when a request asks for `logprobs`). `GET /calls` lists every request seen: model, mode,
+(reported when a request asks for `logprobs`); `"usage": {"prompt_tokens": p, "completion_tokens": c}`
+sets the usage that model's answers report (an upstream that over-reports, for budget tests). `GET /calls` lists every request seen: model, mode,
 stream, monotonic time, whether it asked for logprobs. `POST /reset` forgets all.
 Run it alone with `python -m tests.faulty_upstream --port N` (bench/soak.py does).
 """
@@ -37,8 +38,9 @@ PIECES = ["Hello", " from", " the", " faulty", " upstream", "."]
 PROMPT_TOKENS = 11
 
 
-def _usage() -> dict[str, int]:
-    return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(PIECES), "total_tokens": PROMPT_TOKENS + len(PIECES)}
+def _usage(reported: dict[str, int] | None = None) -> dict[str, int]:
+    prompt, completion = (reported["prompt_tokens"], reported["completion_tokens"]) if reported else (PROMPT_TOKENS, len(PIECES))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -51,6 +53,7 @@ class Faults:
         self.defaults: dict[str, str] = {}
         self.calls: list[dict[str, Any]] = []
         self.logprobs: dict[str, float] = {}  # per model: the log-probability of every answer token
+        self.usage: dict[str, dict[str, int]] = {}  # per model: the usage its answers claim, whatever was generated
 
     def next_mode(self, model: str) -> str:
         script = self.scripts[model]
@@ -95,7 +98,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
             logprob = faults.logprobs.get(model, -0.05)
             choice["logprobs"] = {"content": [{"token": p, "logprob": logprob, "bytes": None, "top_logprobs": []} for p in PIECES]}
         return _json({"id": "chatcmpl-faulty", "object": "chat.completion", "created": int(time.time()), "model": model,
-                      "choices": [choice], "usage": _usage()})
+                      "choices": [choice], "usage": _usage(faults.usage.get(model))})
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     if kind == "malformed":
@@ -119,7 +122,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await response.write(_chunk(model, {}, "stop"))
     if (body.get("stream_options") or {}).get("include_usage"):
         await response.write(b"data: " + orjson.dumps({"id": "chatcmpl-faulty", "object": "chat.completion.chunk", "model": model,
-                                                       "choices": [], "usage": _usage()}) + b"\n\n")
+                                                       "choices": [], "usage": _usage(faults.usage.get(model))}) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     return response
 
@@ -133,6 +136,8 @@ async def control(request: web.Request) -> web.Response:
         faults.defaults[model] = body["default"]
     if "logprob" in body:
         faults.logprobs[model] = float(body["logprob"])
+    if "usage" in body:
+        faults.usage[model] = {"prompt_tokens": int(body["usage"]["prompt_tokens"]), "completion_tokens": int(body["usage"]["completion_tokens"])}
     return _json({"ok": True})
 
 
