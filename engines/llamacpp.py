@@ -4,6 +4,11 @@ One model instance serves requests one at a time on a dedicated thread: llama.cp
 not thread-safe, and a single worker keeps the event loop free. Generation always runs as a token
 stream internally so that a cancelled request stops at the next token, and so that streamed and
 non-streamed requests count tokens the same way.
+
+The same request gets the same answer, streamed or not, whatever ran before it: a request that
+asks for determinism (temperature 0 or a seed) evaluates its whole prompt from an empty KV cache.
+Reusing a cached prompt prefix would evaluate the rest in a batch of another shape, and on some
+CPUs that changes the logits' low bits and so the argmax. Other requests keep prefix reuse.
 """
 
 from __future__ import annotations
@@ -21,9 +26,65 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engines.base import EngineError, EngineRequest, estimate_tokens, messages_text
 
 _SENTINEL = object()
+# A grammar past this size is a schema the local tier will not enforce (the bounds in
+# router/structured.py keep real schemas far below it).
+MAX_GRAMMAR_CHARS = 256 * 1024
+GRAMMAR_CACHE = 64
+
+
+def request_error(message: str) -> EngineError:
+    """The request itself is what the local model cannot take: a 400, never a tier failure."""
+    return EngineError(message, status=400, code="invalid_request")
+
+
+def text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the chat template expects them: content a string. Text parts are joined;
+    a part the model cannot read (an image, audio, a file) is the client's error."""
+    plain = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            texts = []
+            for part in content:
+                kind = part.get("type")
+                if kind not in ("text", "refusal"):
+                    raise request_error(f"the local model reads text only; a message has a {kind!r} part")
+                texts.append(part[kind])
+            message = {**message, "content": "\n".join(texts)}
+        elif content is None:
+            message = {**message, "content": ""}
+        plain.append(message)
+    return plain
+
+
+def response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema a response_format asks the answer to follow ({}: any JSON object), None for text."""
+    if response_format is None or response_format.get("type") == "text":
+        return None
+    kind = response_format.get("type")
+    spec = response_format.get("json_schema") if kind == "json_schema" else response_format
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if kind not in ("json_object", "json_schema") or not isinstance(schema, dict | None):
+        raise request_error(f"unsupported response_format {orjson.dumps(response_format).decode()[:200]}")
+    return schema or {}
+
+
+def schema_grammar(schema: dict[str, Any]) -> Any:
+    """The llama.cpp grammar that makes the model's answer follow `schema` ({}: any JSON object)."""
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar, json_schema_to_gbnf
+
+    try:
+        gbnf = json_schema_to_gbnf(orjson.dumps(schema).decode()) if schema else JSON_GBNF
+    except Exception as exc:  # noqa: BLE001 - whatever the converter rejects is the schema's fault
+        raise request_error(f"the local model cannot enforce this JSON schema: {exc}") from None
+    if len(gbnf) > MAX_GRAMMAR_CHARS:
+        raise request_error(f"the JSON schema compiles to a grammar over {MAX_GRAMMAR_CHARS} characters; simplify it")
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def resolve_gguf(spec: str) -> Path:
@@ -69,6 +130,7 @@ class LlamaCppEngine:
         self._formatter: Any = None
         # Tokens generated over the engine's life, cancelled requests included (for tokens/s).
         self.generated_tokens = 0
+        self._grammars: dict[bytes, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         self._load_lock = asyncio.Lock()
 
@@ -110,11 +172,12 @@ class LlamaCppEngine:
         if self._llm is None:
             self._load()
         params = request.sampling_params()
-        params.pop("user", None)
-        params.pop("tools", None)
-        params.pop("tool_choice", None)
+        for unused in ("user", "tools", "tool_choice", "response_format"):
+            params.pop(unused, None)
         params["max_tokens"] = params.get("max_tokens") or self.default_max_tokens
-        prompt_tokens = self._prompt_tokens(request.messages)
+        messages = text_messages(request.messages)
+        grammar = self._grammar(request.response_format)
+        prompt_tokens = self._prompt_tokens(messages)
         if prompt_tokens + 1 >= self.n_ctx:
             raise EngineError(
                 f"This model's maximum context length is {self.n_ctx} tokens; "
@@ -124,9 +187,14 @@ class LlamaCppEngine:
             )
         completion_tokens = 0
         finish_reason = "stop"
-        chunks = self._llm.create_chat_completion(
-            messages=request.messages, stream=True, **params
-        )
+        if request.temperature == 0 or request.seed is not None:
+            self._llm.reset()  # evaluate the whole prompt: see the module's docstring
+        try:
+            chunks = self._llm.create_chat_completion(messages=messages, stream=True, grammar=grammar, **params)
+        except (TypeError, ValueError, KeyError) as exc:
+            # Raised while formatting the prompt (the chat template, the sampling parameters): the
+            # request's shape, not the model, is at fault.
+            raise request_error(f"the local model cannot take this request: {exc}") from None
         try:
             for chunk in chunks:
                 if cancelled.is_set():
@@ -151,6 +219,19 @@ class LlamaCppEngine:
             },
             "finish_reason": finish_reason,
         }
+
+    def _grammar(self, response_format: dict[str, Any] | None) -> Any:
+        schema = response_schema(response_format)
+        if schema is None:
+            return None
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = schema_grammar(schema)
+            if len(self._grammars) >= GRAMMAR_CACHE:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[key] = grammar
+        return grammar
 
     async def _events(self, request: EngineRequest) -> AsyncIterator[Any]:
         """Bridges the engine thread's generator to the event loop, cancelling on exit."""

@@ -33,19 +33,68 @@ def local_engine() -> LlamaCppEngine:
     return engine
 
 
-def test_llamacpp_stream_and_complete_agree(local_engine: LlamaCppEngine) -> None:
+def test_llamacpp_same_request_same_answer_whatever_ran_before(local_engine: LlamaCppEngine) -> None:
+    """The promise: a deterministic request (temperature 0, or a seed) gets the same answer from the
+    same engine, streamed or not, whatever the engine ran before. Each answer below follows a
+    request that shares a prompt prefix with it, which is when llama.cpp would reuse the KV cache
+    and evaluate the rest in a batch of another shape (whose low bits, and so argmax, differ by
+    CPU). Compared on one machine, so it holds on any CPU whose kernels are deterministic."""
     request = EngineRequest(model="smollm2", messages=MESSAGES, max_tokens=6, temperature=0.0, seed=3)
+    longer = [{"role": "user", "content": "Name a colour. Then name an animal, and say why."}]
+    sampled = EngineRequest(model="smollm2", messages=MESSAGES, max_tokens=6, temperature=0.9, seed=11)
 
-    async def run() -> tuple[dict, list[dict]]:
-        whole = await local_engine.complete(request)
-        chunks = [c async for c in local_engine.stream(request)]
-        return whole, chunks
+    def text(chunks: list[dict]) -> str:
+        return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
-    whole, chunks = asyncio.run(run())
-    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert whole["choices"][0]["message"]["content"] == streamed
-    assert chunks[-1]["usage"] == whole["usage"]
-    assert whole["usage"]["completion_tokens"] <= 6 and whole["usage"]["prompt_tokens"] > 5
+    async def run() -> tuple[list[dict], list[list[dict]], list[str]]:
+        wholes, streams, seeded = [], [], []
+        for _ in range(2):
+            wholes.append(await local_engine.complete(request))
+            await local_engine.complete(EngineRequest(model="smollm2", messages=longer, max_tokens=3, temperature=0.5))
+            streams.append([c async for c in local_engine.stream(request)])
+            await local_engine.complete(EngineRequest(model="smollm2", messages=longer, max_tokens=3))
+            seeded.append((await local_engine.complete(sampled))["choices"][0]["message"]["content"])
+        return wholes, streams, seeded
+
+    wholes, streams, seeded = asyncio.run(run())
+    answers = {w["choices"][0]["message"]["content"] for w in wholes} | {text(s) for s in streams}
+    assert len(answers) == 1 and answers != {""}
+    assert all(s[-1]["usage"] == wholes[0]["usage"] for s in streams)
+    assert wholes[0]["usage"]["completion_tokens"] <= 6 and wholes[0]["usage"]["prompt_tokens"] > 5
+    assert seeded[0] == seeded[1]  # a seed makes sampling repeatable too
+
+
+def test_llamacpp_content_parts_are_read_as_text(local_engine: LlamaCppEngine) -> None:
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Name a colour."}]}]
+    plain = EngineRequest(model="smollm2", messages=MESSAGES, max_tokens=4, temperature=0.0)
+    asked = EngineRequest(model="smollm2", messages=parts, max_tokens=4, temperature=0.0)
+
+    async def run() -> tuple[dict, dict]:
+        return await local_engine.complete(plain), await local_engine.complete(asked)
+
+    first, second = asyncio.run(run())
+    assert first["choices"][0]["message"] == second["choices"][0]["message"]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+    with pytest.raises(EngineError) as caught:
+        asyncio.run(local_engine.complete(EngineRequest(model="smollm2", messages=image, max_tokens=4)))
+    assert caught.value.status == 400
+
+
+def test_llamacpp_enforces_a_json_schema(local_engine: LlamaCppEngine) -> None:
+    schema = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 12}}, "required": ["colour"]}
+    formats = [
+        {"type": "json_schema", "json_schema": {"name": "pick", "schema": schema}},
+        {"type": "json_object", "schema": schema},
+    ]
+    for response_format in formats:
+        request = EngineRequest(model="smollm2", messages=MESSAGES, max_tokens=40, temperature=0.0, response_format=response_format)
+        answer = asyncio.run(local_engine.complete(request))
+        if answer["choices"][0]["finish_reason"] == "stop":
+            import json
+
+            assert isinstance(json.loads(answer["choices"][0]["message"]["content"])["colour"], str)
+        else:  # cut by max_tokens: still the schema's prefix
+            assert answer["choices"][0]["message"]["content"].lstrip().startswith('{')
 
 
 def test_llamacpp_cancellation_stops_generation(local_engine: LlamaCppEngine) -> None:
