@@ -103,7 +103,11 @@ class OpenAIHTTPEngine:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        return orjson.dumps(body)
+        try:
+            return orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:
+            # What a client sent cannot be forwarded (nested too deep, say): its error, not the upstream's.
+            raise EngineError(f"the request cannot be sent upstream: {exc}", status=400, code="invalid_request") from None
 
     def _failure(self, exc: BaseException) -> EngineError:
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):

@@ -145,7 +145,7 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
         return await timed(served, engine.complete(engine_request(gateway, chat, tier, call.tenant)), served.timeouts.total_s)
 
     try:
-        tier, payload = await cancellable(request, with_fallbacks(gateway, decision, attempt))
+        tier, payload = await cancellable(request, with_fallbacks(gateway, decision, attempt, call.tenant))
     except ClientDisconnected:
         return await abandoned(gateway, call)
     choices = payload.get("choices") or [{}]
@@ -187,7 +187,7 @@ async def cascade_completion(request: Request, gateway: Gateway, call: Call, sta
                 return await timed(served, engine.complete(ask), served.timeouts.total_s)
 
             try:
-                tier, payload = await with_fallbacks(gateway, stage, attempt)
+                tier, payload = await with_fallbacks(gateway, stage, attempt, call.tenant)
             except APIError as exc:
                 record.append({"tier": stage.tier, "error": exc.message})
                 if judged or best is None:

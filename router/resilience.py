@@ -7,6 +7,11 @@ breaker for that long too, so no request of this gateway calls it before it aske
 
 Only failures that say nothing about the request itself count: 429, 5xx, timeouts and connection
 errors. A 4xx means the upstream is alive and judged the request, which closes the breaker.
+
+One tenant cannot open a breaker for everyone: an upstream may fail (500, a timeout) on what one
+tenant's requests contain, so while several tenants use a tier, failures open its breaker only
+once they come from at least two of them. Failures nobody's request can cause (connection
+refused, an upstream's own Retry-After) and a tier only one tenant uses keep the plain rule.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from policies.schema import BreakerSettings, Resilience, RetrySettings
 log = logging.getLogger("switchyard")
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+ACTIVE_S = 60.0  # a tenant that called a tier this recently counts among its users
 CLOSED, HALF_OPEN, OPEN = 0, 1, 2
 STATE_NAMES = {CLOSED: "closed", HALF_OPEN: "half-open", OPEN: "open"}
 
@@ -56,6 +62,8 @@ class Breaker:
         self.consecutive = 0
         self.open_until = 0.0
         self.probing = False
+        self.failing: set[str] = set()  # tenants whose calls failed since the last success
+        self._users: dict[str, float] = {}  # tenant -> when it last called the tier
 
     def _set(self, state: int) -> None:
         if state != self.state:
@@ -64,8 +72,13 @@ class Breaker:
         if self.on_change is not None:
             self.on_change(self.tier, state)
 
-    def admit(self) -> Permit | None:
+    def admit(self, tenant: str | None = None) -> Permit | None:
         """A permit to call the tier now, or None when the breaker says skip it."""
+        if tenant is not None:
+            now = self.clock()
+            if tenant not in self._users and len(self._users) >= 1024:
+                self._users = {t: at for t, at in self._users.items() if now - at < ACTIVE_S}
+            self._users[tenant] = now
         if self.state == CLOSED:
             return Permit(probe=False)
         if self.state == OPEN:
@@ -85,18 +98,30 @@ class Breaker:
 
     def success(self, permit: Permit | None = None) -> None:
         self.consecutive = 0
+        self.failing.clear()
         if permit is not None and permit.probe:
             self.probing = False
         if self.state != CLOSED:
             self._set(CLOSED)
 
-    def failure(self, permit: Permit | None = None, retry_after: float | None = None) -> None:
+    def _quorum(self, tenant: str | None) -> bool:
+        """Whether the failures so far can be the upstream's rather than one tenant's requests'."""
+        if tenant is None:
+            return True
+        self.failing.add(tenant)
+        now = self.clock()
+        users = sum(1 for at in self._users.values() if now - at < ACTIVE_S)
+        return len(self.failing) >= min(2, max(1, users))
+
+    def failure(self, permit: Permit | None = None, retry_after: float | None = None, tenant: str | None = None) -> None:
+        """A failed call; `tenant` is whose request it was, None when no request could cause it."""
         self.consecutive += 1
         probe = permit is not None and permit.probe
         if probe:
             self.probing = False
         hold = 0.0
-        if probe or self.state == HALF_OPEN or self.consecutive >= self.settings.failures:
+        quorum = self._quorum(tenant)
+        if quorum and (probe or self.state == HALF_OPEN or self.consecutive >= self.settings.failures):
             hold = self.settings.cooldown_s
         if retry_after is not None and retry_after > 0:
             # The upstream said when to come back: no call of ours reaches it before then.

@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.errors import APIError
+from router.structured import check_response_format
+
+# OpenAI's content part types; "text" and "refusal" parts carry their text under the type's name.
+PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 
 
 class Message(BaseModel):
@@ -18,6 +22,18 @@ class Message(BaseModel):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _parts(cls, value: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
+        if isinstance(value, list):
+            for i, part in enumerate(value):
+                kind = part.get("type")
+                if kind not in PART_TYPES:
+                    raise ValueError(f"part {i} has type {kind!r}; expected one of {', '.join(sorted(PART_TYPES))}")
+                if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
+                    raise ValueError(f"part {i} of type {kind!r} needs a string {kind!r}")
+        return value
 
 
 class StreamOptions(BaseModel):
@@ -82,7 +98,9 @@ def parse_chat_request(payload: Any) -> ChatRequest:
     if not isinstance(payload, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_request")
     try:
-        return ChatRequest.model_validate(payload)
+        chat = ChatRequest.model_validate(payload)
     except ValidationError as exc:
         message, param = _describe(exc)
         raise APIError(400, message, param=param, code="invalid_value") from None
+    check_response_format(chat.response_format)
+    return chat

@@ -22,7 +22,16 @@ from router.cache.responses import Hit
 from router.errors import APIError
 from router.gateway import Gateway
 from router.resilience import retryable
-from router.upstream import ClientDisconnected, cancellable, engine_request, first_token_limit, timed, upstream_error, with_fallbacks
+from router.upstream import (
+    ClientDisconnected,
+    blame,
+    cancellable,
+    engine_request,
+    first_token_limit,
+    timed,
+    upstream_error,
+    with_fallbacks,
+)
 
 log = logging.getLogger("switchyard")
 
@@ -136,7 +145,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
 
     try:
         # Retries and fallbacks can take a while: a client that leaves meanwhile cancels them.
-        tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream))
+        tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, call.tenant))
     except ClientDisconnected:
         return await abandoned(gateway, call)
     served = gateway.policy.tiers[tier]
@@ -184,7 +193,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
             # Bytes already went out: no retry, no fallback; the client gets an error event, then [DONE].
             status, error = "error", exc.message
             if retryable(exc.status):
-                gateway.guard.breaker(tier).failure(None, exc.retry_after)
+                gateway.guard.breaker(tier).failure(None, exc.retry_after, blame(exc, call.tenant))
             log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": call.request_id})
             yield _sse(upstream_error(exc).body())
         except (asyncio.CancelledError, GeneratorExit):

@@ -94,13 +94,20 @@ async def cancellable(request: Request, work: Awaitable[T]) -> T:
         watcher.cancel()
 
 
+def blame(exc: EngineError, tenant: str | None) -> str | None:
+    """Whose request a failure may be down to, for the breaker: nobody's when the upstream could
+    not be reached at all."""
+    return None if exc.code == "upstream_unavailable" else tenant
+
+
 async def with_fallbacks(
-    gateway: Gateway, decision: Decision, call: Callable[[str, Engine], Awaitable[T]]
+    gateway: Gateway, decision: Decision, call: Callable[[str, Engine], Awaitable[T]], tenant: str | None = None
 ) -> tuple[str, T]:
     """Call the decided tier, retrying retryable failures with backoff, then each fallback in turn.
 
     A tier whose circuit breaker is open is skipped without a call. Waits between attempts honour
-    the upstream's Retry-After and, all together, stay within the policy's retry budget.
+    the upstream's Retry-After and, all together, stay within the policy's retry budget. A request
+    the engine rejects as invalid (4xx) is the client's error: no retry, no fallback, no breaker count.
     """
     plan = gateway.plan(decision.tier)
     guard = gateway.guard
@@ -110,7 +117,7 @@ async def with_fallbacks(
     for i, tier in enumerate(plan):
         breaker = guard.breaker(tier, gateway.policy.tiers[tier].breaker)
         for attempt in range(retry.attempts):
-            permit = breaker.admit()
+            permit = breaker.admit(tenant)
             if permit is None:
                 gateway.metrics.circuit_skips.labels(tier).inc()
                 break
@@ -131,7 +138,7 @@ async def with_fallbacks(
                         last = exc
                         break
                     raise upstream_error(exc) from None
-                breaker.failure(permit, exc.retry_after)
+                breaker.failure(permit, exc.retry_after, blame(exc, tenant))
                 last = exc
                 wait = guard.delay(attempt + 1, exc.retry_after)
                 if attempt + 1 >= retry.attempts or wait > retry.max_retry_after_s or time.monotonic() + wait > deadline:

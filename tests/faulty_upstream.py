@@ -14,9 +14,13 @@ that model's next requests (each request consumes one), then `default` applies. 
   badchunk:<n>        stream n good chunks, then valid JSON of the wrong shape
   hang                accept the request and never answer
 
+Whatever the mode, a request whose messages contain `POISON-500` gets HTTP 500: an upstream that
+crashes on what one tenant's requests contain.
+
 `"logprob": x` in a control call sets the log-probability of every token of that model's answers
 (reported when a request asks for `logprobs`); `"usage": {"prompt_tokens": p, "completion_tokens": c}`
-sets the usage that model's answers report (an upstream that over-reports, for budget tests). `GET /calls` lists every request seen: model, mode,
+sets the usage that model's answers report (an upstream that over-reports, for budget tests).
+`GET /calls` lists every request seen: model, mode,
 stream, monotonic time, whether it asked for logprobs. `POST /reset` forgets all.
 Run it alone with `python -m tests.faulty_upstream --port N` (bench/soak.py does).
 """
@@ -71,7 +75,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.json(loads=orjson.loads)
     model = str(body.get("model"))
     stream = bool(body.get("stream"))
-    mode = faults.next_mode(model)
+    mode = "500" if b"POISON-500" in orjson.dumps(body.get("messages")) else faults.next_mode(model)
     faults.calls.append({"model": model, "mode": mode, "stream": stream, "t": time.monotonic(), "logprobs": bool(body.get("logprobs"))})
     kind, _, arg = mode.partition(":")
     if kind == "500":
@@ -137,7 +141,8 @@ async def control(request: web.Request) -> web.Response:
     if "logprob" in body:
         faults.logprobs[model] = float(body["logprob"])
     if "usage" in body:
-        faults.usage[model] = {"prompt_tokens": int(body["usage"]["prompt_tokens"]), "completion_tokens": int(body["usage"]["completion_tokens"])}
+        reported = body["usage"]
+        faults.usage[model] = {"prompt_tokens": int(reported["prompt_tokens"]), "completion_tokens": int(reported["completion_tokens"])}
     return _json({"ok": True})
 
 
@@ -158,7 +163,8 @@ FAULTS = web.AppKey("faults", Faults)
 
 
 def make_app() -> web.Application:
-    app = web.Application()
+    # Big enough for the megabyte prompts of the abuse tests (aiohttp refuses bodies over 1 MiB by default).
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app[FAULTS] = Faults()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)

@@ -112,3 +112,30 @@ def test_guarded_stream_settles_when_the_body_never_starts() -> None:
 
     asyncio.run(run())
     assert unsent == [True] and started == []
+
+
+def test_one_tenant_cannot_open_a_breaker_others_use() -> None:
+    breaker, clock, _ = make(failures=3)
+    breaker.success(breaker.admit("b"))
+    for _ in range(5):
+        breaker.failure(breaker.admit("a"), tenant="a")
+    assert breaker.state == CLOSED  # only tenant a's requests failed while b used the tier too
+    breaker.failure(breaker.admit("b"), tenant="b")
+    assert breaker.state == OPEN  # two tenants failing: the upstream's fault
+    # Alone on a tier, a tenant's failures count as before; so do failures nobody caused.
+    alone, clock, _ = make(failures=3)
+    for _ in range(3):
+        alone.failure(alone.admit("a"), tenant="a")
+    assert alone.state == OPEN
+    down, _, _ = make(failures=2)
+    down.success(down.admit("b"))
+    down.failure(down.admit("a"), tenant=None)
+    down.failure(down.admit("a"), tenant=None)
+    assert down.state == OPEN
+    # Users long gone no longer count.
+    stale, clock, _ = make(failures=2)
+    stale.success(stale.admit("b"))
+    clock.now += 120
+    stale.failure(stale.admit("a"), tenant="a")
+    stale.failure(stale.admit("a"), tenant="a")
+    assert stale.state == OPEN

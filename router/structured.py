@@ -1,0 +1,95 @@
+"""Structured-output requests (`response_format`) checked before any engine sees them.
+
+A JSON schema is a program for the engine that enforces it: llama.cpp expands every length and
+count bound into grammar rules (one copy per repetition), so `minLength: 30000000` in a 68-byte
+request once took the local tier's memory up by almost a gigabyte, and a remote `$ref` would make
+the grammar compiler fetch a URL. The bounds below keep every schema a client may send cheap to
+compile on any engine; a schema past them is the client's error (400), never an upstream failure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from router.errors import APIError
+
+MAX_SCHEMA_BYTES = 32 * 1024
+MAX_SCHEMA_NODES = 2_000
+MAX_SCHEMA_DEPTH = 24
+# Each bound becomes that many grammar copies: enough for any real form, far from a memory bomb.
+MAX_REPETITION = 256
+_COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+_REGEX_COUNT = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+FORMAT_TYPES = ("text", "json_object", "json_schema")
+
+
+def _bad(message: str, param: str = "response_format") -> APIError:
+    return APIError(400, message, param=param, code="invalid_response_format")
+
+
+def _check_node(node: Any, path: str, depth: int, seen: list[int]) -> None:
+    seen[0] += 1
+    if seen[0] > MAX_SCHEMA_NODES:
+        raise _bad(f"the JSON schema has more than {MAX_SCHEMA_NODES} nodes")
+    if depth > MAX_SCHEMA_DEPTH:
+        raise _bad(f"the JSON schema nests deeper than {MAX_SCHEMA_DEPTH} levels (at {path})")
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_node(item, f"{path}[{i}]", depth + 1, seen)
+        return
+    if not isinstance(node, dict):
+        return
+    for keyword in _COUNT_KEYWORDS:
+        value = node.get(keyword)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _bad(f"'{keyword}' at {path} must be a non-negative integer")
+        if value > MAX_REPETITION:
+            raise _bad(f"'{keyword}': {value} at {path} exceeds the limit of {MAX_REPETITION}")
+    ref = node.get("$ref")
+    if ref is not None and (not isinstance(ref, str) or not ref.startswith("#")):
+        raise _bad(f"'$ref' at {path} must point inside the schema ('#/...'); remote references are not fetched")
+    pattern = node.get("pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or len(pattern) > 1_000:
+            raise _bad(f"'pattern' at {path} must be a string of at most 1000 characters")
+        for low, high in _REGEX_COUNT.findall(pattern):
+            if int(low) > MAX_REPETITION or (high and int(high) > MAX_REPETITION):
+                raise _bad(f"'pattern' at {path} repeats more than {MAX_REPETITION} times")
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            _check_node(value, f"{path}.{key}", depth + 1, seen)
+
+
+def check_schema(schema: Any, param: str = "response_format.json_schema.schema") -> None:
+    """Raise a 400 unless `schema` is a JSON schema within the bounds every engine can afford."""
+    if not isinstance(schema, dict):
+        raise _bad("the JSON schema must be an object", param)
+    if len(orjson.dumps(schema)) > MAX_SCHEMA_BYTES:
+        raise _bad(f"the JSON schema is larger than {MAX_SCHEMA_BYTES} bytes", param)
+    _check_node(schema, "$", 0, [0])
+
+
+def check_response_format(value: dict[str, Any] | None) -> None:
+    """OpenAI's shapes: {"type": "text"}, {"type": "json_object"} (llama.cpp also takes a "schema"
+    there), {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}."""
+    if value is None:
+        return
+    kind = value.get("type")
+    if kind not in FORMAT_TYPES:
+        raise _bad(f"'response_format.type' must be one of {', '.join(FORMAT_TYPES)}", "response_format.type")
+    if kind == "json_object" and "schema" in value:
+        check_schema(value["schema"], "response_format.schema")
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict):
+            raise _bad("'response_format.json_schema' must be an object with a 'schema'", "response_format.json_schema")
+        name = spec.get("name")
+        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64):
+            raise _bad("'response_format.json_schema.name' must be a string of 1-64 characters", "response_format.json_schema.name")
+        check_schema(spec.get("schema", {}))
+
