@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
-from engines.base import estimate_tokens, messages_text
+from engines.base import messages_text
 from policies.decide import Decision
+from router.billing import ESTIMATED, estimate
 from router.cache.responses import CacheControl
 from router.errors import APIError
 from router.gateway import Gateway, routing_text
@@ -48,10 +49,10 @@ def prompt_token_bound(chat: ChatRequest) -> int:
     return size + 8 * len(chat.messages) + 16
 
 
-def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, int]:
+def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, Any]:
     """Usage of a stream that ended before its usage chunk: the prompt estimated, one token a piece."""
-    prompt = estimate_tokens(messages_text(chat.plain_messages))
-    return {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
+    why = "stream ended early: prompt estimated from its text, one token a chunk"
+    return estimate(messages_text(chat.plain_messages), len(pieces), why)
 
 
 def worst_case(gateway: Gateway, chat: ChatRequest, decision: Decision, prompt_bound: int) -> int:
@@ -81,6 +82,7 @@ class Call:
     holding: bool = False  # a budget reservation is held until settled or released
     cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
     cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
+    billed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # failed attempts providers bill (router/billing.py)
     control: CacheControl | None = None
     _embedding: Any = None
     _embedded: bool = False
@@ -124,8 +126,12 @@ def finish(
     """Price the request, count it in the metrics and log line, and build its ledger row.
 
     `prior` are earlier calls of the same request (cascade stages that did not answer): each is
-    priced at its own tier and added, so the one row carries everything the request cost.
+    priced at its own tier and added, so the one row carries everything the request cost; so are
+    the request's failed attempts that providers bill (`call.billed`). Usage the gateway estimated
+    is listed, with how, in the row's `decision.usage_estimated`.
     """
+    prior = [*(prior or []), *call.billed]
+    estimated = [u[ESTIMATED] for u in (usage, *(u for _, u in prior)) if u.get(ESTIMATED)]
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     latency_ms = (time.perf_counter() - call.started) * 1000
@@ -142,7 +148,7 @@ def finish(
         if cached_cost is not None:
             metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
         metrics.answered(tier, model, status, call.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
-    for stage, stage_usage in prior or []:
+    for stage, stage_usage in prior:
         stage_prompt, stage_completion = int(stage_usage.get("prompt_tokens") or 0), int(stage_usage.get("completion_tokens") or 0)
         stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)
         cost += stage_cost
@@ -173,7 +179,8 @@ def finish(
         decision=(
             {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
              "reason": decision.reason, "classifier": decision.classifier,
-             **({"cascade": call.cascade} if call.cascade is not None else {})}
+             **({"cascade": call.cascade} if call.cascade is not None else {}),
+             **({"usage_estimated": estimated} if estimated else {})}
             if decision else None
         ),
         fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
@@ -208,7 +215,8 @@ async def abandoned(gateway: Gateway, call: Call) -> Response:
     assert chat is not None and decision is not None
     log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
     # The upstream saw the prompt before it was cancelled: charge that, estimated.
-    usage = {"prompt_tokens": estimate_tokens(messages_text(engine_request(gateway, chat, decision.tier).messages))}
+    prompt = messages_text(engine_request(gateway, chat, decision.tier).messages)
+    usage = estimate(prompt, 0, "client left before the answer: prompt estimated from its text")
     _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected",
                     prior=completed_stages(call))
     await call.settle(gateway, row.cost_nanousd)

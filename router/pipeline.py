@@ -17,6 +17,7 @@ from engines.base import Engine
 from policies.decide import Decision
 from router import cascade
 from router.accounting import Call, abandoned, commit, completed_stages, finish, money, prompt_token_bound, worst_case
+from router.billing import Meter
 from router.cache.responses import cache_control
 from router.errors import APIError
 from router.gateway import Gateway
@@ -80,13 +81,19 @@ async def chat_completions(request: Request) -> Response:
             handed_off = True
         return response
     except BaseException as exc:
-        # Whatever stopped the request before it was answered, its budget hold goes back.
-        await call.release(gateway)
         if not isinstance(exc, APIError):
+            await call.release(gateway)
             raise
         status = "rejected" if exc.status < 500 else "error"
         tier = call.decision.tier if call.decision and exc.status >= 500 else None
-        _, row = finish(gateway, call, tier, {}, status=status, http_status=exc.status, error=exc.message)
+        cost = 0
+        try:
+            _, row = finish(gateway, call, tier, {}, status=status, http_status=exc.status, error=exc.message)
+            cost = row.cost_nanousd
+        finally:
+            # A request that was not answered gives its hold back, unless attempts of it cost what
+            # their providers bill (router/billing.py): that is spent, like any answer's cost.
+            await (call.settle(gateway, cost) if cost else call.release(gateway))
         with contextlib.suppress(APIError):
             await commit(gateway, row)
         raise
@@ -142,7 +149,8 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
 
     async def attempt(tier: str, engine: Engine) -> dict[str, Any]:
         served = gateway.policy.tiers[tier]
-        return await timed(served, engine.complete(engine_request(gateway, chat, tier, call.tenant)), served.timeouts.total_s)
+        ask = engine.complete(engine_request(gateway, chat, tier, call.tenant))
+        return await timed(served, ask, served.timeouts.total_s, Meter(gateway, call))
 
     try:
         tier, payload = await cancellable(request, with_fallbacks(gateway, decision, attempt, call.tenant))
@@ -184,7 +192,7 @@ async def cascade_completion(request: Request, gateway: Gateway, call: Call, sta
                 if judged:
                     # llama.cpp's server reports log-probabilities only when top_logprobs is set too.
                     ask.extra.update(logprobs=True, top_logprobs=ask.extra.get("top_logprobs", 1))
-                return await timed(served, engine.complete(ask), served.timeouts.total_s)
+                return await timed(served, engine.complete(ask), served.timeouts.total_s, Meter(gateway, call))
 
             try:
                 tier, payload = await with_fallbacks(gateway, stage, attempt, call.tenant)

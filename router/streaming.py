@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from engines.base import Engine, EngineError
 from router.accounting import Call, abandoned, commit, finish, money, partial_usage
+from router.billing import Meter
 from router.cache.responses import Hit
 from router.errors import APIError
 from router.gateway import Gateway
@@ -135,7 +136,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         opened = loop.time()
         stream = engine.stream(engine_request(gateway, chat, tier, call.tenant))
         try:
-            first = await timed(served, stream.__anext__(), first_token_limit(served))
+            first = await timed(served, stream.__anext__(), first_token_limit(served), Meter(gateway, call))
         except StopAsyncIteration:
             raise EngineError("upstream closed the stream without sending anything") from None
         except BaseException:

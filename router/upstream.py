@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
@@ -19,6 +19,9 @@ from router.errors import APIError
 from router.gateway import Gateway
 from router.resilience import OPEN, retryable
 from router.schemas import ChatRequest
+
+if TYPE_CHECKING:
+    from router.billing import Meter
 
 log = logging.getLogger("switchyard")
 T = TypeVar("T")
@@ -167,18 +170,24 @@ async def with_fallbacks(
     )
 
 
-async def timed(tier: Tier, work: Awaitable[T], limit: float | None) -> T:
-    """`work` (one upstream call of `tier`) given up after `limit` seconds, as a retryable 504."""
-    if limit is None:
-        return await work
+async def timed(tier: Tier, work: Awaitable[T], limit: float | None, meter: Meter | None = None) -> T:
+    """`work` (one upstream call of `tier`) given up after `limit` seconds, as a retryable 504.
+
+    A `meter` records an attempt that failed after its upstream generated tokens (router/billing.py),
+    so that the request pays for it even when a retry or a fallback answers."""
     scope = asyncio.timeout(limit)
     try:
-        async with scope:
-            return await work
-    except TimeoutError:
-        if not scope.expired():
-            raise
-        raise EngineError(f"tier {tier.model} gave no answer within {limit:g}s", status=504, code="upstream_timeout") from None
+        try:
+            async with scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise EngineError(f"tier {tier.model} gave no answer within {limit:g}s", status=504, code="upstream_timeout") from None
+    except EngineError as exc:
+        if meter is not None:
+            meter.failed(tier, exc)
+        raise
 
 
 def first_token_limit(tier: Tier) -> float | None:
