@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.errors import APIError
-from router.structured import check_response_format
+from router.structured import check_response_format, check_tools
 
 # OpenAI's content part types; "text" and "refusal" parts carry their text under the type's name.
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
@@ -103,4 +103,5 @@ def parse_chat_request(payload: Any) -> ChatRequest:
         message, param = _describe(exc)
         raise APIError(400, message, param=param, code="invalid_value") from None
     check_response_format(chat.response_format)
+    check_tools(chat.tools)
     return chat

@@ -24,54 +24,69 @@ MAX_REPETITION = 256
 _COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 _REGEX_COUNT = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
 FORMAT_TYPES = ("text", "json_object", "json_schema")
+_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+MAX_TOOLS = 128
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SchemaTooCostly(ValueError):
+    pass
 
 
 def _bad(message: str, param: str = "response_format") -> APIError:
     return APIError(400, message, param=param, code="invalid_response_format")
 
 
-def _check_node(node: Any, path: str, depth: int, seen: list[int]) -> None:
+def _check_node(node: Any, path: str, depth: int, seen: list[int], names: bool = False) -> None:
+    """Walk a schema; `names` marks a map from names to schemas ("properties"), not a schema."""
     seen[0] += 1
     if seen[0] > MAX_SCHEMA_NODES:
-        raise _bad(f"the JSON schema has more than {MAX_SCHEMA_NODES} nodes")
+        raise SchemaTooCostly(f"the JSON schema has more than {MAX_SCHEMA_NODES} nodes")
     if depth > MAX_SCHEMA_DEPTH:
-        raise _bad(f"the JSON schema nests deeper than {MAX_SCHEMA_DEPTH} levels (at {path})")
+        raise SchemaTooCostly(f"the JSON schema nests deeper than {MAX_SCHEMA_DEPTH} levels (at {path})")
     if isinstance(node, list):
         for i, item in enumerate(node):
             _check_node(item, f"{path}[{i}]", depth + 1, seen)
         return
     if not isinstance(node, dict):
         return
+    if names:
+        for key, value in node.items():
+            _check_node(value, f"{path}.{key}", depth + 1, seen)
+        return
     for keyword in _COUNT_KEYWORDS:
         value = node.get(keyword)
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise _bad(f"'{keyword}' at {path} must be a non-negative integer")
+            raise SchemaTooCostly(f"'{keyword}' at {path} must be a non-negative integer")
         if value > MAX_REPETITION:
-            raise _bad(f"'{keyword}': {value} at {path} exceeds the limit of {MAX_REPETITION}")
+            raise SchemaTooCostly(f"'{keyword}': {value} at {path} exceeds the limit of {MAX_REPETITION}")
     ref = node.get("$ref")
     if ref is not None and (not isinstance(ref, str) or not ref.startswith("#")):
-        raise _bad(f"'$ref' at {path} must point inside the schema ('#/...'); remote references are not fetched")
+        raise SchemaTooCostly(f"'$ref' at {path} must point inside the schema ('#/...'); remote references are not fetched")
     pattern = node.get("pattern")
     if pattern is not None:
         if not isinstance(pattern, str) or len(pattern) > 1_000:
-            raise _bad(f"'pattern' at {path} must be a string of at most 1000 characters")
+            raise SchemaTooCostly(f"'pattern' at {path} must be a string of at most 1000 characters")
         for low, high in _REGEX_COUNT.findall(pattern):
             if int(low) > MAX_REPETITION or (high and int(high) > MAX_REPETITION):
-                raise _bad(f"'pattern' at {path} repeats more than {MAX_REPETITION} times")
+                raise SchemaTooCostly(f"'pattern' at {path} repeats more than {MAX_REPETITION} times")
     for key, value in node.items():
         if isinstance(value, dict | list):
-            _check_node(value, f"{path}.{key}", depth + 1, seen)
+            _check_node(value, f"{path}.{key}", depth + 1, seen, names=key in _NAME_MAPS)
 
 
-def check_schema(schema: Any, param: str = "response_format.json_schema.schema") -> None:
+def check_schema(schema: Any, param: str = "response_format.json_schema.schema", code: str = "invalid_response_format") -> None:
     """Raise a 400 unless `schema` is a JSON schema within the bounds every engine can afford."""
-    if not isinstance(schema, dict):
-        raise _bad("the JSON schema must be an object", param)
-    if len(orjson.dumps(schema)) > MAX_SCHEMA_BYTES:
-        raise _bad(f"the JSON schema is larger than {MAX_SCHEMA_BYTES} bytes", param)
-    _check_node(schema, "$", 0, [0])
+    try:
+        if not isinstance(schema, dict):
+            raise SchemaTooCostly("the JSON schema must be an object")
+        _check_node(schema, "$", 0, [0])  # first: it stops at a depth orjson could not serialise
+        if len(orjson.dumps(schema)) > MAX_SCHEMA_BYTES:
+            raise SchemaTooCostly(f"the JSON schema is larger than {MAX_SCHEMA_BYTES} bytes")
+    except SchemaTooCostly as exc:
+        raise APIError(400, f"{param}: {exc}", param=param, code=code) from None
 
 
 def check_response_format(value: dict[str, Any] | None) -> None:
@@ -93,3 +108,22 @@ def check_response_format(value: dict[str, Any] | None) -> None:
             raise _bad("'response_format.json_schema.name' must be a string of 1-64 characters", "response_format.json_schema.name")
         check_schema(spec.get("schema", {}))
 
+
+
+def check_tools(tools: list[dict[str, Any]] | None) -> None:
+    """OpenAI's function tools: a name engines accept and a parameters schema within the same bounds."""
+    if tools is None:
+        return
+    if len(tools) > MAX_TOOLS:
+        raise APIError(400, f"{len(tools)} tools; the limit is {MAX_TOOLS}", param="tools", code="invalid_value")
+    for i, tool in enumerate(tools):
+        function = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            raise APIError(400, f"tools[{i}] must be {{'type': 'function', 'function': {{...}}}}",
+                           param=f"tools[{i}]", code="invalid_value")
+        name = function.get("name")
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            raise APIError(400, f"tools[{i}].function.name must be 1-64 letters, digits, '_' or '-'",
+                           param=f"tools[{i}].function.name", code="invalid_value")
+        if "parameters" in function:
+            check_schema(function["parameters"], f"tools[{i}].function.parameters", "invalid_value")
