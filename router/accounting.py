@@ -163,7 +163,9 @@ def finish(
             extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier, "status": status, "http_status": http_status,
                    "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": str(cost), "latency_ms": round(latency_ms, 2)},
         )
-    store = gateway.policy.store_prompts
+    # Only a request an engine worked on keeps its prompt and answer: a refused one (any 4xx, a 429,
+    # a 5xx before an answer began) would let anyone fill the ledger with megabytes for free.
+    store = gateway.policy.store_prompts and (status in ("ok", "cancelled") or response_text is not None)
     row = LedgerRow(
         request_id=call.request_id,
         tenant=call.tenant,

@@ -114,7 +114,7 @@ def logs_export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the labeled-traffic JSONL.")],
     since: Annotated[str | None, typer.Option(help="Oldest request: ISO date/time or an age (24h, 7d).")] = None,
     until: Annotated[str | None, typer.Option(help="Newest request (exclusive), same forms.")] = None,
-    include_failed: Annotated[bool, typer.Option(help="Also export requests that failed or were rejected.")] = False,
+    include_failed: Annotated[bool, typer.Option(help="Also export failed and cancelled requests (refused ones keep no prompt).")] = False,
     database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
     policy: Annotated[
         Path | None,

@@ -16,6 +16,7 @@ from policies.vllm import reprice
 from router.cache.responses import ResponseCache
 from router.errors import APIError
 from router.ledger import Ledger
+from router.ledger.store import QuarantineCollector
 from router.metrics import Metrics
 from router.resilience import Guard
 from router.schemas import ChatRequest
@@ -51,6 +52,7 @@ class Gateway:
         # Savings are counted against sending everything to the policy's dearest tier.
         self.dearest = policy.by_cost()[-1]
         self.metrics = Metrics()
+        self.metrics.registry.register(QuarantineCollector(self.ledger))
         self.status = {name: tier.status() for name, tier in policy.tiers.items()}
         self.engines: dict[str, Engine] = {}
         self.classifier, self.classifier_note = load_classifier(

@@ -99,7 +99,12 @@ def test_gateway_rows_export_and_feedback(gateway: Process, tmp_path: Path) -> N
     everything = tmp_path / "all.jsonl"
     CliRunner().invoke(app, ["logs", "export", "--include-failed", "--out", str(everything)], env=env)
     statuses = {json.loads(line)["meta"]["status"] for line in everything.read_text().splitlines()}
-    assert "rejected" in statuses
+    # A refused request keeps its row but not its prompt (issue 11, defect 11): nothing of it to export.
+    assert "rejected" not in statuses
+    ledger = Ledger(gateway.database_url)
+    refused = [r for r in ledger.rows() if r["request_id"] == bad.headers["x-switchyard-request-id"]]
+    ledger.close()
+    assert [(r["status"], r["messages"]) for r in refused] == [("rejected", None)]
 
 
 def test_postgres_ledger(pg_schema_url: str) -> None:

@@ -26,11 +26,29 @@ from pathlib import Path
 log = logging.getLogger("switchyard.ledger")
 
 SUFFIX = ".journal"
+QUARANTINE = ".quarantine"
+
+
+def private_dir(directory: Path) -> None:
+    """Create `directory`, if missing, readable by this user only (0700): journals and ledgers hold
+    prompts. An existing folder is left as it is (it may be shared); the files in it are 0600."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def quarantine(journal: Path, lines: list[bytes]) -> Path:
+    """Keep journal lines that cannot be replayed in a side file next to the journal (0600, never
+    replayed), for a person to inspect; returns that file."""
+    kept = journal.with_suffix(QUARANTINE)
+    with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return kept
 
 
 class Journal:
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

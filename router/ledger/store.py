@@ -33,10 +33,11 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
+from prometheus_client.core import CounterMetricFamily
 from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 
-from router.ledger.journal import Journal, orphans, wait_for_live
+from router.ledger.journal import Journal, orphans, private_dir, quarantine, wait_for_live
 from router.ledger.tables import feedback, requests
 
 log = logging.getLogger("switchyard.ledger")
@@ -119,10 +120,12 @@ class Ledger:
         self._hurry = threading.Event()
         self.max_batch = max_batch
         self.is_sqlite = self.url.startswith("sqlite")
+        self.quarantined = 0  # journal rows that could not be replayed, kept aside (switchyard_ledger_quarantined_rows_total)
         if self.is_sqlite:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(path).parent)
+                _private_database(Path(path))
         self.engine: Engine = create_engine(self.url, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
@@ -150,7 +153,7 @@ class Ledger:
             yield
             return
         lock_path = Path(self.url.split("///", 1)[-1] + ".migrate.lock")
-        with lock_path.open("w") as handle:
+        with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -196,13 +199,41 @@ class Ledger:
             return 0
         replayed = 0
         for path, lines in orphans(self.journal_dir):
-            rows = [_row_from_json(line) for line in lines]
-            for start in range(0, len(rows), 1000):
-                self._insert(rows[start:start + 1000], replay=True)
-            replayed += len(rows)
+            parsed: list[tuple[bytes, LedgerRow]] = []
+            bad: list[tuple[bytes, str]] = []
+            for line in lines:
+                try:
+                    parsed.append((line, _row_from_json(line)))
+                except Exception as exc:  # noqa: BLE001 - whatever makes a line unreadable, it is kept aside
+                    bad.append((line, f"unreadable: {exc!r}"))
+            for start in range(0, len(parsed), 1000):
+                bad += self._replay(parsed[start:start + 1000])
+            if bad:
+                # One damaged line must not keep the gateway from starting: keep it for a person, count it.
+                kept = quarantine(path, [line for line, _ in bad])
+                self.quarantined += len(bad)
+                log.error("ledger journal %s: %d rows could not be replayed and are quarantined in %s (first: %s)",
+                          path, len(bad), kept, bad[0][1])
+            replayed += len(parsed) - len(bad)
             path.unlink(missing_ok=True)
-            log.warning("replayed %d ledger rows from %s", len(rows), path)
+            log.warning("replayed %d ledger rows from %s", len(parsed) - len(bad), path)
         return replayed
+
+    def _replay(self, batch: list[tuple[bytes, LedgerRow]]) -> list[tuple[bytes, str]]:
+        """Commit journaled rows; row by row if the batch is refused. Returns the rows the database
+        refuses as data, with why; an outage (OperationalError) is raised: the gateway cannot start."""
+        try:
+            self._insert([row for _, row in batch], replay=True)
+            return []
+        except Exception as exc:
+            if isinstance(exc, self.engine.dialect.dbapi.OperationalError):
+                raise
+            if len(batch) == 1:
+                return [(batch[0][0], f"refused by the database: {exc!r}")]
+        refused: list[tuple[bytes, str]] = []
+        for item in batch:
+            refused += self._replay([item])
+        return refused
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until journaled rows are in the database, so that reads see them: this process's own
@@ -368,6 +399,30 @@ class Ledger:
         self.flush()
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(requests)).scalar_one())
+
+
+def _private_database(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite would (0644 less the umask: readable by every user);
+    SQLite gives its -wal and -shm files the database's mode. An existing one readable by others is tightened."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = each.stat().st_mode & 0o777
+            if mode & 0o077:
+                log.warning("%s was readable by other users (%o); it holds prompts, so it is now 0600", each, mode)
+                each.chmod(0o600)
+
+
+class QuarantineCollector:
+    """/metrics: `switchyard_ledger_quarantined_rows_total`, read from the ledger when scraped."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("switchyard_ledger_quarantined_rows",
+                                  "Rows of dead gateways' journals that could not be replayed at start; kept in *.quarantine files.",
+                                  value=self.ledger.quarantined)
 
 
 def _json_row(row: LedgerRow) -> bytes:
