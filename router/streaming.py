@@ -44,7 +44,8 @@ async def remember(gateway: Gateway, call: Call, tier: str, payload: dict[str, A
     entry = {"response": payload, "tier": tier, "model": payload.get("model"), "usage": payload.get("usage") or {},
              "cost_nanousd": cost_nanousd}
     try:
-        await gateway.cache.store(call.tenant, call.chat, call.control, entry, call.embedding(gateway))
+        await gateway.cache.store(call.tenant, call.chat, call.control, entry, call.embedding(gateway),
+                                  store_prompts=gateway.policy.store_prompts)
     except Exception as exc:  # noqa: BLE001
         log.warning("cache store failed: %s", exc, extra={"request_id": call.request_id})
 

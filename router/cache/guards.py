@@ -26,13 +26,27 @@ call, so every check here is one-sided: when in doubt, refuse the match.
 
 Everything is a handful of precompiled regular expressions and set operations; features are
 memoised per text, so checking a candidate costs a few microseconds.
+
+The checks read the whole text, so their cost and the memo's size grow with it: a text longer
+than :data:`MAX_TEXT_CHARS` is never judged compatible (its requests use the exact cache only),
+and the memo is keyed by a digest and bounded in total size (:data:`MEMO_BYTES`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+
+# Longest text the guard reads (~1,000 tokens; extraction ~2 ms). The cache's embedding sees only
+# a prompt's first and last ~128 tokens, so a long prompt's middle is checked by the guard alone:
+# refusing past this bound keeps both the cost and the blind spot small.
+MAX_TEXT_CHARS = 4096
+# Memoised features, all texts together (a 4,096-character text's features take ~100 KB).
+MEMO_BYTES = 32 * 1024 * 1024
 
 # -- numbers -----------------------------------------------------------------------------------
 # fmt: off
@@ -184,9 +198,14 @@ _ENDS_SENTENCE = ".!?:;\n"
 _CAMEL_RE = re.compile(r"[a-z0-9][A-Z]")
 
 
-@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """Crude suffix stripping so inflections meet ("decoding" / "decoded" / "decode")."""
+    # Only real words are memoised: a client's 4,000-letter "words" would fill the memo with themselves.
+    return _stem_word(word) if len(word) <= 32 else _stem_word.__wrapped__(word)
+
+
+@lru_cache(maxsize=65536)
+def _stem_word(word: str) -> str:
     word = word.lower()
     if word.endswith("'s"):
         word = word[:-2]
@@ -268,9 +287,54 @@ def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]
     return values
 
 
-@lru_cache(maxsize=16384)
+def _size(f: Features) -> int:
+    """A rough upper estimate of the bytes a Features holds (strings and set slots)."""
+    items = len(f.words) + len(f.stems) + len(f.neg_bases) + len(f.named) + len(f.quoted)
+    return 512 + 2 * len(f.lowered) + 128 * items + 32 * (len(f.numbers) + len(f.units) + len(f.ops))
+
+
+class _Memo:
+    """Features by text digest, least recently used out first once over ``max_bytes`` in all."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[bytes, tuple[Features, int]] = OrderedDict()
+        self._lock = threading.Lock()  # lookups run in worker threads too
+
+    def get(self, text: str) -> Features:
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found[0]
+        value = _extract(text)  # outside the lock: two threads may both extract, never wait on each other
+        size = _size(value)
+        with self._lock:
+            if key not in self._items and size <= self.max_bytes:
+                self._items[key] = (value, size)
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    _, (_, dropped) = self._items.popitem(last=False)
+                    self.bytes -= dropped
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+
+_MEMO = _Memo(MEMO_BYTES)
+
+
 def features(text: str) -> Features:
-    """Extract the features :func:`compatible` compares (memoised: cached texts recur)."""
+    """The features :func:`compatible` compares, memoised (cached texts recur)."""
+    return _MEMO.get(text)
+
+
+def _extract(text: str) -> Features:
     text = text.translate(_APOSTROPHES)
     lowered = text.lower()
 
@@ -398,6 +462,8 @@ def incompatibility(query_text: str, cached_text: str) -> str | None:
     """Why the two texts may differ in meaning ("numbers", "negation", ...), or None."""
     if query_text == cached_text:
         return None
+    if len(query_text) > MAX_TEXT_CHARS or len(cached_text) > MAX_TEXT_CHARS:
+        return "length"
     a, b = features(query_text), features(cached_text)
     if a.numbers != b.numbers:
         return "numbers"
@@ -419,3 +485,7 @@ def incompatibility(query_text: str, cached_text: str) -> str | None:
 def compatible(query_text: str, cached_text: str) -> bool:
     """True unless a lexical check says the texts may differ in meaning (see module doc)."""
     return incompatibility(query_text, cached_text) is None
+
+
+# bench/semantic_cache.py times extraction without the memo through this attribute.
+features.__wrapped__ = _extract  # type: ignore[attr-defined]

@@ -3,13 +3,22 @@ request's Cache-Control and the policy's settings.
 
 Semantic entries live in each replica's in-process index; with Redis configured, every replica
 appends its entries to one Redis stream and tails it, so all replicas' indexes hold the same
-entries (bounded by the stream's length and each entry's expiry).
+entries (bounded by the stream's length and each entry's expiry; the stream key itself expires
+with its longest-lived entry). Under `store_prompts: false` a stream entry carries a digest of
+the prompt instead of its text: peers then match it by the same text only, while the replica
+that answered keeps the text in memory (never in Redis) and matches it by meaning.
+
+Prompts longer than the meaning guard reads (router.cache.guards.MAX_TEXT_CHARS) use the exact
+cache only, and lookups with long texts run their guard checks in a worker thread, so a client's
+megabyte prompts neither hold memory in the index nor hold the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,12 +29,24 @@ import orjson
 
 from policies.schema import CacheSettings
 from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
+from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
+from router.cache.semantic import text_digest
 from router.schemas import ChatRequest
 
 log = logging.getLogger("switchyard")
 STREAM = "sy:semcache"
 TTL_HEADER = "x-switchyard-cache-ttl"
+# Lookups whose text is longer than this run in a worker thread (guard checks cost ~0.5 us per
+# character of text they have not seen).
+INLINE_LOOKUP_CHARS = 512
+# One round trip: append (trimmed to about MAXLEN), then make the stream outlive its newest
+# entry's expiry and no more, so an idle cache leaves nothing behind in Redis.
+_APPEND = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return id
+"""
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,9 @@ class ResponseCache:
         self.index: Any = None  # the semantic index, once an embedder is attached
         self._redis_url = redis_url
         self._redis: Any = None
+        self._append: Any = None
         self._tail: asyncio.Task[None] | None = None
+        self._origin = os.urandom(8).hex()  # this replica's entries in the stream are already in its index
 
     def attach_embedder(self, dim: int, embedder_name: str) -> None:
         """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it)."""
@@ -79,6 +102,7 @@ class ResponseCache:
             import redis.asyncio as redis
 
             self._redis = redis.from_url(self._redis_url)
+            self._append = self._redis.register_script(_APPEND)
 
     @property
     def enabled(self) -> bool:
@@ -123,21 +147,25 @@ class ResponseCache:
         if self.index is None:
             return None
         sem_scope = semantic_scope(scope, chat)
-        if sem_scope is None:
+        if sem_scope is None or not _matchable(chat):
             return None
         vector = await embedding()
         if vector is None:
             return None
         text = chat.messages[-1].content
         assert isinstance(text, str)
-        found = self.index.lookup(sem_scope, vector, text)
+        if len(text) > INLINE_LOOKUP_CHARS:
+            found = await asyncio.to_thread(self.index.lookup, sem_scope, vector, text)
+        else:
+            found = self.index.lookup(sem_scope, vector, text)
         if found is None:
             return None
         value, similarity = found
         return Hit("semantic", orjson.loads(value), float(similarity))
 
     async def store(self, tenant: str, chat: ChatRequest, control: CacheControl, entry: dict[str, Any],
-                    embedding: Callable[[], Awaitable[np.ndarray | None]]) -> None:
+                    embedding: Callable[[], Awaitable[np.ndarray | None]], *, store_prompts: bool = True) -> None:
+        """Keep an answer; with ``store_prompts`` False no prompt text goes to Redis."""
         if not control.store:
             return
         scope = self.scope(tenant)
@@ -145,19 +173,24 @@ class ResponseCache:
         if self.exact is not None:
             await self.exact.set(exact_key(scope, chat), value, control.ttl_s)
         sem_scope = semantic_scope(scope, chat) if self.index is not None else None
-        if sem_scope is None:
+        if sem_scope is None or not _matchable(chat):
             return
         vector = await embedding()
         if vector is None:
             return
         text = chat.messages[-1].content
         assert isinstance(text, str)
+        self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control.ttl_s)
         if self._redis is None:
-            self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control.ttl_s)
             return
-        fields = {"scope": sem_scope, "vec": np.asarray(vector, dtype=np.float32).tobytes(), "text": text,
-                  "value": value, "exp": str(time.time() + control.ttl_s)}
-        await self._redis.xadd(STREAM, fields, maxlen=self.settings.max_entries, approximate=True)
+        fields: dict[str, str | bytes] = {
+            "scope": sem_scope, "vec": np.asarray(vector, dtype=np.float32).tobytes(), "digest": text_digest(sem_scope, text),
+            "value": value, "exp": str(time.time() + control.ttl_s), "origin": self._origin}
+        if store_prompts:
+            fields["text"] = text
+        ttl_ms = max(1, math.ceil(control.ttl_s * 1000))
+        args = [self.settings.max_entries, ttl_ms, *(x for pair in fields.items() for x in pair)]
+        await self._append(keys=[STREAM], args=args)
 
     async def _follow(self) -> None:
         """Tail the shared stream into the local index, from its oldest retained entry."""
@@ -176,8 +209,17 @@ class ResponseCache:
                 for entry_id, fields in entries:
                     last = entry_id
                     expires = float(fields[b"exp"])
-                    if expires <= now:
+                    if expires <= now or fields.get(b"origin") == self._origin.encode():
+                        continue
+                    text = fields[b"text"].decode() if b"text" in fields else None
+                    if text is None and b"digest" not in fields:
                         continue
                     vector = np.frombuffer(fields[b"vec"], dtype=np.float32)
-                    self.index.add(fields[b"scope"].decode(), vector, fields[b"text"].decode(), fields[b"value"].decode(),
-                                   ttl_s=expires - now)
+                    self.index.add(fields[b"scope"].decode(), vector, text, fields[b"value"].decode(), ttl_s=expires - now,
+                                   digest=fields.get(b"digest"))
+
+
+def _matchable(chat: ChatRequest) -> bool:
+    """Whether the last message is short enough to be matched by meaning (else: exact cache only)."""
+    text = chat.messages[-1].content
+    return isinstance(text, str) and len(text) <= MAX_TEXT_CHARS

@@ -22,10 +22,17 @@ while the IVF scan touches a few thousand rows.
 Removal (TTL expiry, LRU eviction, replacement) swaps the last row of a list into the hole, so
 lists stay contiguous; radii are not shrunk on removal (a stale radius is still an upper
 bound). A scope's partition is retrained whenever it has doubled since the last training.
+
+What one entry and one lookup may cost is bounded: texts longer than ``max_text_chars`` are
+neither stored nor looked up (their requests use the exact cache only), a lookup runs the
+meaning guard on at most ``max_checks`` candidates, and it runs the guard outside the index lock.
+An entry may carry only a digest of its text (a peer's entry when prompts are not to be stored
+anywhere): it then matches a query with the very same text only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import threading
@@ -37,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from router.cache.guards import compatible
+from router.cache.guards import MAX_TEXT_CHARS, compatible
 
 Vector = NDArray[np.float32]
 
@@ -192,10 +199,17 @@ def _nearest(data: Vector, cents: Vector, chunk: int = 16384) -> NDArray[np.intp
     return out
 
 
+def text_digest(scope: str, text: str) -> bytes:
+    """What identifies an entry's text (salted by its scope, so equal prompts of two scopes differ)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, person=b"sy-semcache",
+                           salt=hashlib.blake2b(scope.encode(), digest_size=16).digest()).digest()
+
+
 @dataclass(slots=True)
 class _Entry:
     scope: str
-    text: str
+    text: str | None  # None: only the digest is known
+    digest: bytes
     value: str
     expires: float
 
@@ -218,6 +232,8 @@ class SemanticIndex:
         max_probe: int = 32,
         guard: Callable[[str, str], bool] | None = compatible,
         clock: Callable[[], float] = time.monotonic,
+        max_text_chars: int = MAX_TEXT_CHARS,
+        max_checks: int = 16,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
@@ -228,36 +244,50 @@ class SemanticIndex:
         self.flat_max = flat_max
         self.max_probe = max_probe
         self.guard = guard
+        self.max_text_chars = max_text_chars
+        self.max_checks = max_checks
         self._clock = clock
         self._lock = threading.RLock()
         self._entries: dict[int, _Entry] = {}
         self._lru: OrderedDict[int, None] = OrderedDict()
-        self._by_text: dict[tuple[str, str], int] = {}
+        self._by_digest: dict[tuple[str, bytes], int] = {}
         self._shards: dict[str, _Shard] = {}
         # (expires, id); ids of entries already gone are skipped when popped.
         self._expiry: list[tuple[float, int]] = []
         self._next_id = 0
-        self._stats = {"lookups": 0, "hits": 0, "guard_rejects": 0, "capped": 0, "evicted": 0, "expired": 0}
+        self._stats = {"lookups": 0, "hits": 0, "guard_rejects": 0, "capped": 0, "evicted": 0, "expired": 0,
+                       "too_long": 0}
 
     # -- public API ---------------------------------------------------------------------------
-    def add(self, scope: str, vector: np.ndarray, text: str, value: str, ttl_s: float | None = None) -> None:
+    def add(self, scope: str, vector: np.ndarray, text: str | None, value: str, ttl_s: float | None = None,
+            *, digest: bytes | None = None) -> bool:
+        """Store an entry; False when its text is too long to be matched by meaning (not stored).
+
+        ``text`` may be None when ``digest`` (:func:`text_digest`) is given: the entry then only
+        matches the same text."""
         vec = self._unit(vector)
         ttl = self.ttl_s if ttl_s is None else ttl_s
+        if text is not None:
+            if len(text) > self.max_text_chars:
+                return False
+            digest = text_digest(scope, text)
+        elif digest is None:
+            raise ValueError("an entry needs its text or its digest")
         with self._lock:
             now = self._clock()
             self._purge_expired(now)
-            old = self._by_text.get((scope, text))
+            old = self._by_digest.get((scope, digest))
             if old is not None:
                 # Same prompt again (e.g. refreshed after a miss): replace, don't duplicate.
                 self._remove(old)
             if ttl <= 0:
-                return
+                return True
             eid = self._next_id
             self._next_id += 1
-            entry = _Entry(scope, text, value, now + ttl)
+            entry = _Entry(scope, text, digest, value, now + ttl)
             self._entries[eid] = entry
             self._lru[eid] = None
-            self._by_text[(scope, text)] = eid
+            self._by_digest[(scope, digest)] = eid
             heapq.heappush(self._expiry, (entry.expires, eid))
             shard = self._shards.get(scope)
             if shard is None:
@@ -271,12 +301,16 @@ class SemanticIndex:
                 # Evicted/replaced ids linger in the heap until their expiry; keep it bounded.
                 self._expiry = [(e.expires, i) for i, e in self._entries.items()]
                 heapq.heapify(self._expiry)
+        return True
 
     def lookup(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> tuple[str, float] | None:
         q = self._unit(vector)
         t = self.threshold if threshold is None else threshold
         with self._lock:
             self._stats["lookups"] += 1
+            if len(text) > self.max_text_chars:
+                self._stats["too_long"] += 1
+                return None
             now = self._clock()
             self._purge_expired(now)
             shard = self._shards.get(scope)
@@ -286,17 +320,30 @@ class SemanticIndex:
             if capped:
                 self._stats["capped"] += 1
             found.sort(reverse=True)
-            for sim, eid in found:
-                entry = self._entries[eid]
-                if entry.expires <= now:
+            candidates = [(sim, eid, entry) for sim, eid in found if (entry := self._entries[eid]).expires > now]
+        # The guard runs without the lock: adds and other lookups need not wait for it.
+        digest: bytes | None = None
+        checks = 0
+        for sim, eid, entry in candidates:
+            if entry.text is None:
+                digest = digest or text_digest(scope, text)
+                if entry.digest != digest:
                     continue
-                if self.guard is not None and not self.guard(text, entry.text):
-                    self._stats["guard_rejects"] += 1
+            elif self.guard is not None:
+                if checks >= self.max_checks:
+                    break  # bounded work per lookup: a miss costs one model call, a stall costs everyone
+                checks += 1
+                if not self.guard(text, entry.text):
+                    with self._lock:
+                        self._stats["guard_rejects"] += 1
                     continue
+            with self._lock:
+                if self._entries.get(eid) is not entry:
+                    continue  # removed while the guard ran
                 self._lru.move_to_end(eid)
                 self._stats["hits"] += 1
                 return entry.value, sim
-            return None
+        return None
 
     def __len__(self) -> int:
         with self._lock:
@@ -306,7 +353,7 @@ class SemanticIndex:
         with self._lock:
             self._entries.clear()
             self._lru.clear()
-            self._by_text.clear()
+            self._by_digest.clear()
             self._shards.clear()
             self._expiry.clear()
 
@@ -338,8 +385,8 @@ class SemanticIndex:
     def _remove(self, eid: int) -> None:
         entry = self._entries.pop(eid)
         del self._lru[eid]
-        if self._by_text.get((entry.scope, entry.text)) == eid:
-            del self._by_text[(entry.scope, entry.text)]
+        if self._by_digest.get((entry.scope, entry.digest)) == eid:
+            del self._by_digest[(entry.scope, entry.digest)]
         shard = self._shards[entry.scope]
         shard.remove(eid)
         if len(shard) == 0:
