@@ -32,9 +32,16 @@ def money(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS = 64
+
+
 def prompt_token_bound(chat: ChatRequest) -> int:
     """An upper bound on the prompt's tokens: byte-level tokenizers never make more tokens than
-    UTF-8 bytes, plus each message's chat-template overhead."""
+    UTF-8 bytes, plus the chat template's tokens: markers around each message, and a default system
+    prompt and generation prompt once (SmolLM2's template adds a 15-token system prompt when the
+    request has none: 31 tokens for "Hi"). tests/security/test_tenancy_auth.py checks it against the
+    bundled model."""
     size = 0
     for message in chat.messages:
         content = message.content
@@ -46,7 +53,7 @@ def prompt_token_bound(chat: ChatRequest) -> int:
             size += len(orjson.dumps(message.tool_calls))
     if chat.tools:
         size += len(orjson.dumps(chat.tools))
-    return size + 8 * len(chat.messages) + 16
+    return size + TEMPLATE_TOKENS_PER_MESSAGE * len(chat.messages) + TEMPLATE_TOKENS
 
 
 def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, Any]:
@@ -157,6 +164,15 @@ def finish(
         gateway.metrics.tokens.labels(stage, "prompt").inc(stage_prompt)
         gateway.metrics.tokens.labels(stage, "completion").inc(stage_completion)
         gateway.metrics.cost.labels(stage).inc(float(stage_cost))
+    excess = 0
+    if call.reserved and to_nanousd(cost) > call.reserved:
+        # The upstream reported more than this request's worst case: a lie or a bug, never a cost
+        # a budget should carry. Charge the reservation; keep the rest aside for reconciliation.
+        excess = to_nanousd(cost) - call.reserved
+        cost = Decimal(call.reserved) / Decimal(1_000_000_000)
+        gateway.metrics.over_reservation.labels(tier or "none").inc(excess / 1e9)
+        log.warning("usage reported beyond the reservation: $%s not charged, kept for reconciliation", Decimal(excess) / 10**9,
+                    extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier})
     if log.isEnabledFor(logging.INFO):
         log.info(
             "chat completion",
@@ -198,6 +214,7 @@ def finish(
         overhead_ms=call.overhead_ms,
         cache=call.cache,
         error=error,
+        excess_nanousd=excess,
     )
     return cost, row
 

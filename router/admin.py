@@ -57,6 +57,7 @@ class NewBudget(BaseModel):
 
     scope: Literal["key", "team", "tenant"]
     scope_id: str = Field(min_length=1, max_length=128)
+    tenant: str | None = Field(default=None, min_length=1, max_length=128, description="A team budget's tenant (required for scope team).")
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
     usd: Decimal = Field(ge=0)
     hard: bool = True
@@ -103,7 +104,11 @@ async def rotate_key(key_id: str, request: Request) -> Response:
 
 @router.put("/budgets")
 async def set_budget(body: NewBudget, request: Request) -> Response:
-    budget = await _blocking(_gateway(request).tenancy.budgets.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard)
+    book = _gateway(request).tenancy.budgets
+    try:
+        budget = await _blocking(book.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard, body.tenant)
+    except ValueError as exc:
+        raise APIError(400, str(exc), code="invalid_value", param="tenant") from None
     return _json({"budget_id": budget.budget_id, "description": budget.describe()})
 
 
@@ -115,7 +120,8 @@ async def list_budgets(request: Request) -> Response:
     for budget in await _blocking(book.all):
         (bucket,) = book.buckets([budget])
         spent, reserved = await gateway.tenancy.quota.usage(bucket)
-        out.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "period": budget.period,
+        out.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "tenant": budget.tenant or None,
+                    "period": budget.period,
                     "hard": budget.hard, "limit_usd": budget.limit_nanousd / 1e9, "spent_usd": spent / 1e9, "reserved_usd": reserved / 1e9})
     return _json({"data": out, "periods": list(PERIODS)})
 

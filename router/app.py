@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from router.admin import router as admin_router
-from router.errors import APIError, error_response, install_handlers, log
+from router.errors import APIError, error_response, install_handlers, log, scrub
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
 from router.reload import PolicyReloader, poll_interval
@@ -30,12 +30,14 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    await gateway.tenancy.authenticate(request.headers.get("authorization"))
     created = int(gateway.started_at)
     data = [{"id": "auto", "object": "model", "created": created, "owned_by": "switchyard", "switchyard": {"routed": True}}]
     for name in gateway.policy.by_cost():
         tier = gateway.policy.tiers[name]
         enabled, why = gateway.status[name]
-        info = {"tier": name, "model": tier.model, "enabled": enabled, "status": why, "engine": tier.engine}
+        # The banner's reason names where an upstream is (base URLs may hold credentials): not for clients.
+        info = {"tier": name, "model": tier.model, "enabled": enabled, "status": scrub(why), "engine": tier.engine}
         for ident in dict.fromkeys([name, tier.model, *tier.aliases]):
             data.append({"id": ident, "object": "model", "created": created, "owned_by": "switchyard", "switchyard": info})
     return _json({"object": "list", "data": data})
@@ -44,6 +46,7 @@ async def list_models(request: Request) -> Response:
 async def route(request: Request) -> Response:
     """The routing decision for a chat request body, without generating anything."""
     gateway: Gateway = request.app.state.gateway
+    await gateway.tenancy.authenticate(request.headers.get("authorization"))
     chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
     started = time.perf_counter()
@@ -73,8 +76,10 @@ class Feedback(BaseModel):
 
 
 async def post_feedback(request: Request) -> Response:
-    """A user's verdict on an answer, kept with its ledger row and exported with the traffic."""
+    """A user's verdict on one of its tenant's answers, kept with its ledger row and exported with the
+    traffic. One verdict per request: a later one replaces it (people change their minds; rows do not pile up)."""
     gateway: Gateway = request.app.state.gateway
+    identity = await gateway.tenancy.authenticate(request.headers.get("authorization"))
     payload = await read_json(request, 64 * 1024)
     try:
         feedback = Feedback.model_validate(payload)
@@ -83,8 +88,10 @@ async def post_feedback(request: Request) -> Response:
         param = ".".join(str(p) for p in first["loc"]) or None
         raise APIError(400, f"invalid value for '{param}': {first['msg']}", param=param, code="invalid_value") from None
     loop = asyncio.get_running_loop()
-    found = await loop.run_in_executor(None, gateway.ledger.add_feedback, feedback.request_id, feedback.score, feedback.comment)
-    if not found:
+    found = await loop.run_in_executor(
+        None, gateway.ledger.add_feedback, feedback.request_id, feedback.score, feedback.comment, identity.tenant
+    )
+    if not found:  # another tenant's request is not found either: its existence is not theirs to learn
         raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
     return _json({"ok": True, "request_id": feedback.request_id})
 

@@ -119,19 +119,26 @@ def rotate(key_id: str, database_url: DatabaseOption = None) -> None:
 def set_budget(
     usd: Annotated[str, typer.Option(help="The limit in dollars.")],
     key: Annotated[str | None, typer.Option(help="A key id.")] = None,
-    team: Annotated[str | None, typer.Option(help="A team.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="A tenant.")] = None,
+    team: Annotated[str | None, typer.Option(help="A team (with --tenant: the tenant it belongs to).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="A tenant; with --team, the team's tenant.")] = None,
     period: Annotated[str, typer.Option(help="daily, weekly, monthly or total.", callback=_period)] = "monthly",
     soft: Annotated[bool, typer.Option(help="Only report overruns, never refuse.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Set (or replace) the budget of one key, team or tenant for a period."""
-    chosen = [(s, v) for s, v in (("key", key), ("team", team), ("tenant", tenant)) if v]
-    if len(chosen) != 1:
-        raise typer.BadParameter("give exactly one of --key, --team, --tenant")
+    """Set (or replace) the budget of one key, one team of a tenant, or one tenant, for a period."""
+    if key and (team or tenant):
+        raise typer.BadParameter("--key takes neither --team nor --tenant")
+    if team and not tenant:
+        raise typer.BadParameter("a team budget needs --tenant too: teams of different tenants are different teams")
+    if not (key or team or tenant):
+        raise typer.BadParameter("give --key, --team with --tenant, or --tenant")
+    scope, scope_id = ("key", key) if key else ("team", team) if team else ("tenant", tenant)
     ledger = _ledger(database_url)
-    budget = BudgetBook(ledger.engine).set(chosen[0][0], chosen[0][1], period, _usd(usd), hard=not soft)  # type: ignore[arg-type]
-    ledger.close()
+    try:
+        budget = BudgetBook(ledger.engine).set(scope, scope_id, period, _usd(usd), hard=not soft,  # type: ignore[arg-type]
+                                               tenant=tenant if scope == "team" else None)
+    finally:
+        ledger.close()
     out.print(f"{budget.budget_id}: {budget.describe()}", highlight=False)
 
 
@@ -146,7 +153,8 @@ def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, datab
     for budget in book.all():
         start, end, label = window(budget.period, datetime.now(UTC))
         spent = book.spent(budget, start, end)
-        rows.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "period": budget.period,
+        rows.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "tenant": budget.tenant or None,
+                     "who": budget.who(), "period": budget.period,
                      "window": label, "limit_usd": budget.limit_nanousd / 1e9, "spent_usd": spent / 1e9, "hard": budget.hard})
     ledger.close()
     if as_json:
@@ -154,7 +162,7 @@ def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, datab
         return
     table = Table("budget", "scope", "who", "period", "window", "limit $", "spent $", "kind")
     for r in rows:
-        table.add_row(r["budget_id"], r["scope"], r["scope_id"], r["period"], r["window"], f"{r['limit_usd']:.4f}",
+        table.add_row(r["budget_id"], r["scope"], r["who"], r["period"], r["window"], f"{r['limit_usd']:.4f}",
                       f"{r['spent_usd']:.6f}", "hard" if r["hard"] else "soft")
     out.print(table)
 

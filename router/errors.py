@@ -7,6 +7,7 @@ stack trace ever reaches a client (unexpected exceptions are logged with the req
 from __future__ import annotations
 
 import logging
+import re
 
 import orjson
 from fastapi import FastAPI, Request
@@ -30,6 +31,26 @@ _TYPES = {
 }
 
 
+_SECRETS = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE), "<upstream>"),  # URLs, with any user:password@
+    (re.compile(r"\(\s*'[^']*'\s*,\s*\d+\s*\)"), "<upstream>"),  # ('10.0.0.5', 8443) in socket errors
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<upstream>"),  # IPv4 addresses
+    (re.compile(r"\[[0-9a-f:]*:[0-9a-f:]*\](?::\d+)?", re.IGNORECASE), "<upstream>"),  # [IPv6]:port
+    (re.compile(r"\bhost [^\s:]+:\d+", re.IGNORECASE), "host <upstream>"),  # aiohttp: "Cannot connect to host name:443"
+    (re.compile(r"\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b"), "<upstream>"),  # host.name:port
+    (re.compile(r"\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{8,}"), "<redacted>"),  # provider and gateway keys
+    (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), r"\1 <redacted>"),
+    (re.compile(r"\b(api[_-]?key|token|password|secret)([\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+", re.IGNORECASE), r"\1\2<redacted>"),
+]
+
+
+def scrub(text: str) -> str:
+    """A message fit for a client: upstream URLs, addresses and credentials replaced."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class APIError(Exception):
     def __init__(
         self,
@@ -50,7 +71,8 @@ class APIError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        # Messages about upstreams quote their errors: clients never see where upstreams are or their secrets.
+        return {"error": {"message": scrub(self.message), "type": self.type, "param": self.param, "code": self.code}}
 
 
 def error_response(error: APIError, headers: dict[str, str] | None = None) -> Response:

@@ -80,7 +80,7 @@ class Gateway:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.ledger.start)
-        log.info("tenancy: %s", await loop.run_in_executor(None, self.tenancy.mode))
+        await self.tenancy.start()  # logs who may call; refuses a second replica counting budgets in memory
         if self.policy.cache.semantic:
             await self._start_embedder()
         await self.cache.start()
@@ -125,7 +125,7 @@ class Gateway:
         for engine in self.engines.values():
             await engine.aclose()
         self.engines.clear()
-        await self.tenancy.quota.aclose()
+        await self.tenancy.aclose()
         await self.cache.aclose()
         if self._embedder is not None:
             await self._embedder.aclose()

@@ -62,6 +62,13 @@ class Metrics:
             ["tier"],
             registry=self.registry,
         )
+        self.over_reservation = Counter(
+            "switchyard_cost_over_reservation_usd_total",
+            "Cost upstreams reported beyond requests' reservations (their worst case), by tier: not charged to "
+            "budgets, kept in the ledger's excess_nanousd for reconciliation. Non-zero means an upstream over-reports.",
+            ["tier"],
+            registry=self.registry,
+        )
         self.fallbacks = Counter(
             "switchyard_fallbacks_total",
             "Requests moved to another tier after an upstream failure.",

@@ -81,7 +81,8 @@ async def chat_completions(request: Request) -> Response:
             handed_off = True
         return response
     except BaseException as exc:
-        if not isinstance(exc, APIError):
+        if not isinstance(exc, APIError) or exc.status == 401:
+            # An unauthenticated caller gets no ledger row: else anyone could fill the ledger for free.
             await call.release(gateway)
             raise
         status = "rejected" if exc.status < 500 else "error"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from router.accounting import TEMPLATE_TOKENS, TEMPLATE_TOKENS_PER_MESSAGE
 from router.cli import app
 from router.ledger import Ledger
 from router.tenancy.quota import RedisQuotaStore
@@ -55,7 +56,8 @@ cache: {{exact: false, semantic: false}}  # identical prompts: with a cache most
     assert all(b["error"]["type"] == "budget_exceeded" for s, b in zip(statuses, bodies, strict=True) if s == 429)
 
     message = "Say hello in one word."
-    worst_tokens = len(message.encode()) + 8 + 16 + 2  # the gateway's bound: bytes + template overhead + max_tokens
+    # The gateway's bound: bytes + chat-template tokens (per message and once) + max_tokens.
+    worst_tokens = len(message.encode()) + TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS + 2
     worst_case = worst_tokens * PRICE * 1000  # nano-dollars
     ledger = Ledger(ledger_url)
     rows = [r for r in ledger.rows() if r["tenant"] == "acme"]

@@ -34,7 +34,9 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from prometheus_client.core import CounterMetricFamily
-from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from router.ledger.journal import Journal, orphans, private_dir, quarantine, wait_for_live
@@ -95,6 +97,7 @@ class LedgerRow:
     overhead_ms: float | None = None
     cache: str = "off"
     error: str | None = None
+    excess_nanousd: int = 0  # reported cost beyond the reservation, not charged (reconciliation)
 
 
 class LedgerUnavailable(Exception):
@@ -365,15 +368,20 @@ class Ledger:
             out.append(value)
         return tuple(out)
 
-    def add_feedback(self, request_id: str, score: float, comment: str | None) -> bool:
+    def add_feedback(self, request_id: str, score: float, comment: str | None, tenant: str | None = None) -> bool:
+        """Keep a verdict on a request of `tenant` (any tenant's when None); the last verdict on a request
+        replaces earlier ones. False when there is no such request for that tenant."""
         self.flush()
+        match = requests.c.request_id == request_id
+        if tenant is not None:
+            match = match & (requests.c.tenant == tenant)
+        values = {"request_id": request_id, "score": score, "comment": comment, "created_at": datetime.now(UTC)}
         with self.engine.begin() as connection:
-            exists = connection.execute(select(requests.c.request_id).where(requests.c.request_id == request_id)).first()
-            if exists is None:
+            if connection.execute(select(requests.c.request_id).where(match)).first() is None:
                 return False
-            connection.execute(
-                insert(feedback).values(request_id=request_id, score=score, comment=comment, created_at=datetime.now(UTC))
-            )
+            upsert = (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(feedback).values(**values)
+            connection.execute(upsert.on_conflict_do_update(index_elements=[feedback.c.request_id],
+                                                            set_={k: upsert.excluded[k] for k in ("score", "comment", "created_at")}))
         return True
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict[str, Any]]:

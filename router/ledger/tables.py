@@ -50,6 +50,8 @@ requests = Table(
     Column("status", String(16), nullable=False),
     Column("http_status", Integer, nullable=False),
     Column("error", Text, nullable=True),
+    # Cost an upstream reported beyond the request's reservation: not charged, kept for reconciliation.
+    Column("excess_nanousd", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 api_keys = Table(
@@ -77,14 +79,16 @@ budgets = Table(
     Column("limit_nanousd", BigInteger, nullable=False),
     Column("hard", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("scope", "scope_id", "period", name="uq_budget_scope_period"),
+    # A team budget's tenant ('' for other scopes, and for team budgets older than per-tenant ones).
+    Column("tenant", String(128), nullable=False, default="", server_default=""),
+    UniqueConstraint("scope", "tenant", "scope_id", "period", name="uq_budget_scope_tenant_period"),
 )
 
 feedback = Table(
     "feedback",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(32), ForeignKey("requests.request_id"), nullable=False, index=True),
+    Column("request_id", String(32), ForeignKey("requests.request_id"), nullable=False, unique=True),  # the last verdict wins
     Column("score", Float, nullable=False),
     Column("comment", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

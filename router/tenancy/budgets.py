@@ -1,4 +1,9 @@
-"""Budgets per key, team or tenant, over a period, hard (refuse) or soft (only reported)."""
+"""Budgets per key, team or tenant, over a period, hard (refuse) or soft (only reported).
+
+A team budget belongs to one tenant: team `ml` of tenant A and team `ml` of tenant B are two teams.
+Team budgets set before that (tenant '') still cover the team of every tenant, as they did, and the
+gateway warns about each at start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
@@ -19,6 +25,13 @@ Period = Literal["daily", "weekly", "monthly", "total"]
 PERIODS: tuple[Period, ...] = ("daily", "weekly", "monthly", "total")
 SCOPE_COLUMN = {"key": requests.c.key_id, "team": requests.c.team, "tenant": requests.c.tenant}
 CACHE_S = 5.0
+NANO = Decimal(1_000_000_000)
+
+
+def usd(nanousd: int) -> str:
+    """Dollars to the precision that matters: $0.25, $1.00, $0.002, $0.000000150; never "$0.00" for a cost."""
+    whole, _, fraction = f"{Decimal(nanousd) / NANO:.9f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def window(period: str, now: datetime) -> tuple[datetime | None, datetime | None, str]:
@@ -46,9 +59,15 @@ class Budget:
     period: str
     limit_nanousd: int
     hard: bool
+    tenant: str = ""  # a team budget's tenant; '' for other scopes (and legacy team budgets: every tenant)
+
+    def who(self) -> str:
+        if self.scope != "team":
+            return f"{self.scope} {self.scope_id}"
+        return f"team {self.scope_id} of tenant {self.tenant}" if self.tenant else f"team {self.scope_id} (every tenant)"
 
     def describe(self) -> str:
-        return f"{self.period} {'hard' if self.hard else 'soft'} budget of ${self.limit_nanousd / 1e9:.2f} for {self.scope} {self.scope_id}"
+        return f"{self.period} {'hard' if self.hard else 'soft'} budget of {usd(self.limit_nanousd)} for {self.who()}"
 
 
 class BudgetBook:
@@ -56,15 +75,24 @@ class BudgetBook:
         self.engine = engine
         self._cache: tuple[float, list[Budget]] | None = None
 
-    def set(self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool = True) -> Budget:
+    def set(
+        self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool = True, tenant: str | None = None
+    ) -> Budget:
+        """Set or replace a budget. A team budget needs its tenant: team names are only unique within one."""
         window(period, datetime.now(UTC))  # validates the period
         if scope not in SCOPE_COLUMN:
             raise ValueError(f"unknown scope {scope!r}; use key, team or tenant")
         if limit_nanousd < 0:
             raise ValueError("a budget cannot be negative")
+        if scope == "team" and not tenant:
+            raise ValueError("a team budget needs its tenant (--tenant): teams of different tenants are different teams")
+        if scope != "team" and tenant:
+            raise ValueError(f"a {scope} budget takes no tenant; only team budgets do")
+        owner = tenant or ""
         with self.engine.begin() as connection:
             existing = connection.execute(
-                select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id, budgets.c.period == period)
+                select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id,
+                                                  budgets.c.period == period, budgets.c.tenant == owner)
             ).first()
             if existing:
                 budget_id = existing.budget_id
@@ -74,11 +102,11 @@ class BudgetBook:
                 connection.execute(
                     insert(budgets).values(
                         budget_id=budget_id, scope=scope, scope_id=scope_id, period=period, limit_nanousd=limit_nanousd,
-                        hard=hard, created_at=datetime.now(UTC),
+                        hard=hard, tenant=owner, created_at=datetime.now(UTC),
                     )
                 )
         self._cache = None
-        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard)
+        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
 
     def remove(self, budget_id: str) -> bool:
         with self.engine.begin() as connection:
@@ -94,17 +122,23 @@ class BudgetBook:
             return self._cache[1]
         with self.engine.connect() as connection:
             rows = connection.execute(select(budgets).order_by(budgets.c.created_at)).all()
-        found = [Budget(r.budget_id, r.scope, r.scope_id, r.period, r.limit_nanousd, r.hard) for r in rows]
+        found = [Budget(r.budget_id, r.scope, r.scope_id, r.period, r.limit_nanousd, r.hard, r.tenant) for r in rows]
         self._cache = (time.monotonic(), found)
         return found
 
     def covering(self, key_id: str | None, team: str, tenant: str) -> list[Budget]:
         ids = {"key": key_id, "team": team, "tenant": tenant}
-        return [b for b in self.all() if ids.get(b.scope) == b.scope_id]
+        return [b for b in self.all() if ids.get(b.scope) == b.scope_id and (b.scope != "team" or b.tenant in ("", tenant))]
+
+    def legacy_team_budgets(self) -> list[Budget]:
+        """Team budgets from before team budgets were per tenant: they cover the team of every tenant."""
+        return [b for b in self.all() if b.scope == "team" and not b.tenant]
 
     def spent(self, budget: Budget, start: datetime | None, end: datetime | None) -> int:
         """Settled spend in a window, from the ledger (the source of truth)."""
         query = select(func.coalesce(func.sum(requests.c.cost_nanousd), 0)).where(SCOPE_COLUMN[budget.scope] == budget.scope_id)
+        if budget.scope == "team" and budget.tenant:
+            query = query.where(requests.c.tenant == budget.tenant)
         if start is not None:
             query = query.where(requests.c.created_at >= start)
         if end is not None:

@@ -6,15 +6,20 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
 from router.errors import APIError
-from router.tenancy.budgets import BudgetBook
+from router.tenancy import replicas
+from router.tenancy.budgets import BudgetBook, usd
 from router.tenancy.keys import KeyInfo, KeyStore
 from router.tenancy.quota import Bucket, MemoryQuotaStore, QuotaStore, RedisQuotaStore
 
 log = logging.getLogger("switchyard")
 OPEN_TENANT, OPEN_TEAM = "anonymous", "default"
 RESERVATION_TTL_S = 900.0  # longer than any request may run: then a crashed replica's hold lapses
+OPEN_MODE_ENV = "SWITCHYARD_OPEN_MODE"
+OpenMode = Literal["auto", "on", "off"]
+_INVALID_KEY = "invalid or revoked API key"
 
 
 @dataclass
@@ -34,6 +39,18 @@ def quota_store_from_env() -> QuotaStore:
     return RedisQuotaStore(url) if url else MemoryQuotaStore()
 
 
+def open_mode_from_env() -> OpenMode:
+    """SWITCHYARD_OPEN_MODE: `auto` (default: open only while no key was ever created), `on`, `off`."""
+    value = os.environ.get(OPEN_MODE_ENV, "auto").strip().lower()
+    if value in ("", "auto"):
+        return "auto"
+    if value in ("1", "true", "yes", "on"):
+        return "on"
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    raise ValueError(f"{OPEN_MODE_ENV}={value!r}: use auto, on or off")
+
+
 def _bearer(header: str | None) -> str | None:
     if not header:
         return None
@@ -41,33 +58,93 @@ def _bearer(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _unauthorized(message: str) -> APIError:
+    return APIError(401, message, code="invalid_api_key")
+
+
 class Tenancy:
-    def __init__(self, keys: KeyStore, budgets: BudgetBook, quota: QuotaStore) -> None:
+    """Who is calling. Open mode (callers without a key served as tenant `anonymous`, outside every
+    budget) is either chosen explicitly (SWITCHYARD_OPEN_MODE=on) or the state of a fresh install on
+    which no key was ever created; revoking keys never returns a deployment to it, and a revoked key
+    is refused even in open mode."""
+
+    def __init__(self, keys: KeyStore, budgets: BudgetBook, quota: QuotaStore, open_mode: OpenMode | None = None) -> None:
         self.keys = keys
         self.budgets = budgets
         self.quota = quota
+        self.open_mode: OpenMode = open_mode or open_mode_from_env()
+        self._lease: replicas.LedgerLease | None = None
+
+    def _open(self, any_keys: bool) -> bool:
+        return self.open_mode == "on" or (self.open_mode == "auto" and not any_keys)
 
     def mode(self) -> str:
         store = "Redis" if isinstance(self.quota, RedisQuotaStore) else "in-process"
-        if self.keys.any_keys():
-            return f"API keys required; budgets and rate limits {store}"
-        return f"OPEN MODE: no API key exists, every request is tenant {OPEN_TENANT!r}; budgets and rate limits {store}"
+        if self.open_mode == "on":
+            return (f"OPEN MODE ({OPEN_MODE_ENV}=on): requests without a key are tenant {OPEN_TENANT!r}, outside every "
+                    f"budget; live keys still get their tenant and budgets, revoked keys are refused; budgets and rate limits {store}")
+        if self._open(self.keys.any_keys()):
+            return (f"OPEN MODE: no API key was ever created, every request is tenant {OPEN_TENANT!r}; creating a key "
+                    f"requires keys from then on (set {OPEN_MODE_ENV}=off to require them now); budgets and rate limits {store}")
+        return f"API keys required; budgets and rate limits {store}"
+
+    async def start(self) -> None:
+        """Log the access mode, and take the ledger's lease when budgets are counted in this process."""
+        loop = asyncio.get_running_loop()
+        mode = await loop.run_in_executor(None, self.mode)
+        (log.warning if "OPEN MODE" in mode else log.info)("tenancy: %s", mode)
+        if isinstance(self.quota, MemoryQuotaStore):
+            await loop.run_in_executor(None, self._take_lease)
+        legacy = await loop.run_in_executor(None, self.budgets.legacy_team_budgets)
+        for budget in legacy:
+            log.warning("budget %s applies to team %r of every tenant (set before team budgets were per tenant); replace it "
+                        "with `switchyard budgets set --team %s --tenant ...`", budget.budget_id, budget.scope_id, budget.scope_id)
+
+    def _take_lease(self) -> None:
+        lease = replicas.LedgerLease(self.budgets.engine)
+        held = lease.acquire()
+        if held is not False:
+            self._lease = lease
+            return
+        what = ("another gateway is running on this ledger with budgets and rate limits counted in its own memory: "
+                "two such replicas would each enforce the whole budget")
+        if not replicas.override():
+            message = (f"refusing to start: {what}. Share them with SWITCHYARD_REDIS_URL (every replica), or stop the "
+                       f"other gateway; {replicas.OVERRIDE_ENV}=1 starts anyway")
+            log.critical(message)
+            raise RuntimeError(message)
+        log.warning("WARNING: %s, and %s=1 says to start anyway: replicas each enforce the whole budget "
+                    "(set SWITCHYARD_REDIS_URL to share them)", what, replicas.OVERRIDE_ENV)
+
+    async def aclose(self) -> None:
+        await self.quota.aclose()
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    async def authenticate(self, authorization: str | None) -> Identity:
+        """The caller's tenant, team and key, or a 401; budgets are not looked up."""
+        loop = asyncio.get_running_loop()
+        any_keys = self.keys.any_keys() if self.keys.cached_any() else await loop.run_in_executor(None, self.keys.any_keys)
+        is_open = self._open(any_keys)
+        token = _bearer(authorization)
+        if token is None or not any_keys:
+            # No key was ever created (or none offered): nothing to check a secret against.
+            if is_open:
+                return Identity()
+            raise _unauthorized("missing API key: send 'Authorization: Bearer sk-sy-...'" if token is None else _INVALID_KEY)
+        hit, state, info = self.keys.peek(token)
+        if not hit:
+            state, info = await loop.run_in_executor(None, self.keys.lookup, token)
+        if state == "live" and info is not None:
+            return Identity(info.tenant, info.team, info)
+        if state == "unknown" and is_open:
+            return Identity()  # explicit open mode: a secret that was never a key is no key at all
+        raise _unauthorized(_INVALID_KEY)
 
     async def identify(self, authorization: str | None) -> Identity:
+        identity = await self.authenticate(authorization)
         loop = asyncio.get_running_loop()
-        any_keys = await loop.run_in_executor(None, self.keys.any_keys) if not self.keys.cached_any() else self.keys.any_keys()
-        token = _bearer(authorization)
-        if not any_keys:
-            identity = Identity()
-        else:
-            if token is None:
-                raise APIError(401, "missing API key: send 'Authorization: Bearer sk-sy-...'", code="invalid_api_key")
-            hit, info = self.keys.peek(token)
-            if not hit:
-                info = await loop.run_in_executor(None, self.keys.authenticate, token)
-            if info is None:
-                raise APIError(401, "invalid or revoked API key", code="invalid_api_key")
-            identity = Identity(info.tenant, info.team, info)
         covering = self.budgets.covering(identity.key_id, identity.team, identity.tenant) if self.budgets.cached() else (
             await loop.run_in_executor(None, self.budgets.covering, identity.key_id, identity.team, identity.tenant)
         )
@@ -104,12 +181,15 @@ class Tenancy:
         if over is not None:
             raise APIError(
                 429,
-                f"the {over.name} is exhausted: this request could cost up to ${amount / 1e9:.6f}",
+                f"the {over.name} is exhausted: this request could cost up to {usd(amount)}",
                 code="budget_exceeded",
                 type_="budget_exceeded",
+                # A retry cannot succeed until the period ends or the budget is raised: tell SDKs not to.
+                headers={"x-should-retry": "false"},
             )
 
     async def settle(self, identity: Identity, reservation_id: str, actual: int) -> None:
+        """Charge what the request cost, never more than it reserved (the stores cap it too)."""
         if identity.buckets:
             await self.quota.settle(reservation_id, identity.buckets, actual)
 

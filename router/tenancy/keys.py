@@ -13,15 +13,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from router.ledger.tables import api_keys
 
 KEY_PREFIX = "sk-sy-"
 CACHE_S = 5.0
+KeyState = Literal["live", "revoked", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _info(row: Any) -> KeyInfo:
 class KeyStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._cache: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._cache: dict[str, tuple[float, KeyState, KeyInfo | None]] = {}
         self._any: tuple[float, bool] = (0.0, False)
 
     def create(
@@ -116,29 +117,38 @@ class KeyStore:
         return time.monotonic() - self._any[0] < CACHE_S
 
     def any_keys(self) -> bool:
-        """Whether any live key exists: with none the gateway runs in open mode."""
-        checked, value = self._any
-        if time.monotonic() - checked < CACHE_S:
-            return value
-        with self.engine.connect() as connection:
-            count = connection.execute(select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))).scalar_one()
-        self._any = (time.monotonic(), count > 0)
-        return count > 0
+        """Whether a key was ever created here, revoked ones included.
 
-    def peek(self, key: str) -> tuple[bool, KeyInfo | None]:
-        """A cached answer without touching the database: (found in cache, key info)."""
+        Revoked keys count: a deployment that has issued keys has chosen to require them, and
+        revoking the last one must lock the gateway, not open it (issue 11, defect 4).
+        """
+        checked, value = self._any
+        if value or time.monotonic() - checked < CACHE_S:
+            return value  # once keys exist they always will: rows are revoked, never deleted
+        with self.engine.connect() as connection:
+            found = connection.execute(select(api_keys.c.key_id).limit(1)).first() is not None
+        self._any = (time.monotonic(), found)
+        return found
+
+    def peek(self, key: str) -> tuple[bool, KeyState, KeyInfo | None]:
+        """A cached answer without touching the database: (found in cache, state, key info)."""
         cached = self._cache.get(hash_key(key))
         if cached is not None and time.monotonic() - cached[0] < CACHE_S:
-            return True, cached[1]
-        return False, None
+            return True, cached[1], cached[2]
+        return False, "unknown", None
 
-    def authenticate(self, key: str) -> KeyInfo | None:
+    def lookup(self, key: str) -> tuple[KeyState, KeyInfo | None]:
+        """Whether a secret is a live key, a revoked one, or none at all; with the live key's info."""
         digest = hash_key(key)
         now = time.monotonic()
         with self.engine.connect() as connection:
             row = connection.execute(select(api_keys).where(api_keys.c.key_hash == digest)).first()
-        info = _info(row) if row is not None and row.revoked_at is None else None
+        state: KeyState = "unknown" if row is None else ("revoked" if row.revoked_at is not None else "live")
+        info = _info(row) if state == "live" else None
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now, info)
-        return info
+        self._cache[digest] = (now, state, info)
+        return state, info
+
+    def authenticate(self, key: str) -> KeyInfo | None:
+        return self.lookup(key)[1]

@@ -35,7 +35,10 @@ class QuotaStore(Protocol):
         """Reserve `amount` on every bucket, or on none and return the hard bucket it would overrun."""
         ...
 
-    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> None: ...
+    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> int:
+        """Release the reservation and charge `actual`, capped at what was reserved while the
+        reservation is still held (a lapsed one is charged as told); returns what was charged."""
+        ...
 
     async def release(self, reservation_id: str, buckets: list[Bucket]) -> None: ...
 
@@ -92,14 +95,16 @@ class MemoryQuotaStore:
         self._reservations[reservation_id] = ([b.key for b in buckets], amount, time.time() + ttl_s)
         return None
 
-    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> None:
+    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> int:
         await self._ensure(buckets)
         held = self._reservations.pop(reservation_id, None)
         if held is not None:
             for key in held[0]:
                 self._buckets[key][1] -= held[1]
+            actual = min(actual, held[1])
         for bucket in buckets:
             self._buckets[bucket.key][0] += actual
+        return actual
 
     async def release(self, reservation_id: str, buckets: list[Bucket]) -> None:
         await self.settle(reservation_id, buckets, 0)
@@ -168,7 +173,9 @@ return 0
 """
 
 # KEYS: bucket hashes. ARGV: reservation id, actual cost. Releases the reservation if it is
-# still held (the sweep may have released it already) and charges the actual cost.
+# still held (the sweep may have released it already) and charges the actual cost, capped at the
+# reservation while it is held: no upstream's report pushes spend past what was reserved.
+# Returns what was charged.
 _SETTLE = """
 local rid, actual = ARGV[1], tonumber(ARGV[2])
 local held = redis.call('HMGET', 'sy:resv:' .. rid, 'amount', 'buckets')
@@ -176,11 +183,12 @@ if held[1] then
   for key in string.gmatch(held[2], '[^\\n]+') do redis.call('HINCRBY', key, 'reserved', -tonumber(held[1])) end
   redis.call('DEL', 'sy:resv:' .. rid)
   redis.call('ZREM', 'sy:resv:deadlines', rid)
+  actual = math.min(actual, tonumber(held[1]))
 end
 if actual > 0 then
   for _, key in ipairs(KEYS) do redis.call('HINCRBY', key, 'spent', actual) end
 end
-return 0
+return actual
 """
 
 # KEYS[1]: the window counter. ARGV: amount, limit, window (s). Returns -1 if added, else its TTL.
@@ -218,8 +226,8 @@ class RedisQuotaStore:
         result = int(await self._reserve(keys=[b.key for b in buckets], args=args))
         return buckets[result - 1] if result else None
 
-    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> None:
-        await self._settle(keys=[b.key for b in buckets], args=[reservation_id, actual])
+    async def settle(self, reservation_id: str, buckets: list[Bucket], actual: int) -> int:
+        return int(await self._settle(keys=[b.key for b in buckets], args=[reservation_id, actual]))
 
     async def release(self, reservation_id: str, buckets: list[Bucket]) -> None:
         await self.settle(reservation_id, buckets, 0)
