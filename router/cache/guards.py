@@ -290,7 +290,7 @@ def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]
 def _size(f: Features) -> int:
     """A rough upper estimate of the bytes a Features holds (strings and set slots)."""
     items = len(f.words) + len(f.stems) + len(f.neg_bases) + len(f.named) + len(f.quoted)
-    return 512 + 2 * len(f.lowered) + 128 * items + 32 * (len(f.numbers) + len(f.units) + len(f.ops))
+    return 512 + 3 * len(f.lowered) + 192 * items + 64 * (len(f.numbers) + len(f.units) + len(f.ops))
 
 
 class _Memo:
