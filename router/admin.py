@@ -1,6 +1,8 @@
 """The admin HTTP API under /admin, guarded by the admin key from SWITCHYARD_ADMIN_KEY.
 
-Without that variable the admin API is switched off (403), never open.
+Without that variable the admin API is switched off (403), never open. The key is checked before
+any body is read (the routes read their bodies themselves, after the router's dependency has run),
+and a body is at most ADMIN_BODY_LIMIT bytes.
 """
 
 from __future__ import annotations
@@ -9,18 +11,22 @@ import asyncio
 import hmac
 import os
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, Response
 
+from router.body import read_json
 from router.errors import APIError
 from router.gateway import Gateway
 from router.ledger import to_nanousd
 from router.reports import GROUPS, spend, to_html
 from router.tenancy.budgets import PERIODS
+
+ADMIN_BODY_LIMIT = 64 * 1024
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def _gateway(request: Request) -> Gateway:
@@ -63,6 +69,21 @@ class NewBudget(BaseModel):
     hard: bool = True
 
 
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+async def _body(request: Request, model: type[Body]) -> Body:
+    payload = await read_json(request, ADMIN_BODY_LIMIT)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise APIError(400, f"invalid value for '{param}': {first['msg']}", param=param, code="invalid_value") from None
+
+
 async def _blocking(fn: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
@@ -71,8 +92,9 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
 
 
-@router.post("/keys")
-async def create_key(body: NewKey, request: Request) -> Response:
+@router.post("/keys", openapi_extra=_schema(NewKey))
+async def create_key(request: Request) -> Response:
+    body = await _body(request, NewKey)
     tenancy = _gateway(request).tenancy
     key, info = await _blocking(tenancy.keys.create, body.tenant, body.team, body.name, body.rpm, body.tpm)
     budget = None
@@ -102,8 +124,9 @@ async def rotate_key(key_id: str, request: Request) -> Response:
     return _json({"key": result[0], **result[1].public()})
 
 
-@router.put("/budgets")
-async def set_budget(body: NewBudget, request: Request) -> Response:
+@router.put("/budgets", openapi_extra=_schema(NewBudget))
+async def set_budget(request: Request) -> Response:
+    body = await _body(request, NewBudget)
     book = _gateway(request).tenancy.budgets
     try:
         budget = await _blocking(book.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard, body.tenant)

@@ -43,7 +43,7 @@ def serve(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import uvicorn
 
-    from router import logs
+    from router import logs, server_limits
     from router.app import create_app
     from router.gateway import Gateway
 
@@ -52,12 +52,18 @@ def serve(
     except PolicyError as exc:
         console.print(f"[red]policy rejected[/red]\n{exc}")
         raise typer.Exit(2) from None
+    try:
+        limits = server_limits.current = server_limits.ServerLimits.from_env()
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
     gateway = Gateway(loaded, str(policy or DEFAULT_POLICY))
     for line in gateway.banner():
         console.print(line, highlight=False)
     if not any(enabled for enabled, _ in gateway.status.values()):
         console.print("[red]no tier is enabled; nothing could answer[/red]")
         raise typer.Exit(2)
+    console.print(f"  clients: {limits.describe()}", highlight=False)
     console.print(f"listening on http://{host}:{port}/v1  (OpenAI base_url; model 'auto' routes)", highlight=False)
     logs.configure(log_level)
     uvicorn.run(
@@ -69,6 +75,8 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=10,
         proxy_headers=False,
+        http=server_limits.guarded_protocol(limits),
+        timeout_keep_alive=limits.keepalive_timeout_s,  # type: ignore[arg-type]  # uvicorn's timers take seconds as float
     )
 
 

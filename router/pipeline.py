@@ -18,6 +18,7 @@ from policies.decide import Decision
 from router import cascade
 from router.accounting import Call, abandoned, commit, completed_stages, finish, money, prompt_token_bound, worst_case
 from router.billing import Meter
+from router.body import read_json
 from router.cache.responses import cache_control
 from router.errors import APIError
 from router.gateway import Gateway
@@ -26,25 +27,6 @@ from router.streaming import GuardedStream, remember, serve_hit, stream_completi
 from router.upstream import ClientDisconnected, cancellable, engine_request, timed, with_fallbacks
 
 log = logging.getLogger("switchyard")
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, f"the request body is {declared} bytes; the limit is {limit}", code="request_too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, f"the request body exceeds the limit of {limit} bytes", code="request_too_large")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise APIError(400, "the request body is empty; send a JSON object", code="invalid_json")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise APIError(400, f"the request body is not valid JSON (or not UTF-8): {exc}", code="invalid_json") from None
 
 
 def validate_limits(gateway: Gateway, request: ChatRequest) -> None:
