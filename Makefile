@@ -1,5 +1,5 @@
 # Two commands: `make run` starts the gateway on embedded defaults; `make test` runs the suite.
-# Both create .venv/ on first use (llama-cpp-python compiles once, ~4 min; pip caches the wheel).
+# Both create .venv/ on first use, from requirements.lock (llama-cpp-python compiles once, ~4 min; pip caches the wheel).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,10 +8,13 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup run test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Every dependency (the base ones, the local and dev extras, the build backend) installs from
+# requirements.lock: exact versions with sha256 hashes, so nothing unvetted (or newer) comes in.
+# The project itself then installs without resolving or downloading anything.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[local,dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e '.[local,dev]'
 	touch $@
 
 setup: $(BIN)/.installed
