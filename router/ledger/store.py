@@ -411,14 +411,20 @@ class Ledger:
 
 def _private_database(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite would (0644 less the umask: readable by every user);
-    SQLite gives its -wal and -shm files the database's mode. An existing one readable by others is tightened."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    SQLite gives its -wal and -shm files the database's mode. An existing one readable by others is
+    tightened where this user owns it (a reader that does not, such as a reporting account, only warns)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with contextlib.suppress(FileNotFoundError):
+        try:
             mode = each.stat().st_mode & 0o777
             if mode & 0o077:
-                log.warning("%s was readable by other users (%o); it holds prompts, so it is now 0600", each, mode)
                 each.chmod(0o600)
+                log.warning("%s was readable by other users (%o); it holds prompts, so it is now 0600", each, mode)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("%s is readable by other users (%o) and is not this user's to tighten", each, mode)
 
 
 class QuarantineCollector:
