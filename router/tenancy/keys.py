@@ -114,7 +114,7 @@ class KeyStore:
         return secret, info
 
     def cached_any(self) -> bool:
-        return time.monotonic() - self._any[0] < CACHE_S
+        return self._any[1] or time.monotonic() - self._any[0] < CACHE_S
 
     def any_keys(self) -> bool:
         """Whether a key was ever created here, revoked ones included.

@@ -21,7 +21,9 @@ from sqlalchemy.engine import Engine
 
 OVERRIDE_ENV = "SWITCHYARD_ALLOW_UNSHARED_QUOTA"
 # The lock's key is derived from the database and schema, so schemas of one server lease apart.
-_PG_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '.' || current_schema(), 7446211))"
+_PG_LOCK_KEY = "hashtextextended(current_database() || '.' || current_schema(), 7446211)"
+_PG_TRY_LOCK = f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})"
+_PG_UNLOCK = f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"
 
 
 class LedgerLease:
@@ -69,7 +71,10 @@ class LedgerLease:
             self._file = None
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                self._connection.close()  # the session's advisory lock goes with it
+                self._connection.execute(text(_PG_UNLOCK))
+            with contextlib.suppress(Exception):
+                # Closing would only hand the session back to the pool: end it, so nothing of it lingers.
+                self._connection.invalidate()
             self._connection = None
 
 

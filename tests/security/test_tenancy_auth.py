@@ -325,3 +325,21 @@ def test_a_second_replica_without_a_shared_quota_store_refuses_to_start(main: Pr
         assert any("each enforce the whole budget" in w for w in warnings), allowed.output()[-2000:]
     finally:
         allowed.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_ledger_lease_is_exclusive_until_released(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from router.tenancy.replicas import LedgerLease
+
+    url = f"sqlite:///{tmp_path}/ledger.db" if backend == "sqlite" else request.getfixturevalue("pg_schema_url")
+    first, second = Ledger(url), Ledger(url)
+    try:
+        holder, rival = LedgerLease(first.engine), LedgerLease(second.engine)
+        assert holder.acquire() is True
+        assert rival.acquire() is False
+        holder.release()
+        assert rival.acquire() is True
+        rival.release()
+    finally:
+        first.close()
+        second.close()
