@@ -261,6 +261,32 @@ def test_slow_clients_are_timed_out_and_capped(gw: Process) -> None:
     assert httpx.get(gw.url + "/healthz", timeout=5).status_code == 200
 
 
+def test_slow_sockets_under_the_cap_are_closed_by_their_timeouts(gw: Process) -> None:
+    head = b"POST /v1/route HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    sends = {"idle": (b"", HEADER_TIMEOUT_S), "partial-header": (head, HEADER_TIMEOUT_S),
+             "stalled-body": (head + b"Content-Length: 4000\r\n\r\n{", BODY_TIMEOUT_S)}
+    socks = []
+    try:
+        for kind, (data, timeout) in sends.items():
+            for _ in range(10):
+                sock = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+                sock.sendall(data)
+                socks.append((kind, timeout, sock, time.monotonic()))
+        for kind, timeout, sock, opened in socks:
+            sock.settimeout(timeout + 5)
+            try:
+                while sock.recv(65536):
+                    pass
+            except TimeoutError:
+                raise AssertionError(f"a {kind} socket is still open {timeout + 5} s after it was opened") from None
+            except OSError:
+                pass
+            assert time.monotonic() - opened < timeout + 5, kind
+    finally:
+        for _, _, sock, _ in socks:
+            sock.close()
+
+
 def test_an_idle_keepalive_connection_is_closed(gw: Process) -> None:
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
