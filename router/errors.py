@@ -40,7 +40,7 @@ _SECRETS = [
     (re.compile(r"\bhost [^\s:]+:\d+", re.IGNORECASE), "host <upstream>"),  # aiohttp: "Cannot connect to host name:443"
     (re.compile(r"\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b"), "<upstream>"),  # host.name:port
     (re.compile(r"\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{8,}"), "<redacted>"),  # provider and gateway keys
-    (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), r"\1 <redacted>"),
+    (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]*[A-Za-z0-9]{8}[A-Za-z0-9._~+/=-]*", re.IGNORECASE), r"\1 <redacted>"),
     (re.compile(r"\b(api[_-]?key|token|password|secret)([\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+", re.IGNORECASE), r"\1\2<redacted>"),
 ]
 

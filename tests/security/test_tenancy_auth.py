@@ -343,3 +343,24 @@ def test_the_ledger_lease_is_exclusive_until_released(backend: str, tmp_path: Pa
     finally:
         first.close()
         second.close()
+
+
+def test_client_messages_are_scrubbed_of_upstream_addresses_and_credentials() -> None:
+    from router.errors import scrub
+
+    leaky = [
+        f"upstream http://switchyard:{SECRET}@10.1.2.3:8443/v1 unreachable: Cannot connect to host 10.1.2.3:8443 "
+        "ssl:default [Connect call failed ('10.1.2.3', 8443)]",
+        "provider call for openai/gpt-4o failed: Incorrect API key provided: sk-proj-abcdefghijklmnop1234",
+        "upstream said: Authorization: Bearer abcdefgh12345678 rejected; api_key=hunter2hunter2",
+        "Cannot connect to host llm.internal.example:8443 ssl:True",
+    ]
+    for message in leaky:
+        clean = scrub(message)
+        for secret in (SECRET, "10.1.2.3", "8443", "sk-proj-abcdefghijklmnop1234", "abcdefgh12345678", "hunter2hunter2",
+                       "llm.internal.example"):
+            assert secret not in clean, (message, clean)
+    # What clients need to read stays.
+    for fine in ("missing API key: send 'Authorization: Bearer sk-sy-...'", "max_tokens 40000 exceeds the limit of 32768",
+                 "rate limit: 2 requests per minute for key key_0123456789ab"):
+        assert scrub(fine) == fine
