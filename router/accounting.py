@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from engines.base import messages_text
 from policies.decide import Decision
-from router.billing import ESTIMATED, estimate
+from router.billing import ESTIMATED, attempts, estimate
 from router.cache.responses import CacheControl
 from router.errors import APIError
 from router.gateway import Gateway, routing_text
@@ -135,7 +135,7 @@ def finish(
     `prior` are earlier calls of the same request (cascade stages that did not answer): each is
     priced at its own tier and added, so the one row carries everything the request cost; so are
     the request's failed attempts that providers bill (`call.billed`). Usage the gateway estimated
-    is listed, with how, in the row's `decision.usage_estimated`.
+    is listed, with how, in the row's `decision.usage_estimated`; billed attempts in `decision.billed_attempts`.
     """
     prior = [*(prior or []), *call.billed]
     estimated = [u[ESTIMATED] for u in (usage, *(u for _, u in prior)) if u.get(ESTIMATED)]
@@ -198,7 +198,8 @@ def finish(
             {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
              "reason": decision.reason, "classifier": decision.classifier,
              **({"cascade": call.cascade} if call.cascade is not None else {}),
-             **({"usage_estimated": estimated} if estimated else {})}
+             **({"usage_estimated": estimated} if estimated else {}),
+             **({"billed_attempts": attempts(call.billed)} if call.billed else {})}
             if decision else None
         ),
         fallback_from=decision.tier if decision and tier and tier != decision.tier else None,

@@ -45,6 +45,12 @@ def estimate(prompt_text: str, completion: int, why: str) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion, ESTIMATED: why}
 
 
+def attempts(billed: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Billed attempts as the ledger row keeps them: their tokens are in the row's totals, not in its answer."""
+    return [{"tier": tier, "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+             ESTIMATED: usage.get(ESTIMATED)} for tier, usage in billed]
+
+
 class Meter:
     """Records the failed attempts of one request that its providers bill, on `call.billed`."""
 

@@ -62,7 +62,11 @@ def traffic_record(row: dict[str, Any], tier_models: Mapping[str, str] | None = 
             # Replay walks the cascade on these: it needs every judged stage's confidence.
             record["confidence"] = confidence
     elif model:
-        record["usage"] = {model: {"prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]}}
+        prompt, completion = row["prompt_tokens"], row["completion_tokens"]
+        # Failed attempts billed to the request (router/billing.py) are in the row's totals, not in this model's answer.
+        for attempt in (decision.get("billed_attempts") if isinstance(decision, Mapping) else None) or []:
+            prompt, completion = prompt - int(attempt.get("prompt_tokens") or 0), completion - int(attempt.get("completion_tokens") or 0)
+        record["usage"] = {model: {"prompt_tokens": max(0, prompt), "completion_tokens": max(0, completion)}}
     if model and row["response"] is not None:
         record["responses"] = {model: row["response"]}
     created = row["created_at"]

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from router.cli import app as cli
+from router.export import traffic_record
 from router.ledger import Ledger
 from tests.faulty_upstream import PIECES, PROMPT_TOKENS, FaultyUpstream
 from tests.servers import Process, free_port, start_gateway
@@ -194,4 +195,10 @@ def test_a_retried_attempt_is_billed_with_the_answer(gw: Process, upstream: Faul
     found = row(gw, response.headers["x-switchyard-request-id"])
     assert found["status"] == "ok"
     assert found["cost_nanousd"] > PLAIN_COST and estimated(found), found
+    (attempt,) = found["decision"]["billed_attempts"]
+    assert attempt["tier"] == tier and attempt["estimated"]
+    assert found["cost_nanousd"] == PLAIN_COST + (attempt["prompt_tokens"] + attempt["completion_tokens"]) * PRICE_PER_TOKEN
+    # Exported traffic files the answer's own usage under its model, not the failed attempt's.
+    usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(PIECES)}
+    assert traffic_record(found)["usage"] == {tier: usage}
     settled(gw, before, found["cost_nanousd"])
