@@ -28,6 +28,7 @@ from tests.faulty_upstream import FaultyUpstream
 from tests.servers import ROOT, Process, free_port, start_gateway
 
 SECRET = "hunter2-upstream-credential"
+ADMIN = "admin-test-key"
 PRICE = 1000  # $/Mtok: a token costs $0.001, so every request is real money
 LIE = {"prompt_tokens": 5000, "completion_tokens": 5000}  # $10 a request at PRICE, whatever was generated
 HELLO = [{"role": "user", "content": "Say hello in one word."}]
@@ -109,7 +110,7 @@ def policy(upstream: FaultyUpstream, tmp_path_factory: pytest.TempPathFactory) -
 def main(policy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     """Keys required: tenants acme and beta, a lying paid tier, a down tier whose URL holds a credential."""
     work = tmp_path_factory.mktemp("main")
-    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db"}
+    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db", "SWITCHYARD_ADMIN_KEY": ADMIN}
     keys = {
         "acme_ml": new_key(env, "acme", "ml")["key"],
         "acme_web": new_key(env, "acme", "web")["key"],
@@ -307,6 +308,11 @@ def test_team_budgets_are_per_tenant(main: Process) -> None:
     assert chat(main, keys["beta_ml"], model="paid").status_code == 200  # beta's team ml is not acme's
     unscoped = cli(main.env, "budgets", "set", "--team", "ml", "--usd", "5")  # type: ignore[attr-defined]
     assert unscoped.exit_code != 0 and "--tenant" in unscoped.output
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    refused = httpx.put(main.url + "/admin/budgets", json={"scope": "team", "scope_id": "ops", "usd": "5"}, headers=admin)
+    assert refused.status_code == 400 and "tenant" in refused.json()["error"]["message"]
+    scoped = httpx.put(main.url + "/admin/budgets", json={"scope": "team", "scope_id": "ops", "tenant": "beta", "usd": "5"}, headers=admin)
+    assert scoped.status_code == 200 and "team ops of tenant beta" in scoped.json()["description"]
 
 
 def test_a_second_replica_without_a_shared_quota_store_refuses_to_start(main: Process, policy: Path, tmp_path: Path) -> None:
