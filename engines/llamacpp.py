@@ -228,10 +228,22 @@ class LlamaCppEngine:
         grammar = self._grammars.get(key)
         if grammar is None:
             grammar = schema_grammar(schema)
+            self._check_grammar(grammar)
             if len(self._grammars) >= GRAMMAR_CACHE:
                 self._grammars.pop(next(iter(self._grammars)))
             self._grammars[key] = grammar
         return grammar
+
+    def _check_grammar(self, grammar: Any) -> None:
+        """Parse the grammar once on its own: llama.cpp answers an invalid one (a schema the converter
+        mistranslates, e.g. {"type": []}) with a null sampler, which the sampling chain would
+        dereference and take the whole process down."""
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+        if not sampler:
+            raise request_error("the JSON schema does not compile to a grammar the local model can follow")
+        llama_cpp.llama_sampler_free(sampler)
 
     async def _events(self, request: EngineRequest) -> AsyncIterator[Any]:
         """Bridges the engine thread's generator to the event loop, cancelling on exit."""

@@ -104,6 +104,9 @@ BAD_BODIES = {
     "text part without text": {"model": "local", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
     "image on a text-only tier": {"model": "local", "messages": [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]},
+    # json_schema_to_gbnf turns this into an invalid grammar; handed to llama.cpp's sampler as is, it killed the process.
+    "schema with no grammar": {"model": "local", "messages": HELLO,
+                               "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": []}}}},
     "tools nested 300 deep, uncached": {"model": "paid", "messages": HELLO, "tools": [
         {"type": "function", "function": {"name": "f", "parameters": nested(300)}}]},
 }
