@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.lock"
 LOCKED_EXTRAS = ("local", "dev")  # what `make` installs: `pip install -e '.[local,dev]'` before the lock
 MALWARE = {"litellm": {"1.82.7", "1.82.8"}}
