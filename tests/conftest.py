@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faulty_upstream import FaultyUpstream
 from tests.servers import PrivatePostgres, Process, free_port, start_gateway, start_llama_server, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,6 +51,15 @@ routing:
 # These tests look at what engines answer; caching has tests of its own.
 cache: {{exact: false, semantic: false}}
 """
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FaultyUpstream]:
+    """A local server speaking OpenAI's protocol that misbehaves on demand (tests/faulty_upstream.py),
+    standing in for paid providers; one per test module."""
+    server = FaultyUpstream(free_port())
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

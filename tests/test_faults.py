@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from router.cli import app as cli
 from router.ledger import Ledger
 from tests.faulty_upstream import PIECES, FaultyUpstream
-from tests.servers import Process, free_port, start_gateway
+from tests.servers import Process, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -61,13 +61,6 @@ resilience:
   retry: {{attempts: 2, base_delay_s: 0.01, max_delay_s: 0.05, max_retry_after_s: 2, budget_s: 3}}
   breaker: {{failures: 3, cooldown_s: 1.0}}
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from router.cli import app as cli
 from router.export import traffic_record
 from router.ledger import Ledger
 from tests.faulty_upstream import PIECES, PROMPT_TOKENS, FaultyUpstream
-from tests.servers import Process, free_port, start_gateway
+from tests.servers import Process, start_gateway
 
 ADMIN = "admin-billing-test"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
@@ -56,13 +56,6 @@ cache: {{exact: false, semantic: false}}
 resilience:
   retry: {{attempts: 2, base_delay_s: 0.01, max_delay_s: 0.05, max_retry_after_s: 2, budget_s: 5}}
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.faulty_upstream import FaultyUpstream
-from tests.servers import Process, free_port, start_gateway, start_redis
+from tests.servers import Process, start_gateway, start_redis
 
 POLICY = """
 version: 1
@@ -57,13 +57,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
 
 
 def _gateway(tmp: Path, upstream: FaultyUpstream, store_prompts: bool, env: dict[str, str] | None = None) -> Process:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from router.cli import app as cli
 from tests.faulty_upstream import FaultyUpstream
-from tests.servers import Process, free_port, start_gateway
+from tests.servers import Process, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +49,6 @@ resilience:
   breaker: {{failures: 3, cooldown_s: 30}}
 """
 HELLO = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from router.cli import app as cli
 from router.ledger.store import COLUMNS, LedgerRow
 from tests.faulty_upstream import FaultyUpstream
-from tests.servers import Process, free_port, start_gateway
+from tests.servers import Process, start_gateway
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 BIG = "a confidential prompt " * 20_000  # ~440 KB: what a refused request must not leave in the ledger
@@ -49,13 +49,6 @@ tiers:
 routing: {{classifier: rules}}
 cache: {{exact: false, semantic: false}}
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
 
 
 def _line(request_id: str) -> bytes:

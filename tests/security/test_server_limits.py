@@ -63,13 +63,6 @@ cache: {{exact: false, semantic: false}}
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FaultyUpstream]:
-    server = FaultyUpstream(free_port())
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(upstream: FaultyUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     work: Path = tmp_path_factory.mktemp("limits")
     policy = work / "policy.yaml"
