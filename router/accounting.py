@@ -32,28 +32,36 @@ def money(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
+# Providers bill an image by its size, up to ~1,500 tokens for the largest they accept (OpenAI, Anthropic).
+MEDIA_PART_TOKENS = 2048
+MAX_REPORTED_TOKENS = 10**9
 TEMPLATE_TOKENS_PER_MESSAGE = 8
 TEMPLATE_TOKENS = 64
 
 
 def prompt_token_bound(chat: ChatRequest) -> int:
     """An upper bound on the prompt's tokens: byte-level tokenizers never make more tokens than
-    UTF-8 bytes, plus the chat template's tokens: markers around each message, and a default system
-    prompt and generation prompt once (SmolLM2's template adds a 15-token system prompt when the
-    request has none: 31 tokens for "Hi"). tests/security/test_tenancy_auth.py checks it against the
-    bundled model."""
-    size = 0
-    for message in chat.messages:
-        content = message.content
-        if isinstance(content, str):
-            size += len(content.encode("utf-8"))
-        elif content is not None:
-            size += len(orjson.dumps(content))
-        if message.tool_calls:
-            size += len(orjson.dumps(message.tool_calls))
-    if chat.tools:
-        size += len(orjson.dumps(chat.tools))
-    return size + TEMPLATE_TOKENS_PER_MESSAGE * len(chat.messages) + TEMPLATE_TOKENS
+    UTF-8 bytes, so every byte an upstream is sent counts: the whole serialised messages (any field a
+    client adds travels with them), tools and response_format. Plus what bytes cannot bound: each
+    image a provider bills by its pixels (MEDIA_PART_TOKENS), and the chat template's tokens: markers
+    around each message, and a default system prompt and generation prompt once (SmolLM2's template
+    adds a 15-token system prompt when the request has none: 31 tokens for "Hi").
+    tests/security/test_tenancy_auth.py checks it against the bundled model."""
+    size = len(orjson.dumps(chat.plain_messages))
+    for extra in (chat.tools, chat.response_format):
+        if extra is not None:
+            size += len(orjson.dumps(extra))
+    media = sum(1 for m in chat.messages if isinstance(m.content, list) for part in m.content if part.get("type") == "image_url")
+    return size + MEDIA_PART_TOKENS * media + TEMPLATE_TOKENS_PER_MESSAGE * len(chat.messages) + TEMPLATE_TOKENS
+
+
+def reported_tokens(value: Any) -> int:
+    """A token count as an upstream reported it, made safe to price, count and store: an integer
+    from 0 to MAX_REPORTED_TOKENS (negative, non-numeric or absurd figures once crashed the row's
+    metrics and JSON and lost it). What it costs past the reservation is never charged anyway."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0
+    return int(min(max(value, 0), MAX_REPORTED_TOKENS))
 
 
 def partial_usage(chat: ChatRequest, pieces: list[str]) -> dict[str, Any]:
@@ -139,8 +147,7 @@ def finish(
     """
     prior = [*(prior or []), *call.billed]
     estimated = [u[ESTIMATED] for u in (usage, *(u for _, u in prior)) if u.get(ESTIMATED)]
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
+    prompt, completion = reported_tokens(usage.get("prompt_tokens")), reported_tokens(usage.get("completion_tokens"))
     latency_ms = (time.perf_counter() - call.started) * 1000
     chat, decision = call.chat, call.decision
     cost = saved = Decimal(0)
@@ -156,7 +163,8 @@ def finish(
             metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
         metrics.answered(tier, model, status, call.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
     for stage, stage_usage in prior:
-        stage_prompt, stage_completion = int(stage_usage.get("prompt_tokens") or 0), int(stage_usage.get("completion_tokens") or 0)
+        stage_prompt = reported_tokens(stage_usage.get("prompt_tokens"))
+        stage_completion = reported_tokens(stage_usage.get("completion_tokens"))
         stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)
         cost += stage_cost
         saved = max(Decimal(0), saved - stage_cost)  # against sending the answer's tokens to the dearest tier

@@ -23,7 +23,7 @@ from router.errors import APIError
 from router.gateway import Gateway
 from router.ledger import to_nanousd
 from router.reports import GROUPS, spend, to_html
-from router.tenancy.budgets import PERIODS
+from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS
 
 ADMIN_BODY_LIMIT = 64 * 1024
 Body = TypeVar("Body", bound=BaseModel)
@@ -52,10 +52,10 @@ class NewKey(BaseModel):
     tenant: str = Field(min_length=1, max_length=128)
     team: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=256)
-    budget_usd: Decimal | None = Field(default=None, ge=0)
+    budget_usd: Decimal | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    rpm: int | None = Field(default=None, ge=1)
-    tpm: int | None = Field(default=None, ge=1)
+    rpm: int | None = Field(default=None, ge=1, le=2**31)
+    tpm: int | None = Field(default=None, ge=1, le=2**31)
 
 
 class NewBudget(BaseModel):
@@ -65,7 +65,7 @@ class NewBudget(BaseModel):
     scope_id: str = Field(min_length=1, max_length=128)
     tenant: str | None = Field(default=None, min_length=1, max_length=128, description="A team budget's tenant (required for scope team).")
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    usd: Decimal = Field(ge=0)
+    usd: Decimal = Field(ge=0, le=MAX_BUDGET_USD)
     hard: bool = True
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from router.ledger import Ledger, to_nanousd
-from router.tenancy.budgets import PERIODS, BudgetBook, window
+from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, window
 from router.tenancy.keys import KeyStore
 
 keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.", no_args_is_help=True)
@@ -32,8 +32,8 @@ def _usd(value: str) -> int:
         amount = Decimal(value)
     except InvalidOperation:
         raise typer.BadParameter(f"{value!r} is not an amount in dollars") from None
-    if amount < 0:
-        raise typer.BadParameter("a budget cannot be negative")
+    if not 0 <= amount <= MAX_BUDGET_USD:
+        raise typer.BadParameter(f"a budget is from $0 to ${MAX_BUDGET_USD:,}")
     return to_nanousd(amount)
 
 

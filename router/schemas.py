@@ -33,6 +33,9 @@ class Message(BaseModel):
                     raise ValueError(f"part {i} has type {kind!r}; expected one of {', '.join(sorted(PART_TYPES))}")
                 if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
                     raise ValueError(f"part {i} of type {kind!r} needs a string {kind!r}")
+                if kind == "file" and not isinstance((part.get("file") or {}).get("file_data"), str):
+                    # A file id names a provider's upload, which no budget can bound: send its content.
+                    raise ValueError(f"part {i}: send a file as 'file_data'; file ids are not supported")
         return value
 
 

@@ -22,7 +22,7 @@ MAX_SCHEMA_DEPTH = 24
 # Each bound becomes that many grammar copies: enough for any real form, far from a memory bomb.
 MAX_REPETITION = 256
 _COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
-_REGEX_COUNT = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+_BRACES = re.compile(r"\{([^{}]*)\}")
 FORMAT_TYPES = ("text", "json_object", "json_schema")
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 MAX_TOOLS = 128
@@ -35,6 +35,75 @@ class SchemaTooCostly(ValueError):
 
 def _bad(message: str, param: str = "response_format") -> APIError:
     return APIError(400, message, param=param, code="invalid_response_format")
+
+
+def _counts(body: str) -> list[int]:
+    """The repetition counts in `{body}` as grammar converters read them: int() of each part,
+    which also takes '+5', ' 5' and '1_000' (a check on digits alone let '{+1000000000}' through)."""
+    counts = []
+    for part in body.split(","):
+        try:
+            counts.append(int(part))
+        except ValueError:
+            continue
+    return counts
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """Whether a quantifier applies to a group that contains one, like ((a?){16}){16} or (a+)+:
+    grammar engines track every way such a pattern can match so far, which grows with each
+    token until one token takes minutes on the engine's thread."""
+    contains = [False]  # per open group: whether a quantifier stands inside it
+    after_quantified_group = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i, after_quantified_group = i + 2, False
+            continue
+        if c == "[":  # a class: its characters are literal
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":
+                i += 1
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i, after_quantified_group = i + 1, False
+            continue
+        if c == "(":
+            contains.append(False)
+            i += 2 if pattern[i + 1 : i + 2] == "?" else 1  # (?: (?= ... are not quantifiers
+            after_quantified_group = False
+            continue
+        if c == ")":
+            inner = contains.pop() if len(contains) > 1 else False
+            contains[-1] = contains[-1] or inner
+            i, after_quantified_group = i + 1, inner
+            continue
+        braces = _BRACES.match(pattern, i) if c == "{" else None
+        if c in "*+?" or braces:
+            if after_quantified_group:
+                return True
+            contains[-1] = True
+            i = braces.end() if braces else i + 1
+            if pattern[i : i + 1] in ("?", "+"):  # lazy or possessive
+                i += 1
+            after_quantified_group = False
+            continue
+        i, after_quantified_group = i + 1, False
+    return False
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a regex `pattern` is too costly for a grammar engine, or None."""
+    for body in _BRACES.findall(pattern):
+        counts = _counts(body)
+        if any(n < 0 or n > MAX_REPETITION for n in counts):
+            return f"repeats more than {MAX_REPETITION} times ({{{body}}})"
+    if _nested_quantifier(pattern):
+        return "nests a quantifier inside a quantified group (like (a+)*); write it without the nesting"
+    return None
 
 
 def _check_node(node: Any, path: str, depth: int, seen: list[int], names: bool = False) -> None:
@@ -69,9 +138,9 @@ def _check_node(node: Any, path: str, depth: int, seen: list[int], names: bool =
     if pattern is not None:
         if not isinstance(pattern, str) or len(pattern) > 1_000:
             raise SchemaTooCostly(f"'pattern' at {path} must be a string of at most 1000 characters")
-        for low, high in _REGEX_COUNT.findall(pattern):
-            if int(low) > MAX_REPETITION or (high and int(high) > MAX_REPETITION):
-                raise SchemaTooCostly(f"'pattern' at {path} repeats more than {MAX_REPETITION} times")
+        problem = pattern_problem(pattern)
+        if problem:
+            raise SchemaTooCostly(f"'pattern' at {path} {problem}")
     for key, value in node.items():
         if isinstance(value, dict | list):
             _check_node(value, f"{path}.{key}", depth + 1, seen, names=key in _NAME_MAPS)

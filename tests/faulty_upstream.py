@@ -19,7 +19,8 @@ crashes on what one tenant's requests contain.
 
 `"logprob": x` in a control call sets the log-probability of every token of that model's answers
 (reported when a request asks for `logprobs`); `"usage": {"prompt_tokens": p, "completion_tokens": c}`
-sets the usage that model's answers report (an upstream that over-reports, for budget tests).
+sets the usage that model's answers report (an upstream that over-reports, for budget tests);
+`"usage": "bytes"` makes it bill one prompt token per byte of the messages, tools and response format it read.
 `GET /calls` lists every request seen: model, mode,
 stream, monotonic time, whether it asked for logprobs. `POST /reset` forgets all.
 Run it alone with `python -m tests.faulty_upstream --port N` (bench/soak.py does).
@@ -76,6 +77,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
     model = str(body.get("model"))
     stream = bool(body.get("stream"))
     mode = "500" if b"POISON-500" in orjson.dumps(body.get("messages")) else faults.next_mode(model)
+    reported = faults.usage.get(model)
+    if reported == "bytes":  # a provider that bills every byte of what it was sent to read
+        read = sum(len(orjson.dumps(body[k])) for k in ("messages", "tools", "response_format") if k in body)
+        reported = {"prompt_tokens": read, "completion_tokens": len(PIECES)}
     faults.calls.append({"model": model, "mode": mode, "stream": stream, "t": time.monotonic(), "logprobs": bool(body.get("logprobs"))})
     kind, _, arg = mode.partition(":")
     if kind == "500":
@@ -102,7 +107,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
             logprob = faults.logprobs.get(model, -0.05)
             choice["logprobs"] = {"content": [{"token": p, "logprob": logprob, "bytes": None, "top_logprobs": []} for p in PIECES]}
         return _json({"id": "chatcmpl-faulty", "object": "chat.completion", "created": int(time.time()), "model": model,
-                      "choices": [choice], "usage": _usage(faults.usage.get(model))})
+                      "choices": [choice], "usage": _usage(reported)})
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     if kind == "malformed":
@@ -126,7 +131,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await response.write(_chunk(model, {}, "stop"))
     if (body.get("stream_options") or {}).get("include_usage"):
         await response.write(b"data: " + orjson.dumps({"id": "chatcmpl-faulty", "object": "chat.completion.chunk", "model": model,
-                                                       "choices": [], "usage": _usage(faults.usage.get(model))}) + b"\n\n")
+                                                       "choices": [], "usage": _usage(reported)}) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     return response
 
@@ -142,7 +147,8 @@ async def control(request: web.Request) -> web.Response:
         faults.logprobs[model] = float(body["logprob"])
     if "usage" in body:
         reported = body["usage"]
-        faults.usage[model] = {"prompt_tokens": int(reported["prompt_tokens"]), "completion_tokens": int(reported["completion_tokens"])}
+        faults.usage[model] = reported if reported == "bytes" else {
+            "prompt_tokens": int(reported["prompt_tokens"]), "completion_tokens": int(reported["completion_tokens"])}
     return _json({"ok": True})
 
 

@@ -36,6 +36,8 @@ def test_exact_key_covers_everything_that_shapes_the_answer() -> None:
     assert exact_key("tenant:a", chat(temperature=0.7)) != base
     assert exact_key("tenant:a", chat(max_tokens=5)) != base
     assert exact_key("tenant:a", chat(tools=[{"type": "function", "function": {"name": "f"}}])) != base
+    assert exact_key("tenant:a", chat(logprobs=True)) != base  # an answer cached without logprobs cannot serve them
+    assert exact_key("tenant:a", chat(logprobs=True, top_logprobs=3)) != exact_key("tenant:a", chat(logprobs=True))
     assert exact_key("tenant:a", chat(stream=True)) == base  # how it is delivered does not change the answer
     assert semantic_scope("tenant:a", chat()) == semantic_scope("tenant:a", chat(messages=[{"role": "user", "content": "other"}]))
     assert semantic_scope("tenant:a", chat(messages=[*SHORT, {"role": "assistant", "content": "red"}])) is None

@@ -10,9 +10,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from router.accounting import TEMPLATE_TOKENS, TEMPLATE_TOKENS_PER_MESSAGE
+from router.accounting import prompt_token_bound
 from router.cli import app
 from router.ledger import Ledger
+from router.schemas import parse_chat_request
 from router.tenancy.quota import RedisQuotaStore
 from tests.servers import Process, start_gateway
 
@@ -56,8 +57,8 @@ cache: {{exact: false, semantic: false}}  # identical prompts: with a cache most
     assert all(b["error"]["type"] == "budget_exceeded" for s, b in zip(statuses, bodies, strict=True) if s == 429)
 
     message = "Say hello in one word."
-    # The gateway's bound: bytes + chat-template tokens (per message and once) + max_tokens.
-    worst_tokens = len(message.encode()) + TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS + 2
+    # The gateway's bound on the prompt (every byte sent, plus chat-template tokens) + max_tokens.
+    worst_tokens = prompt_token_bound(parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": message}]})) + 2
     worst_case = worst_tokens * PRICE * 1000  # nano-dollars
     ledger = Ledger(ledger_url)
     rows = [r for r in ledger.rows() if r["tenant"] == "acme"]

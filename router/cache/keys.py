@@ -13,7 +13,9 @@ import orjson
 
 from router.schemas import ChatRequest
 
-SHAPING = ("tools", "tool_choice", "response_format", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
+# Everything in a request that changes the answer (or what comes back with it, like logprobs).
+SHAPING = ("tools", "tool_choice", "response_format", "temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty",
+           "logprobs", "top_logprobs")
 
 
 def _digest(obj: Any) -> str:

@@ -23,6 +23,8 @@ from router.tenancy.quota import Bucket
 Scope = Literal["key", "team", "tenant"]
 Period = Literal["daily", "weekly", "monthly", "total"]
 PERIODS: tuple[Period, ...] = ("daily", "weekly", "monthly", "total")
+# A billion dollars: past any real budget, and its nano-dollars still fit the ledger's 64-bit integers.
+MAX_BUDGET_USD = 10**9
 SCOPE_COLUMN = {"key": requests.c.key_id, "team": requests.c.team, "tenant": requests.c.tenant}
 CACHE_S = 5.0
 NANO = Decimal(1_000_000_000)

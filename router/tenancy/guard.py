@@ -191,7 +191,7 @@ class Tenancy:
     async def settle(self, identity: Identity, reservation_id: str, actual: int) -> None:
         """Charge what the request cost, never more than it reserved (the stores cap it too)."""
         if identity.buckets:
-            await self.quota.settle(reservation_id, identity.buckets, actual)
+            await self.quota.settle(reservation_id, identity.buckets, max(0, actual))
 
     async def release(self, identity: Identity, reservation_id: str) -> None:
         if identity.buckets:

@@ -152,6 +152,11 @@ SCHEMA_BOMBS = {
     "pattern repeat": {"type": "string", "pattern": "^a{5000000}$"},
     "remote ref": {"$ref": "https://example.invalid/schema.json"},
     "deep": nested(60),
+    # Counts written as the converter's int() reads them, not as digits: once +2.7 GB for a 218-byte request.
+    "signed count": {"type": "string", "pattern": "^a{+1000000000}$"},
+    "underscored count": {"type": "string", "pattern": "^a{1_0000_0000}$"},
+    # Nested ambiguous repeats: one token took over 80 s on the engine's only thread, for every tenant.
+    "nested optional repeats": {"type": "object", "properties": {"x": {"type": "string", "pattern": "^((a?){16}){16}$"}}},
 }
 
 
