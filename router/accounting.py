@@ -96,6 +96,8 @@ class Call:
     reserved: int = 0
     holding: bool = False  # a budget reservation is held until settled or released
     cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
+    door: str = "chat"  # the API surface the request came through (router/doors/)
+    payload: dict[str, Any] | None = None  # the chat body a door translated, when not read from the request
     cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
     billed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # failed attempts providers bill (router/billing.py)
     control: CacheControl | None = None
@@ -224,6 +226,7 @@ def finish(
         cache=call.cache,
         error=error,
         excess_nanousd=excess,
+        door=call.door,
     )
     return cost, row
 

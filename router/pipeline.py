@@ -48,9 +48,17 @@ def decision_headers(headers: dict[str, str], decision: Decision) -> None:
 
 
 async def chat_completions(request: Request) -> Response:
+    return await serve_chat(request)
+
+
+async def serve_chat(request: Request, payload: dict[str, Any] | None = None, door: str = "chat") -> Response:
+    """The whole pipeline for one chat request: the body read from `request`, or `payload` that a
+    front door (router/doors/) translated into chat's wire format; `door` goes into the ledger row.
+    Returns chat's JSON answer or its SSE stream; raises APIError for what is not answered."""
     gateway: Gateway = request.app.state.gateway
     request_id = os.urandom(16).hex()  # a uuid4's randomness without building the UUID object
-    call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id})
+    call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id}, door=door,
+                payload=payload)
     request.state.request_id = request_id
     request.state.headers = call.headers
     gateway.active += 1
@@ -89,7 +97,8 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     headers = call.headers
     identity = call.identity = await gateway.tenancy.identify(request.headers.get("authorization"))
     call.tenant, call.team, call.key_id = identity.tenant, identity.team, identity.key_id
-    chat = call.chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
+    body = call.payload if call.payload is not None else await read_json(request, gateway.policy.limits.max_request_bytes)
+    chat = call.chat = parse_chat_request(body)
     validate_limits(gateway, chat)
     prompt_bound = prompt_token_bound(chat)
     if gateway.cache.enabled:

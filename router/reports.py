@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from router.ledger.tables import requests
 
-GROUPS = ("team", "tenant", "key", "tier", "model", "day")
+GROUPS = ("team", "tenant", "key", "tier", "model", "door", "day")
 
 
 @dataclass
@@ -46,7 +46,7 @@ def _group_column(by: str, engine: Engine) -> Any:
             return func.substr(requests.c.created_at, 1, 10)
         return func.to_char(requests.c.created_at, "YYYY-MM-DD")
     return {"team": requests.c.team, "tenant": requests.c.tenant, "key": requests.c.key_id, "tier": requests.c.tier,
-            "model": requests.c.model}[by]
+            "model": requests.c.model, "door": requests.c.door}[by]
 
 
 def spend(engine: Engine, by: str = "team", since: datetime | None = None, until: datetime | None = None,

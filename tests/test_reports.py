@@ -21,7 +21,7 @@ from router.reports import PALETTE
 from tests.screenshots import CHROMIUM, mask, screenshot
 from tests.servers import Process, start_gateway
 
-TEAMS, TIERS = ["ml", "web", "ops"], ["local", "self_hosted", "frontier"]
+TEAMS, TIERS, DOORS = ["ml", "web", "ops"], ["local", "self_hosted", "frontier"], ["chat", "responses", "messages", "completions"]
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def ledger_url(tmp_path: Path) -> str:
             request_id=f"r{i}", tenant="acme", team=TEAMS[i % 3], status="ok" if i % 10 else "error", http_status=200,
             created_at=now - timedelta(days=i % 5, minutes=i), tier=TIERS[i % 3], model=f"m-{TIERS[i % 3]}",
             prompt_tokens=100 + i, completion_tokens=10 * (i % 7), cost_nanousd=1_000_000 * (i % 3 + 1) * (1 + i % 4),
-            saved_nanousd=500_000 * (i % 5), cache="hit-exact" if i % 6 == 0 else "miss",
+            saved_nanousd=500_000 * (i % 5), cache="hit-exact" if i % 6 == 0 else "miss", door=DOORS[i % 4],
         ))
 
     async def write() -> None:
@@ -62,7 +62,7 @@ def expected(url: str, key: str) -> dict[str, dict[str, float]]:
     return out
 
 
-@pytest.mark.parametrize("by", ["team", "tier"])
+@pytest.mark.parametrize("by", ["team", "tier", "door"])
 def test_json_and_csv_match_the_ledger(ledger_url: str, by: str) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["report", "spend", "--by", by, "--format", "json"], env={"SWITCHYARD_DATABASE_URL": ledger_url})

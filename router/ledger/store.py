@@ -98,6 +98,7 @@ class LedgerRow:
     cache: str = "off"
     error: str | None = None
     excess_nanousd: int = 0  # reported cost beyond the reservation, not charged (reconciliation)
+    door: str = "chat"  # the API surface the request came through
 
 
 class LedgerUnavailable(Exception):

@@ -52,6 +52,8 @@ requests = Table(
     Column("error", Text, nullable=True),
     # Cost an upstream reported beyond the request's reservation: not charged, kept for reconciliation.
     Column("excess_nanousd", BigInteger, nullable=False, default=0, server_default="0"),
+    # The API surface the request came through: chat, responses, messages, completions, embeddings.
+    Column("door", String(16), nullable=False, default="chat", server_default="chat"),
 )
 
 api_keys = Table(
