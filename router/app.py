@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from router.admin import router as admin_router
+from router.doors.responses import create_response
 from router.errors import APIError, error_response, install_handlers, log, scrub
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
@@ -163,6 +164,7 @@ def create_app(gateway: Gateway) -> HotPath:
     install_handlers(app)
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
+    app.add_api_route("/v1/responses", create_response, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/feedback", post_feedback, methods=["POST"], openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}})
