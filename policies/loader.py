@@ -99,6 +99,11 @@ def _cross_checks(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
             seen.setdefault(label, name)
         if name == "auto" or tier.model == "auto":
             problems.append((("tiers", name), "'auto' is reserved for routed requests"))
+    # /v1/models lists the embedding model beside the chat tiers: one name must mean one model.
+    for label in [policy.embeddings.model, *policy.embeddings.aliases]:
+        if label in seen or label in tiers or label == "auto":
+            where = ("embeddings", "model") if label == policy.embeddings.model else ("embeddings", "aliases")
+            problems.append((where, f"model name {label!r} is also a chat tier's name or model, or 'auto'"))
     routing = policy.routing
     if routing.quality_target is not None and routing.thresholds is not None:
         problems.append((("routing", "thresholds"), "give quality_target or thresholds, not both"))

@@ -200,6 +200,22 @@ class Limits(Strict):
     max_output_tokens: int = Field(default=32768, ge=1)
 
 
+class Embeddings(Strict):
+    """The embedding tier behind POST /v1/embeddings: the bundled all-MiniLM-L6-v2 (384 dimensions, reads at most
+    256 word pieces of an input), run in-process on the CPU. Only that model ships, so it is the only one named."""
+
+    enabled: bool = True
+    model: Literal["all-MiniLM-L6-v2"] = Field(default="all-MiniLM-L6-v2", description="The name clients send as `model`.")
+    aliases: list[str] = Field(default_factory=list, description="Other names that mean this model (e.g. a client's default).")
+    backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8", description="onnx-int8 (fastest), onnx (float32) or torch (sentence-transformers, the reference)."
+    )
+    input_per_mtok: Decimal = Field(default=Decimal(0), ge=0, description="US dollars per million tokens embedded.")
+
+    def cost(self, tokens: int) -> Decimal:
+        return Decimal(tokens) * self.input_per_mtok / MILLION
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     name: str = "policy"
@@ -209,6 +225,7 @@ class Policy(Strict):
     limits: Limits = Field(default_factory=Limits)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: Resilience = Field(default_factory=Resilience)
+    embeddings: Embeddings = Field(default_factory=Embeddings)
     store_prompts: bool = True
 
     def enabled_tiers(self) -> list[str]:

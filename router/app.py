@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from router.admin import router as admin_router
+from router.doors.completions import create_completion
+from router.doors.embeddings import create_embeddings
+from router.doors.models import list_models, retrieve_model
 from router.doors.responses import create_response
-from router.errors import APIError, error_response, install_handlers, log, scrub
+from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
 from router.reload import PolicyReloader, poll_interval
@@ -27,21 +30,6 @@ _CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers)
-
-
-async def list_models(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    await gateway.tenancy.authenticate(request.headers.get("authorization"))
-    created = int(gateway.started_at)
-    data = [{"id": "auto", "object": "model", "created": created, "owned_by": "switchyard", "switchyard": {"routed": True}}]
-    for name in gateway.policy.by_cost():
-        tier = gateway.policy.tiers[name]
-        enabled, why = gateway.status[name]
-        # The banner's reason names where an upstream is (base URLs may hold credentials): not for clients.
-        info = {"tier": name, "model": tier.model, "enabled": enabled, "status": scrub(why), "engine": tier.engine}
-        for ident in dict.fromkeys([name, tier.model, *tier.aliases]):
-            data.append({"id": ident, "object": "model", "created": created, "owned_by": "switchyard", "switchyard": info})
-    return _json({"object": "list", "data": data})
 
 
 async def route(request: Request) -> Response:
@@ -166,6 +154,9 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/responses", create_response, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
+    app.add_api_route("/v1/completions", create_completion, methods=["POST"])
+    app.add_api_route("/v1/embeddings", create_embeddings, methods=["POST"])
     app.add_api_route("/v1/feedback", post_feedback, methods=["POST"], openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}})
     app.add_api_route("/healthz", healthz, methods=["GET"])
