@@ -16,6 +16,7 @@ import openai
 import pytest
 from typer.testing import CliRunner
 
+from policies import PolicyError, load_policy_text
 from router.cli import app
 from router.ledger import Ledger
 from tests.faulty_upstream import FaultyUpstream
@@ -186,3 +187,19 @@ def test_request_size_is_bounded_by_the_policy(embedding_gateway: Process) -> No
     headers = {"authorization": f"Bearer {embedding_gateway.keys['main']}"}  # type: ignore[attr-defined]
     reply = httpx.post(embedding_gateway.url + "/v1/embeddings", json=big, headers=headers, timeout=30)
     assert reply.status_code == 413 and reply.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_policy_without_an_embeddings_section_serves_the_bundled_minilm(gateway: Process) -> None:
+    """The E2E gateway's policy (tests/conftest.py) says nothing of embeddings: the default tier answers."""
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-anything", max_retries=0, timeout=120)
+    response = client.embeddings.create(model="auto", input="hello there")
+    assert vectors(response).shape == (1, 384) and response.model == "all-MiniLM-L6-v2"
+    assert client.models.retrieve("all-MiniLM-L6-v2").id == "all-MiniLM-L6-v2"
+
+
+def test_lint_refuses_an_embedding_name_that_a_chat_tier_uses() -> None:
+    text = POLICY.format(upstream="http://127.0.0.1:1", price=0).replace("[text-embedding-3-small]", "[chat-standin]")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    assert "embeddings.aliases" in str(caught.value) and "chat-standin" in str(caught.value)
+    assert load_policy_text("version: 1\ntiers: {a: {engine: openai, model: m, base_url: 'http://x/v1'}}\n").embeddings.enabled
