@@ -150,6 +150,7 @@ def test_reads_the_whole_input_up_to_minilms_256_word_pieces(embedding_gateway: 
     ({"model": "auto", "input": ""}, 400, "input[0]"),
     ({"model": "auto", "input": []}, 400, "input"),
     ({"model": "auto", "input": ["x"] * 2049}, 400, "input"),
+    ({"model": "auto", "input": ["word " * 200] * 2048}, 400, "input"),  # 2048 x 202 word pieces: over 300,000
     ({"model": "auto", "input": "hi", "dimensions": 128}, 400, "dimensions"),
     ({"model": "auto", "input": "hi", "encoding_format": "hex"}, 400, "encoding_format"),
     ({"model": "auto"}, 400, "input"),

@@ -30,6 +30,7 @@ from router.gateway import Gateway
 from router.ledger.store import to_nanousd
 
 MAX_INPUTS = 2048  # OpenAI's limit on inputs per request
+MAX_TOKENS = 300_000  # OpenAI's limit on tokens per request, summed over its inputs: bounds one request's CPU time
 DIMENSIONS = 384
 
 
@@ -130,6 +131,8 @@ async def _answer(gateway: Gateway, call: Call, asked: EmbeddingsRequest) -> Res
     tier = gateway.policy.embeddings
     model = await embedding_model.embedder(tier.backend)
     tokens = await embedding_model.count_tokens(model, asked.texts)
+    if tokens > MAX_TOKENS:
+        raise _bad(f"the inputs have {tokens} tokens in all; the limit is {MAX_TOKENS} a request", "input")
     await gateway.tenancy.admit(call.identity, tokens)
     cost = to_nanousd(tier.cost(tokens))
     call.reserved = cost
