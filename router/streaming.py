@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from engines.base import Engine, EngineError
+from engines.deltas import StreamedAnswer
 from router.accounting import Call, abandoned, commit, finish, money, partial_usage
 from router.billing import Meter
 from router.cache.responses import Hit
@@ -80,8 +81,7 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
     finish_reason = (response.get("choices") or [{}])[0].get("finish_reason") or "stop"
 
     async def replay() -> AsyncIterator[bytes]:
-        for i, piece in enumerate(_words(text)):
-            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+        for delta in replay_deltas(message, text):
             yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason, "logprobs": None}]})
         if include_usage:
@@ -92,6 +92,21 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
 
     headers["cache-control"] = "no-cache"
     return StreamingResponse(replay(), media_type="text/event-stream", headers=headers)
+
+
+def replay_deltas(message: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """A kept answer's message as stream deltas: its text word by word, then each tool call as
+    OpenAI streams one (id, type and name first, then its arguments)."""
+    deltas: list[dict[str, Any]] = [{"content": piece} for piece in _words(text)] if text or not message.get("tool_calls") else []
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        deltas.append({"tool_calls": [{"index": index, "id": call.get("id"), "type": call.get("type", "function"),
+                                       "function": {"name": function.get("name", ""), "arguments": ""}}]})
+        if function.get("arguments"):
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+    if deltas:
+        deltas[0] = {"role": "assistant", **deltas[0]}
+    return deltas
 
 
 def _sse(obj: Any) -> bytes:
@@ -176,17 +191,18 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         status, error = "ok", None
         usage: dict[str, Any] = {}
         usage_chunk: dict[str, Any] | None = None
-        pieces: list[str] = []
+        answer = StreamedAnswer()
+        pieces = answer.pieces
         try:
             chunk: dict[str, Any] | None = first
             while chunk is not None:
                 if chunk.get("usage"):
-                    usage, usage_chunk = chunk["usage"], chunk
-                elif chunk.get("choices"):
+                    # Usage goes out at the end, if asked for; a choice in the same chunk goes out now.
+                    usage, usage_chunk = chunk.pop("usage"), {**chunk, "choices": []}
+                    usage_chunk["usage"] = usage
+                if chunk.get("choices"):
                     chunk["model"] = served.model
-                    content = (chunk["choices"][0].get("delta") or {}).get("content")
-                    if isinstance(content, str):
-                        pieces.append(content)
+                    answer.add(chunk["choices"][0])
                     yield _sse(chunk)
                 chunk = await next_chunk()
         except StopAsyncIteration:
@@ -201,7 +217,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         except (asyncio.CancelledError, GeneratorExit):
             # The client left: stop the upstream, and still charge and record what was generated.
             await stream.aclose()
-            _, row = finish(gateway, call, tier, usage or partial_usage(chat, pieces), status="cancelled", http_status=499,
+            _, row = finish(gateway, call, tier, usage or partial_usage(chat, answer.fragments), status="cancelled", http_status=499,
                             error="client disconnected", response_text="".join(pieces))
             await call.settle(gateway, row.cost_nanousd)
             with contextlib.suppress(APIError):
@@ -213,7 +229,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
             yield _sse(APIError(502, f"the upstream of tier {tier} sent an invalid stream", code="upstream_error").body())
         finally:
             await stream.aclose()
-        cost, row = finish(gateway, call, tier, usage or partial_usage(chat, pieces), status=status,
+        cost, row = finish(gateway, call, tier, usage or partial_usage(chat, answer.fragments), status=status,
                            http_status=200 if status == "ok" else 502, error=error, response_text="".join(pieces))
         await call.settle(gateway, row.cost_nanousd)
         try:
@@ -222,11 +238,12 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         except APIError as exc:
             yield _sse(exc.body())
             return
-        if status == "ok":
-            text = "".join(pieces)
+        finish_reason = answer.finish_reason or "stop"
+        if status == "ok" and finish_reason in ("stop", "length", "tool_calls"):
+            # Kept as the non-streamed answer would be: tool calls and how the answer ended included.
             response = {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion", "created": int(time.time()),
                         "model": served.model, "usage": usage,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+                        "choices": [{"index": 0, "message": answer.message(), "finish_reason": finish_reason}]}
             await remember(gateway, call, tier, response, row.cost_nanousd)
         if status == "ok" and include_usage and usage_chunk is not None:
             usage_chunk["model"] = served.model
