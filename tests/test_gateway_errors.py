@@ -63,13 +63,13 @@ def test_oversized_body_is_413(gateway: Process) -> None:
     assert_openai_error(post(gateway, huge), 413, "request_too_large")
 
 
-def test_tools_on_a_tier_without_tool_support(gateway: Process) -> None:
+def test_tools_route_like_any_request(gateway: Process) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
-    # The local tier cannot call tools; routing skips it for the HTTP tiers that can.
-    response = httpx.post(
-        gateway.url + "/v1/route", json={"model": "auto", "messages": OK_MESSAGES, "tools": [tool]}
-    ).json()
-    assert response["tier"] != "local"
+    # Every tier calls tools (the local one through a grammar: tests/test_local_tools.py), so tools
+    # take no tier out of routing.
+    routed = [httpx.post(gateway.url + "/v1/route", json={"model": "auto", "messages": OK_MESSAGES, **extra}).json()["tier"]
+              for extra in ({"tools": [tool]}, {})]
+    assert routed[0] == routed[1] == "local"
 
 
 def test_unknown_path_and_method(gateway: Process) -> None:
