@@ -17,6 +17,7 @@ from starlette.responses import Response
 from router.admin import router as admin_router
 from router.doors.completions import create_completion
 from router.doors.embeddings import create_embeddings
+from router.doors.messages import create_message
 from router.doors.models import list_models, retrieve_model
 from router.doors.responses import create_response
 from router.errors import APIError, error_response, install_handlers, log
@@ -153,6 +154,7 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/responses", create_response, methods=["POST"])
+    app.add_api_route("/v1/messages", create_message, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
     app.add_api_route("/v1/completions", create_completion, methods=["POST"])

@@ -1,0 +1,325 @@
+"""Anthropic's Messages API (`POST /v1/messages`, what the anthropic SDK and Claude Code call): a request
+is translated into a chat payload for the one pipeline, and its answer (JSON or SSE) back into
+Messages' wire format (router/doors/messages_output.py). Errors are in Anthropic's shape."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from router.body import read_json
+from router.doors.messages_output import error_body, message_object, translate_stream
+from router.errors import APIError, scrub
+from router.gateway import Gateway
+from router.pipeline import serve_chat
+
+log = logging.getLogger("switchyard")
+
+# Blocks an assistant turn may echo back that carry nothing a chat model can use.
+_SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+# Chat's names for what this door's client calls otherwise, in errors the pipeline raises.
+_CHAT_NAMES = [(re.compile(r"'messages(?:\.\d+)?(?:\.[\w.]+)?'"), "'messages'"), (re.compile(r"'stop'"), "'stop_sequences'"),
+               (re.compile(r"'user'"), "'metadata.user_id'"), (re.compile(r"(tools\[\d+\])\.function\.parameters"), r"\1.input_schema"),
+               (re.compile(r"(tools\[\d+\])\.function\."), r"\1."),
+               (re.compile(r"\bresponse_format(?:\.json_schema)?"), "output_config.format")]
+
+
+def _bad(message: str) -> APIError:
+    return APIError(400, message, code="invalid_request")
+
+
+def _text(block: dict[str, Any], where: str) -> str:
+    if not isinstance(block.get("text"), str):
+        raise _bad(f"{where}.text: must be a string")
+    return block["text"]
+
+
+def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "base64" and isinstance(source, dict):
+        if not isinstance(source.get("media_type"), str) or not isinstance(source.get("data"), str):
+            raise _bad(f"{where}.source: a base64 image needs string 'media_type' and 'data'")
+        return {"type": "image_url", "image_url": {"url": f"data:{source['media_type']};base64,{source['data']}"}}
+    if kind == "url" and isinstance(source, dict) and isinstance(source.get("url"), str):
+        return {"type": "image_url", "image_url": {"url": source["url"]}}
+    # A file id names an upload at Anthropic, which no other tier can read and no budget can bound.
+    raise _bad(f"{where}.source: images must be base64 or url sources; file ids are not supported")
+
+
+def _document(block: dict[str, Any], where: str) -> dict[str, Any]:
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "text" and isinstance(source, dict) and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}
+    if kind == "base64" and isinstance(source, dict) and isinstance(source.get("data"), str):
+        media = source.get("media_type") if isinstance(source.get("media_type"), str) else "application/pdf"
+        file: dict[str, Any] = {"file_data": f"data:{media};base64,{source['data']}"}
+        if isinstance(block.get("title"), str):
+            file["filename"] = block["title"]
+        return {"type": "file", "file": file}
+    raise _bad(f"{where}.source: documents must be text or base64 sources; file ids and URLs are not supported")
+
+
+def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A tool_result block as a chat tool message, and the images it holds (chat tool messages take
+    text only: the images follow in a user message)."""
+    call_id = block.get("tool_use_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise _bad(f"{where}.tool_use_id: must be a non-empty string")
+    content = block.get("content")
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for i, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                texts.append(_text(part, f"{where}.content.{i}"))
+            elif kind == "image":
+                images.append(_image(part, f"{where}.content.{i}"))
+            else:
+                raise _bad(f"{where}.content.{i}: a tool result holds text and image blocks, not {kind!r}")
+    elif content is not None:
+        raise _bad(f"{where}.content: must be a string or a list of blocks")
+    text = "\n".join(texts)
+    if block.get("is_error") is True:
+        # Chat has no error flag on a tool message: the model still has to learn the call failed.
+        text = f"Error: {text}" if text else "Error"
+    return {"role": "tool", "tool_call_id": call_id, "content": text}, images
+
+
+def _user(content: list[Any], where: str) -> list[dict[str, Any]]:
+    """A user turn as chat messages: its tool results first (chat wants them right after the call),
+    then what the user said."""
+    tools: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        at = f"{where}.content.{i}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": _text(block, at)})
+        elif kind == "image":
+            parts.append(_image(block, at))
+        elif kind == "document":
+            parts.append(_document(block, at))
+        elif kind == "tool_result":
+            message, images = _tool_result(block, at)
+            tools.append(message)
+            parts.extend(images)
+        elif kind in _SKIPPED_BLOCKS:
+            continue
+        else:
+            raise _bad(f"{at}.type: {kind!r} is not supported in a user turn; expected text, image, document or tool_result")
+    return tools + ([{"role": "user", "content": parts}] if parts else [])
+
+
+def _assistant(content: list[Any], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        at = f"{where}.content.{i}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(_text(block, at))
+        elif kind == "tool_use":
+            assert isinstance(block, dict)
+            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                raise _bad(f"{at}: a tool_use block needs string 'id' and 'name'")
+            arguments = block.get("input", {})
+            if not isinstance(arguments, dict):
+                raise _bad(f"{at}.input: must be an object")
+            calls.append({"id": block["id"], "type": "function",
+                          "function": {"name": block["name"], "arguments": orjson.dumps(arguments).decode()}})
+        elif kind in _SKIPPED_BLOCKS:
+            continue
+        else:
+            raise _bad(f"{at}.type: {kind!r} is not supported in an assistant turn; expected text or tool_use")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _system(system: Any) -> str | None:
+    if system is None or isinstance(system, str):
+        return system or None
+    if not isinstance(system, list):
+        raise _bad("system: must be a string or a list of text blocks")
+    texts = []
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise _bad(f"system.{i}: must be a text block")
+        texts.append(_text(block, f"system.{i}"))
+    return "\n".join(texts) or None
+
+
+def chat_messages(messages: Any, system: Any = None) -> list[dict[str, Any]]:
+    """Messages' `system` and `messages` as chat messages: tool_use blocks become an assistant
+    message's tool_calls, tool_result blocks tool messages; thinking blocks are dropped."""
+    out: list[dict[str, Any]] = []
+    prompt = _system(system)
+    if prompt is not None:
+        out.append({"role": "system", "content": prompt})
+    if not isinstance(messages, list) or not messages:
+        raise _bad("messages: must be a non-empty list")
+    for i, message in enumerate(messages):
+        where = f"messages.{i}"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            raise _bad(f"{where}.role: must be 'user' or 'assistant' (a system prompt goes in the top-level 'system')")
+        assert isinstance(message, dict)
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append({"role": role, "content": content})
+            continue
+        if not isinstance(content, list):
+            raise _bad(f"{where}.content: must be a string or a list of content blocks")
+        if role == "user":
+            out.extend(_user(content, where))
+        else:
+            out.append(_assistant(content, where))
+    if not any(m["role"] != "system" for m in out):
+        raise _bad("messages: no user or assistant content")
+    return out
+
+
+def chat_tools(tools: Any) -> list[dict[str, Any]] | None:
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        raise _bad("tools: must be a list")
+    translated = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise _bad(f"tools.{i}: must be an object")
+        if tool.get("type") not in (None, "custom"):
+            raise _bad(f"tools.{i}: {tool.get('type')!r} is a server tool (web search, bash, text editor, code execution, "
+                       "...); only client tools ({name, description, input_schema}) are supported")
+        if not isinstance(tool.get("name"), str) or not isinstance(tool.get("input_schema"), dict):
+            raise _bad(f"tools.{i}: a tool needs a string 'name' and an object 'input_schema'")
+        function = {"name": tool["name"], "parameters": tool["input_schema"]}
+        if isinstance(tool.get("description"), str):
+            function["description"] = tool["description"]
+        translated.append({"type": "function", "function": function})
+    return translated
+
+
+def chat_tool_choice(choice: Any) -> str | dict[str, Any] | None:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if choice is None:
+        return None
+    if kind in ("auto", "none"):
+        return kind
+    if kind == "any":
+        return "required"
+    if kind == "tool" and isinstance(choice, dict) and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    raise _bad("tool_choice: must be {type: auto}, {type: any}, {type: none} or {type: tool, name: ...}")
+
+
+def chat_response_format(config: Any) -> dict[str, Any] | None:
+    """`output_config.format` (Anthropic's structured outputs) as chat's json_schema response format;
+    `output_config.effort` has no chat counterpart and is ignored."""
+    if config is None:
+        return None
+    spec = config.get("format") if isinstance(config, dict) else {}
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("type") != "json_schema" or not isinstance(spec.get("schema"), dict):
+        raise _bad("output_config.format: must be {type: json_schema, schema: {...}}")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": spec["schema"], "strict": True}}
+
+
+def chat_payload(body: Any) -> dict[str, Any]:
+    """A Messages request as a chat-completions payload; a 400 for what this door cannot honour."""
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    for key in ("model", "max_tokens", "messages"):
+        if key not in body:
+            raise _bad(f"{key}: field required")
+    max_tokens = body["max_tokens"]
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise _bad("max_tokens: must be a positive integer")
+    payload: dict[str, Any] = {"model": body["model"], "max_tokens": max_tokens,
+                               "messages": chat_messages(body["messages"], body.get("system"))}
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise _bad("stop_sequences: must be a list of non-empty strings")
+        if stops:
+            payload["stop"] = stops
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _bad("metadata: must be an object")
+    user = (metadata or {}).get("user_id")
+    # top_k has no chat counterpart: ignored, like Anthropic-only hints (cache_control, service_tier, thinking).
+    for key, value in (("temperature", body.get("temperature")), ("top_p", body.get("top_p")), ("user", user),
+                       ("tools", chat_tools(body.get("tools"))), ("tool_choice", chat_tool_choice(body.get("tool_choice"))),
+                       ("response_format", chat_response_format(body.get("output_config")))):
+        if value is not None:
+            payload[key] = value
+    if body.get("stream") is not None:
+        if not isinstance(body["stream"], bool):
+            raise _bad("stream: must be a boolean")
+        payload["stream"] = body["stream"]
+        if body["stream"]:
+            payload["stream_options"] = {"include_usage": True}  # message_delta carries the usage
+    return payload
+
+
+def _with_api_key(request: Request) -> Request:
+    """The request as the pipeline reads it: Anthropic's clients send the key in `x-api-key`, the
+    pipeline reads `Authorization: Bearer`. A copy of the scope, so the caller's request is untouched;
+    it shares the state the pipeline writes the request id into."""
+    key = next((v for k, v in request.scope["headers"] if k == b"x-api-key"), None)
+    if not key:
+        return request
+    request.state  # noqa: B018 - creates scope["state"] before the copy, so both share it
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"authorization"] + [(b"authorization", b"Bearer " + key)]
+    return Request({**request.scope, "headers": headers}, request.receive)
+
+
+def _error(exc: APIError, request: Request) -> Response:
+    message = scrub(exc.message)
+    for pattern, name in _CHAT_NAMES:
+        message = pattern.sub(name, message)
+    headers = {**(getattr(request.state, "headers", None) or {}), **exc.headers}
+    return Response(orjson.dumps(error_body(exc.status, message)), status_code=exc.status, media_type="application/json",
+                    headers=headers)
+
+
+async def create_message(request: Request) -> Response:
+    try:
+        return await _create(_with_api_key(request))
+    except APIError as exc:
+        return _error(exc, request)
+    except Exception:  # the last line of defence: log it, answer 500 in this door's shape
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return _error(APIError(500, f"internal error (request id {request_id}); the gateway logged the details"), request)
+
+
+async def _create(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    # Unauthenticated callers get the same 401 as at chat, before anything is said about their body.
+    await gateway.tenancy.authenticate(request.headers.get("authorization"))
+    body = await read_json(request, gateway.policy.limits.max_request_bytes)
+    payload = chat_payload(body)
+    stops = payload.get("stop") or []
+    answer = await serve_chat(request, payload, door="messages")
+    message_id = f"msg_{getattr(request.state, 'request_id', '')}"
+    model = answer.headers.get("x-switchyard-model") or str(payload["model"])
+    if payload.get("stream"):
+        answer.body_iterator = translate_stream(answer.body_iterator, message_id, model, stops)  # type: ignore[attr-defined]
+        return answer
+    headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
+    completion = orjson.loads(answer.body)  # type: ignore[attr-defined]
+    return Response(orjson.dumps(message_object(message_id, model, completion, stops)), media_type="application/json",
+                    headers=headers)
