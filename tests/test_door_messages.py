@@ -166,6 +166,36 @@ def test_tool_use_round_trip(gateway: Process) -> None:
     assert streamed and isinstance(streamed[0].input, dict)
 
 
+def test_structured_output(gateway: Process) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+              "required": ["answer"], "additionalProperties": False}
+    message = sdk(gateway).messages.create(model="local", max_tokens=16,
+                                           output_config={"format": {"type": "json_schema", "schema": schema}},
+                                           messages=[{"role": "user", "content": "Is the sky blue? Answer in JSON."}])
+    assert_message(message)
+    if message.stop_reason == "end_turn":
+        assert json.loads(message.content[0].text)["answer"] in ("yes", "no")
+
+
+def test_a_claude_code_shaped_request(gateway: Process) -> None:
+    """What Claude Code sends: ?beta=true, beta headers, cache_control marks, thinking, an assistant's
+    thinking blocks and a tool result in the history, fields this gateway has no use for."""
+    tool = {**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}
+    body = {"model": "local", "max_tokens": 8, "stream": True, "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "system": [{"type": "text", "text": "You are a coding agent.", "cache_control": {"type": "ephemeral"}}],
+            "tools": [tool], "metadata": {"user_id": "user_abc_session_1"}, "context_management": {"edits": []},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather?", "cache_control": {"type": "ephemeral"}}]},
+                         {"role": "assistant", "content": [{"type": "thinking", "thinking": "call it", "signature": "sig"},
+                                                           {"type": "tool_use", "id": "toolu_01", "name": "get_weather",
+                                                            "input": {"unit": "c"}}]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C"}]}]}
+    headers = {"x-api-key": "sk-anything", "anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking-2025-05-14"}
+    with httpx.stream("POST", gateway.url + "/v1/messages?beta=true", json=body, headers=headers, timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        text = response.read().decode()
+    assert "event: message_stop" in text and "event: error" not in text
+
+
 BAD_BODIES = [
     ({"model": "local", "messages": [{"role": "user", "content": SAY}]}, "max_tokens"),
     ({"model": "local", "max_tokens": 0, "messages": [{"role": "user", "content": SAY}]}, "max_tokens"),
@@ -180,6 +210,8 @@ BAD_BODIES = [
     ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "temperature": 7}, "temperature"),
     ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "metadata": {"user_id": 5}},
      "metadata.user_id"),
+    ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "output_config": {"format": {"type": "x"}}},
+     "output_config.format"),
     ([1, 2], "JSON object"),
 ]
 
@@ -304,6 +336,10 @@ def test_request_fields_map_to_chat() -> None:
         "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"],
                                                     "description": "The weather in a city."}}],
         "tool_choice": "required", "stream": True, "stream_options": {"include_usage": True}}
+    structured = chat_payload({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "q"}],
+                               "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": {"type": "object"}}}})
+    assert structured["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"},
+                                                                                    "strict": True}}
     choices = {"auto": "auto", "none": "none"}
     for kind, expected in choices.items():
         assert chat_payload({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "q"}],
