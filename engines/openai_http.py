@@ -97,7 +97,10 @@ class OpenAIHTTPEngine:
         _ = self.session
 
     def _body(self, request: EngineRequest, stream: bool) -> bytes:
-        body: dict[str, Any] = {"model": self.upstream_model, "messages": request.messages}
+        # Every message carries "content" (null as ""): servers' chat templates read it unguarded, and
+        # an assistant turn that only called tools has none once the gateway drops nulls.
+        messages = [m if "content" in m else {**m, "content": ""} for m in request.messages]
+        body: dict[str, Any] = {"model": self.upstream_model, "messages": messages}
         body.update(self.extra_body)
         body.update(request.sampling_params())
         if stream:

@@ -181,3 +181,16 @@ def test_streamed_and_plain_requests_cost_the_same(gateway: Process) -> None:
     assert chunks[-1].usage.completion_tokens == plain.parse().usage.completion_tokens
     assert chunks[-1].model_extra["switchyard"]["cost_usd"] == plain.headers["x-switchyard-cost-usd"]
     assert float(plain.headers["x-switchyard-cost-usd"]) > 0
+
+
+def test_assistant_tool_call_turns_without_content_reach_an_http_tier(gateway: Process) -> None:
+    # OpenAI clients send an assistant turn that called a tool with content null; llama_cpp.server's
+    # chat template reads message.content and failed (a 502) when the gateway dropped the key.
+    history = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 C"},
+    ]
+    answer = client(gateway).chat.completions.create(model="self_hosted", messages=history, max_tokens=4)
+    assert answer.choices[0].message.role == "assistant"
