@@ -117,3 +117,35 @@ def hostile_body(rng: random.Random, focus: str | None = None) -> tuple[bytes, d
         return json.dumps(body).encode(), headers
     except (RecursionError, ValueError):
         return b"{}", headers
+
+
+# A valid request for each front door other than chat; hostile variants replace one field.
+DOOR_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/responses": {"model": "local", "input": "Say hello.", "max_output_tokens": 4},
+    "/v1/messages": {"model": "local", "max_tokens": 4, "messages": [{"role": "user", "content": "Say hello."}]},
+    "/v1/completions": {"model": "local", "prompt": "Say hello.", "max_tokens": 4},
+    "/v1/embeddings": {"model": "auto", "input": "Say hello."},
+}
+DOOR_FIELDS: dict[str, list[str]] = {
+    "/v1/responses": ["input", "instructions", "tools", "tool_choice", "text", "stream", "temperature", "previous_response_id"],
+    "/v1/messages": ["messages", "system", "tools", "tool_choice", "stop_sequences", "stream", "max_tokens", "metadata"],
+    "/v1/completions": ["prompt", "stop", "stream", "echo", "logprobs", "max_tokens", "n"],
+    "/v1/embeddings": ["input", "encoding_format", "dimensions", "model"],
+}
+
+
+def hostile_door_body(rng: random.Random, path: str) -> bytes:
+    """A door's valid body with one field made hostile (or the whole body random JSON, or nested deep)."""
+    roll = rng.random()
+    if roll < 0.1:
+        body: Any = random_json(rng)
+    elif roll < 0.15:
+        body = {**DOOR_BODIES[path], rng.choice(DOOR_FIELDS[path]): nested(rng.randint(60, 1000))}
+    else:
+        body = dict(DOOR_BODIES[path])
+        field = rng.choice(DOOR_FIELDS[path])
+        body[field] = random_json(rng) if rng.random() < 0.7 else [random_json(rng) for _ in range(rng.randint(1, 3))]
+    try:
+        return json.dumps(body).encode()
+    except (RecursionError, ValueError):
+        return b"{}"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.faulty_upstream import FaultyUpstream
-from tests.hostile import hostile_body
+from tests.hostile import DOOR_BODIES, hostile_body, hostile_door_body
 from tests.servers import ROOT, Process, free_port, start_gateway
 
 pytestmark = pytest.mark.slow
@@ -51,5 +51,20 @@ def test_hostile_bodies_never_get_a_5xx_nor_kill_the_gateway(gw: Process, seed: 
             served += answer.status_code == 200
     assert gw.proc.poll() is None
     assert sent >= 100 and served > 0  # it really ran, and some of it was answered for real
+    log = gw.output()
+    assert "Traceback" not in log and "unhandled error" not in log
+
+
+@pytest.mark.parametrize("path", list(DOOR_BODIES))
+def test_hostile_bodies_at_every_front_door(gw: Process, path: str) -> None:
+    rng = random.Random(path)
+    started, sent = time.monotonic(), 0
+    with httpx.Client(timeout=30) as client:
+        while sent < 250 and time.monotonic() - started < LIMIT_S:
+            content = hostile_door_body(rng, path)
+            answer = client.post(gw.url + path, content=content, headers={"content-type": "application/json"})
+            sent += 1
+            assert answer.status_code < 500, (content[:300], answer.text[:300])
+    assert gw.proc.poll() is None
     log = gw.output()
     assert "Traceback" not in log and "unhandled error" not in log
