@@ -194,3 +194,10 @@ def test_assistant_tool_call_turns_without_content_reach_an_http_tier(gateway: P
     ]
     answer = client(gateway).chat.completions.create(model="self_hosted", messages=history, max_tokens=4)
     assert answer.choices[0].message.role == "assistant"
+
+
+def test_logprobs_on_the_local_tier_are_a_clear_400(gateway: Process) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(gateway).chat.completions.create(model="local", messages=SHORT, max_tokens=2, logprobs=True)
+    assert "logprobs" in str(refused.value)
+    assert client(gateway).chat.completions.create(model="local", messages=SHORT, max_tokens=2).choices  # the tier still serves
