@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -148,3 +149,21 @@ class PrivatePostgres:
         subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def ledger_row(gateway: Process, request_id: str) -> dict[str, Any]:
+    """The request's ledger row; rows are written in batches, so it may take a moment to appear."""
+    from router.ledger import Ledger
+
+    assert gateway.database_url
+    deadline = time.monotonic() + 10
+    while True:
+        ledger = Ledger(gateway.database_url)
+        try:
+            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
+        finally:
+            ledger.close()
+        if rows or time.monotonic() > deadline:
+            assert rows, f"no ledger row for {request_id}"
+            return rows[0]
+        time.sleep(0.1)

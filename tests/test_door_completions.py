@@ -3,7 +3,6 @@ against the real E2E gateway process (tests/conftest.py), plus unit tests of the
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -12,30 +11,13 @@ import pytest
 
 from router.doors.completions import _chunk, chat_payload
 from router.errors import APIError
-from router.ledger import Ledger
-from tests.servers import Process
+from tests.servers import Process, ledger_row
 
 SAY = "Say hello in one word."
 
 
 def sdk(gateway: Process) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-anything", max_retries=0, timeout=120)
-
-
-def ledger_row(gateway: Process, request_id: str) -> dict[str, Any]:
-    """The request's ledger row; rows are written in batches, so it may take a moment to appear."""
-    assert gateway.database_url
-    deadline = time.monotonic() + 10
-    while True:
-        ledger = Ledger(gateway.database_url)
-        try:
-            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
-        finally:
-            ledger.close()
-        if rows or time.monotonic() > deadline:
-            assert rows, f"no ledger row for {request_id}"
-            return rows[0]
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("prompt", [SAY, [SAY]])

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from router.doors.messages import chat_messages, chat_payload
 from router.doors.messages_output import StreamTranslator, message_object, translate_stream
 from router.errors import APIError
-from router.ledger import Ledger
-from tests.servers import ROOT, Process, start_gateway
+from tests.servers import ROOT, Process, ledger_row, start_gateway
 
 SAY = "Say hello in one word."
 WEATHER_TOOL = {"name": "get_weather", "description": "The weather in a city.",
@@ -35,22 +33,6 @@ STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use")
 def sdk(gateway: Process, **kwargs: Any) -> anthropic.Anthropic:
     kwargs.setdefault("api_key", "sk-anything")
     return anthropic.Anthropic(base_url=gateway.url, max_retries=0, timeout=120, **kwargs)
-
-
-def ledger_row(gateway: Process, request_id: str) -> dict[str, Any]:
-    """The request's ledger row; rows are written in batches, so it may take a moment to appear."""
-    assert gateway.database_url
-    deadline = time.monotonic() + 10
-    while True:
-        ledger = Ledger(gateway.database_url)
-        try:
-            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
-        finally:
-            ledger.close()
-        if rows or time.monotonic() > deadline:
-            assert rows, f"no ledger row for {request_id}"
-            return rows[0]
-        time.sleep(0.1)
 
 
 def assert_message(message: Any) -> None:

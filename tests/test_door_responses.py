@@ -4,7 +4,6 @@ plus unit tests of its translation (input items to chat messages, chat chunks to
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Literal
 
 import httpx
@@ -16,8 +15,7 @@ from pydantic import BaseModel
 from router.doors.responses import chat_payload, input_messages
 from router.doors.responses_output import StreamTranslator, response_object
 from router.errors import APIError
-from router.ledger import Ledger
-from tests.servers import Process
+from tests.servers import Process, ledger_row
 
 SAY = "Say hello in one word."
 IMAGE = "data:image/png;base64,AA"
@@ -30,22 +28,6 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The w
 
 def sdk(gateway: Process) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-anything", max_retries=0, timeout=120)
-
-
-def ledger_row(gateway: Process, request_id: str) -> dict[str, Any]:
-    """The request's ledger row; rows are written in batches, so it may take a moment to appear."""
-    assert gateway.database_url
-    deadline = time.monotonic() + 10
-    while True:
-        ledger = Ledger(gateway.database_url)
-        try:
-            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
-        finally:
-            ledger.close()
-        if rows or time.monotonic() > deadline:
-            assert rows, f"no ledger row for {request_id}"
-            return rows[0]
-        time.sleep(0.1)
 
 
 def assert_usage(usage: Any) -> None:
