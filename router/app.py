@@ -23,6 +23,7 @@ from router.doors.responses import create_response
 from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
+from router.planning import plan
 from router.reload import PolicyReloader, poll_interval
 from router.schemas import ChatRequest, parse_chat_request
 
@@ -36,14 +37,17 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 async def route(request: Request) -> Response:
     """The routing decision for a chat request body, without generating anything."""
     gateway: Gateway = request.app.state.gateway
-    await gateway.tenancy.authenticate(request.headers.get("authorization"))
+    identity = await gateway.tenancy.identify(request.headers.get("authorization"))
     chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
     started = time.perf_counter()
-    decision = await gateway.decide(chat)
+    route = await plan(gateway, chat, identity)  # as chat and every door would decide it
+    decision = route.decision
     return _json(
         {
             "tier": decision.tier,
+            "cascade": [stage.tier for stage in route.stages] if route.cascaded else None,
+            "downgraded_by": route.downgraded,
             "model": decision.model,
             "pinned": chat.model != "auto",
             "route_score": decision.route_score,

@@ -22,6 +22,7 @@ from router.body import read_json
 from router.cache.responses import cache_control
 from router.errors import APIError
 from router.gateway import Gateway
+from router.planning import plan
 from router.schemas import ChatRequest, parse_chat_request
 from router.streaming import GuardedStream, remember, serve_hit, stream_completion
 from router.upstream import ClientDisconnected, cancellable, engine_request, timed, with_fallbacks
@@ -109,24 +110,13 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
             if hit is not None:
                 await gateway.tenancy.admit(identity, 0)
                 return await serve_hit(gateway, call, hit)
-    downgrade = None
-    fraction = gateway.policy.routing.budget_downgrade_below
-    if fraction is not None and identity.buckets and chat.model == "auto":
-        nearly = await gateway.tenancy.nearly_spent(identity, fraction)
-        downgrade = nearly.name if nearly else None
-    plan = cascade.stages(gateway, chat) if downgrade is None else None
-    if plan is not None:
-        first = gateway.policy.tiers[plan[0]]
-        decision = call.decision = Decision(plan[0], first.model, 0.0, None, f"cascade over {', '.join(plan)}")
-        gateway.metrics.decisions.labels(plan[0]).inc()
-    else:
-        decision = call.decision = await gateway.decide(chat, cheapest_only=downgrade)
+    route = await plan(gateway, chat, identity)
+    decision = call.decision = route.decision
     decision_headers(headers, decision)
     headers["x-switchyard-cache"] = call.cache
     await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))
     # A cascade may pay for every stage: it reserves the sum of their worst cases.
-    stage_decisions = [Decision(t, gateway.policy.tiers[t].model, 0.0, None, "cascade stage") for t in plan] if plan else [decision]
-    call.reserved = sum(worst_case(gateway, chat, d, prompt_bound) for d in stage_decisions)
+    call.reserved = sum(worst_case(gateway, chat, d, prompt_bound) for d in route.stages)
     await gateway.tenancy.reserve(identity, call.request_id, call.reserved)
     call.holding = True
     overhead = time.perf_counter() - call.started
@@ -136,8 +126,8 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
 
     if chat.stream:
         return await stream_completion(request, gateway, call)
-    if plan is not None:
-        return await cascade_completion(request, gateway, call, stage_decisions)
+    if route.cascaded:
+        return await cascade_completion(request, gateway, call, list(route.stages))
 
     async def attempt(tier: str, engine: Engine) -> dict[str, Any]:
         served = gateway.policy.tiers[tier]

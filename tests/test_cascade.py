@@ -123,6 +123,19 @@ def test_confident_cheap_answer_stands(setup: tuple[Process, FaultyUpstream]) ->
     assert_books_balance(gw)
 
 
+def test_route_explains_the_cascade_chat_runs(setup: tuple[Process, FaultyUpstream]) -> None:
+    # /v1/route decided on its own and named the classifier's tier for a cascade policy.
+    gw, upstream = setup
+    control(upstream, "cheap", default="ok", logprob=-0.1)
+    headers = {"authorization": f"Bearer {gw.key}"}  # type: ignore[attr-defined]
+    routed = httpx.post(gw.url + "/v1/route", json={"model": "auto", "messages": MESSAGES}, headers=headers, timeout=30).json()
+    answered = ask(gw)
+    assert routed["tier"] == answered.headers["x-switchyard-tier"] == "cheap"
+    assert routed["cascade"] == ["cheap", "strong"] and routed["downgraded_by"] is None
+    streamed = httpx.post(gw.url + "/v1/route", json={"model": "auto", "messages": MESSAGES, "stream": True}, headers=headers).json()
+    assert streamed["cascade"] is None  # streams are not cascaded, by chat or by /v1/route
+
+
 def test_unsure_cheap_answer_escalates_and_both_calls_are_charged(setup: tuple[Process, FaultyUpstream]) -> None:
     gw, upstream = setup
     control(upstream, "cheap", default="ok", logprob=-2.0)
