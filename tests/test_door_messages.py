@@ -411,3 +411,33 @@ def test_an_empty_answer_still_has_a_block() -> None:
     raw = translator.start() + translator.chunk(_chunk({}, "stop")) + translator.finish()
     assert raw.count(b"event: content_block_start") == 1 and raw.count(b"event: content_block_stop") == 1
     assert b'"stop_reason":"end_turn"' in raw
+
+
+def test_a_stream_that_fails_mid_way_keeps_its_ledger_row(upstream: Any, tmp_path: Path) -> None:
+    # The door used to stop reading the pipeline's stream at the error event, so the pipeline never
+    # reached the point where it records the request: an answered, billed stream with no row.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"""
+version: 1
+tiers:
+  flaky:
+    engine: openai
+    model: flaky
+    base_url: {upstream.url}/v1
+    max_output_tokens: 16
+    prices: {{input_per_mtok: 1, output_per_mtok: 2}}
+routing: {{classifier: rules}}
+cache: {{exact: false, semantic: false}}
+""")
+    httpx.post(upstream.url + "/control", json={"model": "flaky", "script": [], "default": "die"}).raise_for_status()
+    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
+    gateway = start_gateway(policy, tmp_path, env=env)
+    gateway.database_url = env["SWITCHYARD_DATABASE_URL"]
+    try:
+        body = {"model": "flaky", "max_tokens": 8, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        streamed = httpx.post(gateway.url + "/v1/messages", json=body, timeout=30)
+        assert streamed.status_code == 200 and "event: error" in streamed.text
+        row = ledger_row(gateway, streamed.headers["x-switchyard-request-id"])
+        assert row["door"] == "messages" and row["status"] == "error" and row["cost_nanousd"] > 0
+    finally:
+        gateway.stop()

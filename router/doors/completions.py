@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.body import read_json
+from router.doors.sse import ChatEvents
 from router.errors import APIError
 from router.gateway import Gateway
 from router.pipeline import serve_chat
@@ -105,31 +107,17 @@ def _chunk(completion_id: str, chunk: dict[str, Any]) -> dict[str, Any] | None:
 
 
 async def translate_stream(inner: AsyncIterator[bytes], completion_id: str) -> AsyncIterator[bytes]:
-    """The pipeline's chat SSE as text_completion events; errors and [DONE] pass as they are. Closing
-    this closes the pipeline's stream, which is what settles the request when the client leaves early."""
-    buffer = b""
-    try:
-        async for raw in inner:
-            buffer += raw if isinstance(raw, bytes) else str(raw).encode()
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                data = b"\n".join(line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:"))
-                if not data:
-                    continue
-                if data == b"[DONE]":
-                    yield b"data: [DONE]\n\n"
-                    continue
-                event = orjson.loads(data)
-                if "error" in event:
-                    yield b"data: " + data + b"\n\n"
-                    continue
+    """The pipeline's chat SSE as text_completion events; errors and [DONE] pass as they are."""
+    async with aclosing(ChatEvents(inner)) as events:
+        async for event in events:
+            if event is None:
+                yield b"data: [DONE]\n\n"
+            elif "error" in event:
+                yield b"data: " + orjson.dumps(event) + b"\n\n"
+            else:
                 translated = _chunk(completion_id, event)
                 if translated is not None:
                     yield b"data: " + orjson.dumps(translated) + b"\n\n"
-    finally:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 async def create_completion(request: Request) -> Response:

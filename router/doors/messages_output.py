@@ -5,9 +5,12 @@ with their deltas, message_delta with the stop reason and usage, message_stop; `
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
+
+from router.doors.sse import ChatEvents
 
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                  "content_filter": "refusal"}
@@ -146,35 +149,26 @@ class StreamTranslator:
         return out + sse("message_stop", {})
 
 
-def _events(buffer: bytes) -> tuple[list[bytes], bytes]:
-    *events, rest = buffer.split(b"\n\n")
-    return events, rest
-
-
 async def translate_stream(chunks: AsyncIterator[bytes], message_id: str, model: str, stops: list[str]) -> AsyncIterator[bytes]:
     """The pipeline's chat SSE (`data: {chunk}` ... `data: [DONE]`, or a `data: {"error": ...}` event
     after a failure mid-way) as Messages events."""
     translator = StreamTranslator(message_id, model, stops)
-    yield translator.start()
-    buffer = b""
-    async for piece in chunks:
-        events, buffer = _events(buffer + piece)
-        for event in events:
-            data = event.strip()
-            if not data.startswith(b"data:"):
+    ended = False
+    async with aclosing(ChatEvents(chunks)) as events:
+        yield translator.start()
+        # Read to the end even after [DONE] or an error: the pipeline records the request's row last.
+        async for chunk in events:
+            if ended:
                 continue
-            data = data[5:].strip()
-            if data == b"[DONE]":
+            if chunk is None:
+                ended = True
                 yield translator.finish()
-                return
-            chunk = orjson.loads(data)
-            if "error" in chunk:
+            elif "error" in chunk:
+                ended = True
                 error = chunk["error"] if isinstance(chunk["error"], dict) else {}
                 status = 529 if error.get("type") == "overloaded_error" else 500
                 yield sse("error", {"error": {"type": error_type(status), "message": str(error.get("message") or "upstream error")}})
-                return
-            out = translator.chunk(chunk)
-            if out:
+            elif out := translator.chunk(chunk):
                 yield out
-    # The pipeline ends every answer with [DONE] or an error: a stream that just stops was cut short.
-    yield sse("error", {"error": {"type": "api_error", "message": "the answer's stream ended early"}})
+    if not ended:  # the pipeline ends every answer with [DONE] or an error: a stream that just stops was cut short
+        yield sse("error", {"error": {"type": "api_error", "message": "the answer's stream ended early"}})

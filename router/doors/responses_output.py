@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
+
+from router.doors.sse import ChatEvents
 
 # Chat's finish reasons that leave a response short of what the model meant to say.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -205,27 +208,13 @@ class StreamTranslator:
 
 
 async def translate_stream(inner: AsyncIterator[bytes], response_id: str, body: dict[str, Any], model: str) -> AsyncIterator[bytes]:
-    """The pipeline's chat SSE stream as Responses events. Closing this closes the pipeline's stream,
-    which is what settles the request when the client leaves early."""
+    """The pipeline's chat SSE stream as Responses events."""
     translator = StreamTranslator(response_id, body, model)
-    buffer = b""
-    try:
+    async with aclosing(ChatEvents(inner)) as chunks:
         for event in translator.start():
             yield event
-        async for raw in inner:
-            buffer += raw if isinstance(raw, bytes) else str(raw).encode()
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                for line in block.split(b"\n"):
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
-                    events = translator.finish() if data == b"[DONE]" else translator.chunk(orjson.loads(data))
-                    for event in events:
-                        yield event
+        async for chunk in chunks:
+            for event in translator.finish() if chunk is None else translator.chunk(chunk):
+                yield event
         for event in translator.finish():
             yield event
-    finally:
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
