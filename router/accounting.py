@@ -238,6 +238,7 @@ async def commit(gateway: Gateway, row: LedgerRow) -> None:
         log.error("ledger write failed: %s", exc, extra={"request_id": row.request_id})
         message = "the gateway could not record this request, so it is not answered; retry later"
         raise APIError(503, message, code="ledger_unavailable") from None
+    gateway.metrics.recorded(row.tenant, row.team, row.tier, row.status, row.cost_nanousd / 1e9)
 
 
 async def abandoned(gateway: Gateway, call: Call) -> Response:

@@ -1,7 +1,16 @@
-"""Prometheus metrics, one registry per app so several gateways can live in one process (tests)."""
+"""Prometheus metrics, one registry per app so several gateways can live in one process (tests).
+
+Per-tenant/team series have a bounded number of label sets: the first ``SWITCHYARD_METRICS_MAX_TEAMS``
+(tenant, team) pairs the gateway sees (default 50) keep their own labels for the life of the process;
+every later pair is counted under tenant="other", team="other". First-come rather than "top N by
+activity": a counter that changed labels when a tenant's rank changed would break rate() and
+increase() in Prometheus. So each team series has at most (MAX_TEAMS + 1) x tiers x statuses children.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -12,11 +21,59 @@ if TYPE_CHECKING:
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+MAX_TEAMS_ENV = "SWITCHYARD_METRICS_MAX_TEAMS"
+DEFAULT_MAX_TEAMS = 50
+OTHER = "other"
+
+
+def max_teams_from_env() -> int:
+    raw = os.environ.get(MAX_TEAMS_ENV, "")
+    try:
+        return max(0, int(raw)) if raw.strip() else DEFAULT_MAX_TEAMS
+    except ValueError:
+        raise ValueError(f"{MAX_TEAMS_ENV} must be a whole number, got {raw!r}") from None
+
+
+class TeamLabels:
+    """Gives the first `cap` (tenant, team) pairs their own labels and folds the rest into 'other'."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._kept: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, tenant: str, team: str) -> tuple[str, str]:
+        pair = (tenant, team)
+        if pair in self._kept:
+            return pair
+        with self._lock:
+            if len(self._kept) < self.cap and pair != (OTHER, OTHER):
+                self._kept.add(pair)
+                return pair
+        return (OTHER, OTHER)
+
+    @property
+    def kept(self) -> int:
+        return len(self._kept)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, max_teams: int | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.team_labels = TeamLabels(max_teams_from_env() if max_teams is None else max_teams)
+        self.team_requests = Counter(
+            "switchyard_team_requests_total",
+            "Requests recorded in the ledger, by tenant, team, tier ('none' when no tier answered) and status. "
+            f"Pairs past the first {MAX_TEAMS_ENV} are counted under tenant and team 'other'.",
+            ["tenant", "team", "tier", "status"],
+            registry=self.registry,
+        )
+        self.team_cost = Counter(
+            "switchyard_team_cost_usd_total",
+            "Spend charged to budgets in US dollars, by tenant, team and tier (cascade stages included in the answering tier's row).",
+            ["tenant", "team", "tier"],
+            registry=self.registry,
+        )
         self._answered: dict[tuple[str, str, str, str, bool], tuple[Any, ...]] = {}
         self.requests = Counter(
             "switchyard_requests_total",
@@ -175,6 +232,14 @@ class Metrics:
         prompt_tokens.inc(prompt)
         completion_tokens.inc(completion)
         spend.inc(cost_usd)
+
+    def recorded(self, tenant: str, team: str, tier: str | None, status: str, cost_usd: float) -> None:
+        """One ledger row in the per-team series (called where every row is committed)."""
+        tenant, team = self.team_labels(tenant, team)
+        tier = tier or "none"
+        self.team_requests.labels(tenant, team, tier, status).inc()
+        if cost_usd > 0:
+            self.team_cost.labels(tenant, team, tier).inc(cost_usd)
 
     def observe_prices(self, policy: Policy) -> None:
         for name, tier in policy.tiers.items():
