@@ -1,7 +1,8 @@
 """`switchyard eval`: replay policies over labeled traffic, and label traffic with real models.
 
 Mounted by ``router.cli`` as ``app.add_typer(eval_app, name="eval")``; also runnable on its own
-(``python -m eval_harness.cli``). Exit codes: 0 ok, 1 the quality gate failed, 2 bad input.
+(``python -m eval_harness.cli``). Exit codes: 0 ok, 1 the quality gate failed, 2 bad input,
+3 label coverage below ``--min-coverage`` (no figures are reported then).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+
+from eval_harness.coverage import DEFAULT_MIN_COVERAGE
 
 eval_app = typer.Typer(help="Offline evaluation: replay policies on labeled traffic, label traffic.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -70,10 +73,15 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap and the random router.")] = 0,
     completion_tokens: Annotated[int, typer.Option(help="Completion length assumed when the data logs none for any model.", min=1)] = 256,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Leave out random, oracle, always-weak and always-strong.")] = False,
+    min_coverage: Annotated[
+        float,
+        typer.Option(help="Refuse (exit 3) when fewer than this share of requests is labeled for every model replayed.", min=0.0, max=1.0),
+    ] = DEFAULT_MIN_COVERAGE,
 ) -> None:
     """Replay policies over labeled traffic: quality, cost, tier shares, APGR/CPT, with CIs."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from eval_harness.replay import ReplaySpec, as_json, gate_failures, parse_prices, replay
+    from eval_harness.coverage import coverage
+    from eval_harness.replay import ReplaySpec, as_json, gate_failures, parse_prices, replay, required_models
     from eval_harness.report import print_table, render_html
     from eval_harness.traffic import TrafficError, load_columns
 
@@ -100,6 +108,12 @@ def run(
             default_completion_tokens=completion_tokens,
         )
         traffic = load_columns(data)
+        labeled = coverage(traffic, required_models(spec, traffic))
+        refusal = labeled.refusal(min_coverage)
+        if refusal is not None:
+            console.print(labeled.line(), highlight=False)
+            console.print(f"[red]refused:[/red] {refusal}", highlight=False)
+            raise typer.Exit(3)
         with console.status("replaying", spinner="dots"):
             report = replay(traffic, spec)
     except (TrafficError, KeyError, ValueError) as exc:

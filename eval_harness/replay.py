@@ -46,6 +46,7 @@ from classifiers.base import Classifier, Prediction
 from classifiers.rules import LengthRuleClassifier
 from eval_harness import metrics
 from eval_harness.bootstrap import BlockCurve, Resampler, percentile_interval
+from eval_harness.coverage import Coverage, coverage
 from eval_harness.traffic import TrafficColumns
 from policies.decide import DEFAULT_QUALITY_TARGET, NoTierAvailable
 from policies.schema import MILLION, Policy, Prices, Routing, Tier
@@ -706,6 +707,7 @@ class EntryResult(BaseModel):
 
 class ReplayReport(BaseModel):
     data: str
+    coverage: Coverage | None = None
     rows: int
     evaluated: int
     skipped: int
@@ -1017,7 +1019,7 @@ class PredictionCache:
         return self._cache[key]
 
 
-def _required_models(spec: ReplaySpec, traffic: TrafficColumns) -> list[str]:
+def required_models(spec: ReplaySpec, traffic: TrafficColumns) -> list[str]:
     needed: dict[str, None] = {}
     for _, policy in spec.policies:
         # A cascade is scored on its stages only; the policy's other tiers play no part in it.
@@ -1036,7 +1038,8 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
     if not spec.policies and not (spec.weak and spec.strong):
         raise ValueError("give at least one policy, or a weak and a strong model")
     rows = traffic.n
-    needed = _required_models(spec, traffic)
+    needed = required_models(spec, traffic)
+    labeled = coverage(traffic, needed)
     cols = [traffic.column(m) for m in needed]
     complete = ~np.isnan(traffic.scores[:, cols]).any(axis=1) if cols else np.ones(rows, dtype=bool)
     skipped = int(rows - complete.sum())
@@ -1084,6 +1087,7 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
     entries = evaluate(assignments, traffic, usage, n_boot=spec.n_boot, confidence=spec.confidence, seed=spec.seed)
     return ReplayReport(
         data=traffic.source,
+        coverage=labeled,
         rows=rows,
         evaluated=traffic.n,
         skipped=skipped,

@@ -68,6 +68,9 @@ def print_table(report: ReplayReport, console: Console) -> None:
             _fmt(pair.cpt50, ".1%") if pair else "-",
             _fmt(pair.cpt80, ".1%") if pair else "-",
         )
+    if report.coverage is not None:
+        # First, before any figure: the figures describe only the labeled requests.
+        console.print(report.coverage.line(), highlight=False)
     console.print(table)
     if report.skipped:
         console.print(f"skipped {report.skipped:,} of {report.rows:,} requests: {report.skipped_reason}", highlight=False)
@@ -322,10 +325,12 @@ def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: 
         if report.bootstrap
         else "no intervals"
     )
+    coverage_html = f'<p id="coverage"><b>{html.escape(report.coverage.line())}</b></p>' if report.coverage is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
 <body>
 <h1 style="font-size:18px;margin:0 0 8px 0">{html.escape(title)}</h1>
+{coverage_html}
 <div class="charts">
 {share_svg}
 {cost_svg}
