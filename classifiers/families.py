@@ -1,4 +1,4 @@
-"""MMLU subject groups (the MMLU paper's four categories), the unit of task-family holdout.
+"""Task families for grouped cross-validation: MMLU subject groups (the MMLU paper's four categories), the unit of task-family holdout.
 
 ``REPORT_GROUP`` was fixed BEFORE any feature or model experiment (2026-12-01) as the split no
 design choice looks at: development compares models by leaving one of the other three groups out
@@ -36,3 +36,10 @@ GROUPS: dict[str, str] = {
 }
 REPORT_GROUP = "other"
 DEV_GROUPS = ("stem", "humanities", "social_sciences")
+
+
+def family_of(domain: str | None) -> str:
+    """The family a row's ``meta.domain`` belongs to: its MMLU group, else the domain itself."""
+    if domain is None:
+        return "_none"
+    return GROUPS.get(domain, domain)
