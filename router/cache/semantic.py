@@ -28,6 +28,11 @@ neither stored nor looked up (their requests use the exact cache only), a lookup
 meaning guard on at most ``max_checks`` candidates, and it runs the guard outside the index lock.
 An entry may carry only a digest of its text (a peer's entry when prompts are not to be stored
 anywhere): it then matches a query with the very same text only.
+
+With a ``verifier`` (:func:`router.cache.verify.verdict`, what the gateway uses) the similarity
+threshold only finds candidates; the verifier then decides on both whole texts, with a
+``min_alignment`` that a scope's negative feedback raises (:meth:`SemanticIndex.penalize`): a
+scope that was served a wrong answer stops accepting matches as loose as that one.
 """
 
 from __future__ import annotations
@@ -205,6 +210,19 @@ def text_digest(scope: str, text: str) -> bytes:
                            salt=hashlib.blake2b(scope.encode(), digest_size=16).digest()).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    value: str
+    similarity: float
+    score: float  # the verifier's score (1.0 without a verifier)
+    digest: bytes  # the entry's text digest: what feedback names to penalize it
+
+
+Verifier = Callable[[str, str, float], tuple[bool, float, str]]
+# Scopes whose rule feedback has tightened (each ~200 bytes); the least recently tightened go first.
+MAX_TIGHTENED_SCOPES = 10_000
+
+
 @dataclass(slots=True)
 class _Entry:
     scope: str
@@ -234,6 +252,8 @@ class SemanticIndex:
         clock: Callable[[], float] = time.monotonic,
         max_text_chars: int = MAX_TEXT_CHARS,
         max_checks: int = 16,
+        verifier: Verifier | None = None,
+        min_alignment: float = 1.0,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
@@ -246,6 +266,9 @@ class SemanticIndex:
         self.guard = guard
         self.max_text_chars = max_text_chars
         self.max_checks = max_checks
+        self.verifier = verifier
+        self.min_alignment = min_alignment
+        self._tightened: OrderedDict[str, float] = OrderedDict()
         self._clock = clock
         self._lock = threading.RLock()
         self._entries: dict[int, _Entry] = {}
@@ -256,7 +279,8 @@ class SemanticIndex:
         self._expiry: list[tuple[float, int]] = []
         self._next_id = 0
         self._stats = {"lookups": 0, "hits": 0, "guard_rejects": 0, "capped": 0, "evicted": 0, "expired": 0,
-                       "too_long": 0}
+                       "too_long": 0,
+                       "verifier_rejects": 0, "penalized": 0}
 
     # -- public API ---------------------------------------------------------------------------
     def add(self, scope: str, vector: np.ndarray, text: str | None, value: str, ttl_s: float | None = None,
@@ -304,6 +328,36 @@ class SemanticIndex:
         return True
 
     def lookup(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> tuple[str, float] | None:
+        found = self.match(scope, vector, text, threshold)
+        return None if found is None else (found.value, found.similarity)
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether any entry lives in ``scope``: a lookup in an empty scope needs no embedding."""
+        with self._lock:
+            return scope in self._shards
+
+    def min_alignment_for(self, scope: str) -> float:
+        with self._lock:
+            return self._tightened.get(scope, self.min_alignment)
+
+    def penalize(self, scope: str, digest: bytes, score: float) -> bool:
+        """A hit of this entry was a wrong answer: drop the entry, and make its scope demand more
+        than the score that let it through. True when the entry was still there."""
+        with self._lock:
+            current = self._tightened.get(scope, self.min_alignment)
+            # Just above the failed score (never below the global rule): the same looseness fails next time.
+            self._tightened[scope] = min(1.0, max(current, score + 1e-6))
+            self._tightened.move_to_end(scope)
+            while len(self._tightened) > MAX_TIGHTENED_SCOPES:
+                self._tightened.popitem(last=False)
+            self._stats["penalized"] += 1
+            eid = self._by_digest.get((scope, digest))
+            if eid is None:
+                return False
+            self._remove(eid)
+            return True
+
+    def match(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> Match | None:
         q = self._unit(vector)
         t = self.threshold if threshold is None else threshold
         with self._lock:
@@ -324,14 +378,25 @@ class SemanticIndex:
         # The guard runs without the lock: adds and other lookups need not wait for it.
         digest: bytes | None = None
         checks = 0
+        need = self.min_alignment_for(scope) if self.verifier is not None else 1.0
         for sim, eid, entry in candidates:
+            score = 1.0
             if entry.text is None:
                 digest = digest or text_digest(scope, text)
                 if entry.digest != digest:
                     continue
-            elif self.guard is not None:
+            elif self.verifier is not None:
                 if checks >= self.max_checks:
                     break  # bounded work per lookup: a miss costs one model call, a stall costs everyone
+                checks += 1
+                ok, score, _ = self.verifier(text, entry.text, need)
+                if not ok:
+                    with self._lock:
+                        self._stats["verifier_rejects"] += 1
+                    continue
+            elif self.guard is not None:
+                if checks >= self.max_checks:
+                    break
                 checks += 1
                 if not self.guard(text, entry.text):
                     with self._lock:
@@ -342,7 +407,7 @@ class SemanticIndex:
                     continue  # removed while the guard ran
                 self._lru.move_to_end(eid)
                 self._stats["hits"] += 1
-                return entry.value, sim
+                return Match(entry.value, sim, score, entry.digest)
         return None
 
     def __len__(self) -> int:
@@ -356,6 +421,7 @@ class SemanticIndex:
             self._by_digest.clear()
             self._shards.clear()
             self._expiry.clear()
+            self._tightened.clear()
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -1,0 +1,72 @@
+"""The semantic cache's verifier: decides on the WHOLE text whether a candidate found by cosine may answer.
+
+Cosine similarity finds candidates; it cannot tell "the cat beats the dog" from "the dog beats the
+cat", and the cache's embedding reads only a prompt's head and tail. A candidate is accepted only
+when, on the full text of both prompts:
+
+1. the meaning guards (:mod:`router.cache.guards`: numbers, units, operators, negation, direction
+   words, named things, quoted strings) find no difference; and
+2. the *alignment* of their content words (lower-cased, stemmed, function words dropped) in order,
+   difflib's ratio ``2 * matched / (len_a + len_b)``, is at least ``min_alignment``: a swapped role,
+   an antonym or a changed scope moves words the guards have no list for; and
+3. when either prompt is longer than :data:`LONG_CHARS` (past what the embedding reads), the content
+   words must be the same sequence: a long prompt's middle (a RAG context, a document) is never
+   matched by meaning, only by its words.
+
+Every check is exact (string and set operations on the text), so a decision never depends on a
+model's floating point. ``min_alignment`` is calibrated against ``cache.max_false_hit_rate`` by
+:mod:`router.cache.calibration` on the calibration half of bench/data/semantic_eval.jsonl.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+from router.cache.guards import _stem, incompatibility
+
+# About 90 word pieces of English: below the 96 + 32 the cache's embedding reads, so a prompt up to
+# here is seen whole by the embedding; a longer one may differ where the embedding did not look.
+LONG_CHARS = 360
+
+_WORD_RE = re.compile(r"[a-z0-9_#+.]+(?:'[a-z]+)?")
+# Function words and politeness: dropping them lets "how do I sort a list" meet "how can i sort my list?".
+_STOP = frozenset(
+    """a an the this that these those it its i me my we our you your he she they them their is are was were be been
+    being am do does did can could would should will shall may might must have has had please kindly hey hi hello
+    thanks thank so and or to of in on at for from by with as into about up out just also very really some any
+    how what which who whom when where why there here if then than too way ways""".split()
+)
+
+
+@lru_cache(maxsize=32768)
+def content_words(text: str) -> tuple[str, ...]:
+    """Stems of a text's content words, in order (memoised: cached prompts recur)."""
+    words = _WORD_RE.findall(text.lower())
+    return tuple(_stem(w.strip(".")) for w in words if w.strip(".") and w.strip(".") not in _STOP)
+
+
+def alignment(a: str, b: str) -> float:
+    """Order-aware overlap of the two texts' content words, in [0, 1] (1: the same sequence)."""
+    wa, wb = content_words(a), content_words(b)
+    if not wa and not wb:
+        return 1.0 if a.strip().lower() == b.strip().lower() else 0.0
+    return SequenceMatcher(None, wa, wb, autojunk=False).ratio()
+
+
+def verdict(query: str, cached: str, min_alignment: float) -> tuple[bool, float, str]:
+    """(accepted, alignment score, reason) for serving ``cached``'s answer to ``query``."""
+    if query == cached:
+        return True, 1.0, "same text"
+    why = incompatibility(query, cached)
+    if why is not None:
+        return False, 0.0, why
+    if max(len(query), len(cached)) > LONG_CHARS:
+        if content_words(query) != content_words(cached):
+            return False, 0.0, "long text differs"
+        return True, 1.0, "same words"
+    score = alignment(query, cached)
+    if score < min_alignment:
+        return False, score, "alignment"
+    return True, score, "aligned"
