@@ -51,7 +51,13 @@ def run(
     classifier: Annotated[
         str, typer.Option(help="Without --policy: 'default' (trained artifact), 'rules', or an artifact path.")
     ] = "default",
-    threshold: Annotated[float, typer.Option(help="Without --policy: route score at which requests go to the strong model.")] = 0.5,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Without --policy: route score at which requests go to the strong model "
+            "(default: the shipped policy's for the default classifier, else 0.5)."
+        ),
+    ] = None,
     long_prompt_words: Annotated[int, typer.Option(help="Without --policy: the length rule's saturation point.")] = 400,
     weak_prices: Annotated[
         str, typer.Option(help="Without a policy pricing it: weak model 'IN,OUT' $/Mtok (RouteLLM's Mixtral price).")

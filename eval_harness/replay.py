@@ -49,6 +49,7 @@ from eval_harness.bootstrap import BlockCurve, Resampler, percentile_interval
 from eval_harness.coverage import Coverage, coverage
 from eval_harness.traffic import TrafficColumns
 from policies.decide import DEFAULT_QUALITY_TARGET, NoTierAvailable
+from policies.loader import load_policy
 from policies.schema import MILLION, Policy, Prices, Routing, Tier
 
 log = logging.getLogger("switchyard.eval")
@@ -326,6 +327,22 @@ def policy_assignment(
         pair=policy_pair(policy, mapped, weak, strong),
         notes=notes,
     )
+
+
+RULES_THRESHOLD = 0.5
+
+
+def default_threshold(classifier: str) -> float:
+    """The threshold a bare classifier is evaluated at when none is given.
+
+    The trained classifier's route scores bunch above 0.5 (0.5 sent 98.5% of MMLU to the strong
+    model), so it is evaluated where the shipped policy runs it: the threshold of the shipped
+    policy's dearest tier. Other classifiers (the length rule, other artifacts) use 0.5.
+    """
+    if classifier != "default":
+        return RULES_THRESHOLD
+    thresholds = load_policy().routing.thresholds or {}
+    return float(max(thresholds.values())) if thresholds else RULES_THRESHOLD
 
 
 def pair_policy(pair: Pair, threshold: float, classifier: str = "default", long_prompt_words: int = 400) -> Policy:
@@ -988,7 +1005,7 @@ class ReplaySpec:
     weak: str | None = None
     strong: str | None = None
     classifier: str = "default"
-    threshold: float = 0.5
+    threshold: float | None = None  # None: default_threshold(classifier)
     long_prompt_words: int = 400
     weak_prices: Prices = field(default_factory=lambda: Prices(input_per_mtok=Decimal("0.24"), output_per_mtok=Decimal("0.24")))
     strong_prices: Prices = field(default_factory=lambda: Prices(input_per_mtok=Decimal(10), output_per_mtok=Decimal(30)))
@@ -1068,11 +1085,12 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
         pair = next((a.pair for a in assignments if a.pair and (a.pair.weak, a.pair.strong) == (spec.weak, spec.strong)), None)
         pair = pair or Pair(spec.weak, spec.strong, spec.weak_prices, spec.strong_prices)
         if not spec.policies:
-            policy = pair_policy(pair, spec.threshold, spec.classifier, spec.long_prompt_words)
+            threshold = spec.threshold if spec.threshold is not None else default_threshold(spec.classifier)
+            policy = pair_policy(pair, threshold, spec.classifier, spec.long_prompt_words)
             preds = cache.get(spec.classifier, spec.long_prompt_words)
             assignments.append(
                 policy_assignment(
-                    policy, traffic, preds, name=f"classifier@{spec.threshold:g}", kind="classifier", weak=pair.weak, strong=pair.strong
+                    policy, traffic, preds, name=f"classifier@{threshold:g}", kind="classifier", weak=pair.weak, strong=pair.strong
                 )
             )
     else:
