@@ -37,14 +37,16 @@ the gateway calls ``embed`` from a thread pool. :class:`BatchingEmbedder` (threa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
 import time
+import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,12 +142,46 @@ def ensure_onnx(quantized: bool = True) -> Path:
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
+        log.info("preparing the %s embedder for ONNX (one-time, ~20 s) under %s", MODEL_NAME, target.parent)
         fp32 = onnx_path(quantized=False)
-        if not fp32.is_file():
-            _export_fp32(fp32)
-        if quantized:
-            _quantize(fp32, target)
+        with _quiet_export():
+            if not fp32.is_file():
+                _export_fp32(fp32)
+            if quantized:
+                _quantize(fp32, target)
     return target
+
+
+class _DropAll(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """Silence the exporters' chatter (~40 lines on a first start): torch's TracerWarnings, transformers'
+    progress bar, and onnxruntime's quantizer, which logs every tensor through the root logger itself.
+    A filter on the root logger only sees records logged on it directly, not those its children
+    propagate, so the gateway's own logs still pass while this runs."""
+    root = logging.getLogger()
+    drop = _DropAll()
+    root.addFilter(drop)
+    progress_bars = None
+    try:
+        from transformers.utils import logging as hf_logging
+
+        progress_bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - the export needs transformers anyway
+        hf_logging = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(drop)
+        if hf_logging is not None and progress_bars:
+            hf_logging.enable_progress_bar()
 
 
 def _atomic_tmp(target: Path) -> Path:
@@ -159,7 +195,7 @@ def _export_fp32(target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    log.info("exporting %s to ONNX at %s (one-off)", MODEL_NAME, target)
+    log.debug("exporting %s to ONNX at %s", MODEL_NAME, target)
     model = AutoModel.from_pretrained(str(model_dir()), local_files_only=True)
     model.eval()
 
@@ -201,7 +237,7 @@ def _export_fp32(target: Path) -> None:
 def _quantize(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    log.info("quantizing %s to int8 at %s (one-off)", source.name, target)
+    log.debug("quantizing %s to int8 at %s", source.name, target)
     tmp = _atomic_tmp(target)
     try:
         # Only the MatMuls: quantizing Gather (the embedding table) costs accuracy and no time.

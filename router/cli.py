@@ -13,6 +13,7 @@ from rich.console import Console
 
 from eval_harness.cli import eval_app
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
+from policies.schema import Policy
 from router.cli_classify import register as register_classifier_commands
 from router.cli_reports import report_app
 from router.cli_tenancy import budgets_app, keys_app
@@ -28,6 +29,26 @@ app.add_typer(report_app, name="report")
 register_classifier_commands(app)
 app.add_typer(eval_app, name="eval")
 console = Console(stderr=True, soft_wrap=True)
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"switchyard {version('switchyard')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("switchyard (not installed: no package metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Switchyard: a cost-aware model router and cascade gateway."""
+
 
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]
 
@@ -46,13 +67,17 @@ def serve(
     from router import logs, server_limits
     from router.app import create_app
     from router.gateway import Gateway
+    from router.metrics import max_teams_from_env
 
     try:
         loaded = load_policy(policy)
     except PolicyError as exc:
         console.print(f"[red]policy rejected[/red]\n{exc}")
         raise typer.Exit(2) from None
+    if not _preflight(loaded, str(policy or DEFAULT_POLICY), warnings=False):
+        raise typer.Exit(2)
     try:
+        max_teams_from_env()
         limits = server_limits.current = server_limits.ServerLimits.from_env()
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
@@ -60,11 +85,12 @@ def serve(
     gateway = Gateway(loaded, str(policy or DEFAULT_POLICY))
     for line in gateway.banner():
         console.print(line, highlight=False)
-    if not any(enabled for enabled, _ in gateway.status.values()):
-        console.print("[red]no tier is enabled; nothing could answer[/red]")
-        raise typer.Exit(2)
     console.print(f"  clients: {limits.describe()}", highlight=False)
+    preparing = _first_start_note(loaded)
+    if preparing:
+        console.print(preparing, highlight=False)
     console.print(f"listening on http://{host}:{port}/v1  (OpenAI base_url; model 'auto' routes)", highlight=False)
+    console.print(f"console:     http://{host}:{port}/console  (sign in with SWITCHYARD_ADMIN_KEY)", highlight=False)
     logs.configure(log_level)
     uvicorn.run(
         create_app(gateway),
@@ -80,6 +106,37 @@ def serve(
     )
 
 
+def _preflight(loaded: Policy, source: str, warnings: bool = True) -> bool:
+    """Print what this machine lacks for the policy, one line each; False when `serve` could not run it.
+    `serve` leaves out the warnings: its banner already says which tiers are disabled and why."""
+    from policies.preflight import errors, preflight
+
+    found = preflight(loaded) if warnings else errors(preflight(loaded))
+    bad = errors(found)
+    if bad:
+        console.print(f"[red]{source}: {len(bad)} problem(s) serve would stop on[/red]", highlight=False)
+    for finding in found:
+        colour = "red" if finding.level == "error" else "yellow"
+        console.print(f"  [{colour}]{finding.level}[/{colour}]: {finding.where}: {finding.message}", highlight=False)
+    return not bad
+
+
+def _first_start_note(loaded: Policy) -> str | None:
+    """One line for what the first start prepares (the ONNX export of the semantic cache's embedder)."""
+    if not loaded.cache.semantic:
+        return None
+    from classifiers.embed import cache_root, onnx_path
+
+    backend = os.environ.get("SWITCHYARD_CACHE_EMBED_BACKEND", "onnx-int8")
+    try:
+        ready = backend not in ("onnx-int8", "onnx") or onnx_path(quantized=backend == "onnx-int8").is_file()
+    except Exception:  # noqa: BLE001 - a missing embedder package is preflight's warning; the cache then runs without it
+        return None
+    if ready:
+        return None
+    return f"preparing the semantic cache's embedder (one-time, ~20 s): MiniLM to ONNX {backend} under {cache_root()}"
+
+
 @policy_app.command("lint")
 def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]) -> None:
     """Validate a policy and explain every problem with its line and column."""
@@ -90,6 +147,8 @@ def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]
         for issue in exc.issues:
             console.print(f"  {issue}", highlight=False)
         raise typer.Exit(1) from None
+    if not _preflight(loaded, str(path)):
+        raise typer.Exit(1)
     console.print(f"[green]{path}: OK[/green] policy {loaded.name!r}, {len(loaded.tiers)} tiers", highlight=False)
     for name in loaded.by_cost():
         tier = loaded.tiers[name]
