@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from classifiers.base import Classifier, Prediction
 from classifiers.rules import LengthRuleClassifier
-from eval_harness import metrics
+from eval_harness import baselines, metrics
 from eval_harness.bootstrap import BlockCurve, Resampler, percentile_interval
 from eval_harness.coverage import Coverage, coverage
 from eval_harness.traffic import TrafficColumns
@@ -58,7 +58,7 @@ DEFAULT_COMPLETION_TOKENS = 256
 CHARS_PER_TOKEN = 4
 CURVE_POINTS = 101
 CPT_TARGETS = (0.5, 0.8)
-EntryKind = Literal["policy", "classifier", "random", "oracle", "always-weak", "always-strong"]
+EntryKind = Literal["policy", "classifier", "random", "oracle", "always-weak", "always-strong", "best-tier", "random-cost", "knn"]
 
 
 # --------------------------------------------------------------------------- classifiers
@@ -394,6 +394,62 @@ def baseline_assignments(pair: Pair, traffic: TrafficColumns, share: float, seed
         Assignment("always-weak", "always-weak", "-", options, np.zeros(n, dtype=np.int64), None, pair),
         Assignment("always-strong", "always-strong", "-", options, np.ones(n, dtype=np.int64), None, pair),
     ]
+
+
+def comparison_assignments(
+    pair: Pair, first: Assignment, traffic: TrafficColumns, usage: TokenUsage, seed: int = 0, embeddings: NDArray[np.floating] | None = None
+) -> list[Assignment]:
+    """The baselines a router must beat (``eval_harness.baselines``), on the first router's terms.
+
+    Best fixed tier over the first router's own tiers; a random router costing what it costs; a
+    cross-fitted kNN router on the shipped embeddings at its share of strong calls.
+    """
+    rng = np.random.default_rng([seed, 1])
+    quality = traffic.scores[:, [o.column for o in first.options]]
+    best = baselines.best_fixed_tier(quality)
+    fixed = Assignment(
+        f"best fixed tier ({first.options[best].tier})",
+        "best-tier",
+        "-",
+        list(first.options),
+        np.full(traffic.n, best, dtype=np.int64),
+        None,
+        pair,
+    )
+    options = _pair_options(pair, traffic)
+    cw, cs = _row_costs(options[0], usage), _row_costs(options[1], usage)
+    rows = np.arange(traffic.n)
+    first_cost = np.stack([_row_costs(o, usage) for o in first.options], axis=1)[rows, first.choice]
+    extra = float(np.sum(first_cost) - np.sum(cw))
+    random_cost = Assignment(
+        "random (cost-matched)",
+        "random-cost",
+        "uniform random order, strong until the router's extra spend",
+        options,
+        baselines.cost_matched_random_choice(cw, cs, extra, rng),
+        None,
+        pair,
+        [f"spends what {first.name} spends over always-weak (${extra:.4f})"],
+    )
+    w, s = traffic.scores[:, options[0].column], traffic.scores[:, options[1].column]
+    u = len(traffic.texts)
+    counts = np.bincount(traffic.prompt_index, minlength=u)
+    gain = np.bincount(traffic.prompt_index, weights=s - w, minlength=u) / np.maximum(counts, 1)
+    emb = embeddings if embeddings is not None else baselines.embed_texts(traffic.texts)
+    route = baselines.crossfit_knn_route_scores(emb, gain, seed=seed)[traffic.prompt_index]
+    strong_idx = [j for j, o in enumerate(first.options) if o.model == pair.strong]
+    share = float(np.mean(np.isin(first.choice, strong_idx)))
+    knn = Assignment(
+        f"kNN (k={baselines.DEFAULT_K})",
+        "knn",
+        "shipped embeddings, 5-fold cross-fitted",
+        options,
+        top_share_choice(route, share, rng),
+        route,
+        pair,
+        [f"at {share:.1%} strong calls (as the first router); labels of its own fold never seen"],
+    )
+    return [fixed, random_cost, knn]
 
 
 # --------------------------------------------------------------------------- cascades
@@ -1101,8 +1157,12 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
         strong_idx = [j for j, o in enumerate(first.options) if o.model == pair.strong]
         share = float(np.mean(np.isin(first.choice, strong_idx)))
         assignments.extend(baseline_assignments(pair, traffic, share, spec.seed))
+        if first.cascade is None:
+            assignments.extend(comparison_assignments(pair, first, traffic, usage, spec.seed))
         curves = reference_curves(pair, traffic, usage)
     entries = evaluate(assignments, traffic, usage, n_boot=spec.n_boot, confidence=spec.confidence, seed=spec.seed)
+    for e in entries:
+        e.notes.extend(baseline_verdicts(entries).get(e.name, []))
     return ReplayReport(
         data=traffic.source,
         coverage=labeled,
@@ -1119,6 +1179,45 @@ def replay(traffic: TrafficColumns, spec: ReplaySpec, predictions: PredictionCac
         oracle_curve=curves[0] if curves else None,
         random_curve=curves[1] if curves else None,
     )
+
+
+def baseline_verdicts(entries: Sequence[EntryResult]) -> dict[str, list[str]]:
+    """Per router (policy or classifier): whether it beats each baseline, with the figures.
+
+    kNN: a higher APGR (ranking, share-independent). Cost-matched random: higher quality at the
+    same spend. Best fixed tier: somewhere on the router's curve it reaches that tier's quality
+    for less money (the router's own operating point may trade quality for cost on purpose).
+    """
+    by_kind = {e.kind: e for e in entries}
+    out: dict[str, list[str]] = {}
+    for e in entries:
+        if e.kind not in ("policy", "classifier") or e.cascade is not None:
+            continue
+        lines = []
+        knn = by_kind.get("knn")
+        if knn is not None and knn.pair and e.pair and knn.pair.apgr is not None and e.pair.apgr is not None:
+            ok = e.pair.apgr > knn.pair.apgr
+            lines.append(f"{'beats' if ok else 'does NOT beat'} {knn.name}: APGR {e.pair.apgr:.3f} vs {knn.pair.apgr:.3f}")
+        rnd = by_kind.get("random-cost")
+        if rnd is not None:
+            ok = e.quality > rnd.quality
+            lines.append(
+                f"{'beats' if ok else 'does NOT beat'} {rnd.name}: quality {e.quality:.4f} vs {rnd.quality:.4f} at "
+                f"${e.cost_per_1k:.4g} vs ${rnd.cost_per_1k:.4g} per 1k"
+            )
+        fixed = by_kind.get("best-tier")
+        if fixed is not None and e.curve is not None:
+            q, c = np.array(e.curve.quality), np.array(e.curve.cost_per_1k)
+            # 1% cheaper at least: the curve's last point is the fixed tier itself, up to interpolation.
+            reach = (q >= fixed.quality - 1e-12) & (c < 0.99 * fixed.cost_per_1k)
+            cheapest = float(c[reach].min()) if reach.any() else None
+            lines.append(
+                f"beats {fixed.name}: its quality {fixed.quality:.4f} for ${cheapest:.4g} instead of ${fixed.cost_per_1k:.4g} per 1k"
+                if cheapest is not None
+                else f"does NOT beat {fixed.name}: never reaches its quality {fixed.quality:.4f} for under ${fixed.cost_per_1k:.4g}/1k"
+            )
+        out[e.name] = lines
+    return out
 
 
 # --------------------------------------------------------------------------- the quality gate

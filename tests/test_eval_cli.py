@@ -60,7 +60,17 @@ def _json(*args: str) -> dict:
 def test_json_report_side_by_side(policies: dict[str, Path]) -> None:
     payload = _json("--policy", str(policies["thrifty"]), "--policy", str(policies["generous"]))
     names = [e["name"] for e in payload["entries"]]
-    assert names == ["thrifty", "generous", "random", "oracle", "always-weak", "always-strong"]
+    assert names == [
+        "thrifty",
+        "generous",
+        "random",
+        "oracle",
+        "always-weak",
+        "always-strong",
+        "best fixed tier (frontier)",
+        "random (cost-matched)",
+        "kNN (k=15)",
+    ]
     thrifty, generous = payload["entries"][0], payload["entries"][1]
     # A lower threshold sends more requests to the frontier tier: dearer and (here) better.
     assert generous["tiers"][1]["share"] > thrifty["tiers"][1]["share"]
