@@ -77,6 +77,16 @@ class Resilience(Strict):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
+class Capabilities(Strict):
+    """What a tier's model can serve; routing sends a request only to tiers that have what it needs
+    (router/capabilities.py). Unset fields take the engine's default: tools and json_schema yes (llama.cpp
+    through grammars, the others by passing them on), images no: declare `images: true` for a vision model."""
+
+    tools: bool = True
+    json_schema: bool = Field(default=True, description="Structured output: response_format json_schema / json_object.")
+    images: bool = False
+
+
 class Tier(Strict):
     engine: EngineKind
     model: str = Field(min_length=1, description="Model name clients see and may pin.")
@@ -106,6 +116,7 @@ class Tier(Strict):
     )
     # vllm: replicas, launch arguments, balancing, GPU pricing (policies/vllm.py).
     vllm: VLLMSettings | None = None
+    capabilities: Capabilities | None = Field(default=None, description="What the model can serve; unset: the engine's defaults.")
 
     @model_validator(mode="after")
     def _gpu_priced(self) -> Tier:
@@ -114,6 +125,15 @@ class Tier(Strict):
             inp, out = self.vllm.pricing.per_mtok(self.vllm.gpus_per_replica)
             object.__setattr__(self, "prices", Prices(input_per_mtok=inp, output_per_mtok=out))
         return self
+
+    def capabilities_or_default(self) -> Capabilities:
+        return self.capabilities or Capabilities()
+
+    def context_tokens(self) -> int:
+        """The context window requests must fit: an in-process llama.cpp model has only the n_ctx it was loaded with."""
+        if self.engine == "llamacpp":
+            return min(self.n_ctx, self.context_window) if "context_window" in self.model_fields_set else self.n_ctx
+        return self.context_window
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (

@@ -135,9 +135,8 @@ async def set_budget(request: Request) -> Response:
     return _json({"budget_id": budget.budget_id, "description": budget.describe()})
 
 
-@router.get("/budgets")
-async def list_budgets(request: Request) -> Response:
-    gateway = _gateway(request)
+async def budget_usage(gateway: Gateway) -> list[dict[str, Any]]:
+    """Every budget with what its current window has spent and holds reserved (the console shows it too)."""
     book = gateway.tenancy.budgets
     out = []
     for budget in await _blocking(book.all):
@@ -146,7 +145,12 @@ async def list_budgets(request: Request) -> Response:
         out.append({"budget_id": budget.budget_id, "scope": budget.scope, "scope_id": budget.scope_id, "tenant": budget.tenant or None,
                     "period": budget.period,
                     "hard": budget.hard, "limit_usd": budget.limit_nanousd / 1e9, "spent_usd": spent / 1e9, "reserved_usd": reserved / 1e9})
-    return _json({"data": out, "periods": list(PERIODS)})
+    return out
+
+
+@router.get("/budgets")
+async def list_budgets(request: Request) -> Response:
+    return _json({"data": await budget_usage(_gateway(request)), "periods": list(PERIODS)})
 
 
 @router.delete("/budgets/{budget_id}")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from router.admin import router as admin_router
+from router.console import router as console_router
 from router.doors.completions import create_completion
 from router.doors.embeddings import create_embeddings
 from router.doors.messages import create_message
@@ -169,4 +170,5 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
     app.include_router(admin_router)
+    app.include_router(console_router)
     return HotPath(app)

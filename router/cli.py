@@ -14,6 +14,7 @@ from rich.console import Console
 from eval_harness.cli import eval_app
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
 from policies.schema import Policy
+from router.capabilities import lint as capability_lint
 from router.cli_classify import register as register_classifier_commands
 from router.cli_reports import report_app
 from router.cli_tenancy import budgets_app, keys_app
@@ -150,6 +151,8 @@ def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]
     if not _preflight(loaded, str(path)):
         raise typer.Exit(1)
     console.print(f"[green]{path}: OK[/green] policy {loaded.name!r}, {len(loaded.tiers)} tiers", highlight=False)
+    for warning in capability_lint(loaded):
+        console.print(f"  [yellow]capabilities:[/yellow] {warning}", highlight=False)
     for name in loaded.by_cost():
         tier = loaded.tiers[name]
         enabled, why = tier.status()

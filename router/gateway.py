@@ -14,6 +14,7 @@ from policies.decide import Decision, NoTierAvailable, decide, pinned
 from policies.schema import Policy
 from policies.vllm import reprice
 from router.cache.responses import ResponseCache
+from router.capabilities import capable
 from router.errors import APIError
 from router.ledger import Ledger
 from router.ledger.store import QuarantineCollector
@@ -193,17 +194,20 @@ class Gateway:
                 )
             if request.tools and not self.engines[tier].supports_tools:
                 raise APIError(400, f"tier {tier!r} cannot call tools", code="tools_unsupported", param="tools")
+            capable(self.policy, [tier], request)  # a pinned tier that lacks what the request needs: a 400 naming it
             return pinned(self.policy, tier, f"pinned by the request's model {request.model!r}")
         enabled = self.enabled()
+        if request.tools:
+            enabled = [t for t in enabled if self.engines[t].supports_tools]
+            if not enabled:
+                raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
+        # Only tiers that can serve the request compete, a budget downgrade included.
+        enabled = capable(self.policy, enabled, request)
         if cheapest_only is not None:
             # A budget is nearly spent: the policy asks to downgrade rather than refuse.
             cheapest = self.policy.by_cost(enabled)[0]
             self.metrics.decisions.labels(cheapest).inc()
             return Decision(cheapest, self.policy.tiers[cheapest].model, 0.0, None, f"downgraded: {cheapest_only} is nearly spent")
-        if request.tools:
-            enabled = [t for t in enabled if self.engines[t].supports_tools]
-            if not enabled:
-                raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
         prediction = await self.predict(routing_text(request.messages))
         try:
             decision = decide(self.policy, prediction, enabled, self.classifier.name)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from policies.decide import Decision
 from router import cascade
+from router.capabilities import needs
 from router.gateway import Gateway
 from router.schemas import ChatRequest
 from router.tenancy.guard import Identity
@@ -34,6 +35,11 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity) -> Plan:
         nearly = await gateway.tenancy.nearly_spent(identity, fraction)
         downgrade = nearly.name if nearly else None
     tiers = cascade.stages(gateway, chat) if downgrade is None else None
+    if tiers is not None:
+        # A stage that cannot serve the request is left out; fewer than two stages is no cascade.
+        need = needs(chat)
+        tiers = [t for t in tiers if not need.missing(gateway.policy.tiers[t])]
+        tiers = tiers if len(tiers) >= 2 else None
     if tiers is not None:
         stages = tuple(Decision(t, gateway.policy.tiers[t].model, 0.0, None, "cascade stage") for t in tiers)
         first = Decision(tiers[0], stages[0].model, 0.0, None, f"cascade over {', '.join(tiers)}")

@@ -1,0 +1,62 @@
+"""Lint a policy pasted into the console, and put one in force: the checks of `switchyard policy lint`
+(load_policy_text is what load_policy runs on a file's text), then the hot reload the admin API uses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from policies.loader import PolicyError, load_policy_text
+
+
+def lint_text(text: str) -> dict[str, Any]:
+    """{'ok': True, tiers...} or {'ok': False, 'issues': [...]} with each issue's line and column."""
+    try:
+        policy = load_policy_text(text, "<console>")
+    except PolicyError as exc:
+        return {"ok": False, "issues": [{"path": list(i.path), "message": i.message, "line": i.line, "column": i.column,
+                                         "text": str(i)} for i in exc.issues]}
+    tiers = []
+    for name in policy.by_cost():
+        tier = policy.tiers[name]
+        enabled, why = tier.status()
+        tiers.append({"tier": name, "engine": tier.engine, "model": tier.model, "enabled": enabled, "why": why,
+                      "input_per_mtok": float(tier.prices.input_per_mtok), "output_per_mtok": float(tier.prices.output_per_mtok)})
+    issues = []
+    if not any(t["enabled"] for t in tiers):
+        issues.append({"path": ["tiers"], "message": "no tier is enabled; nothing could answer", "line": None, "column": None,
+                       "text": "tiers: no tier is enabled; nothing could answer"})
+    return {"ok": not issues, "policy": policy.name, "tiers": tiers, "issues": issues}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".console-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def apply_text(reloader: Any, text: str) -> dict[str, Any]:
+    """Write the policy file the gateway serves from and reload it; a refused reload restores the file,
+    so the file on disk and the policy in force never disagree."""
+    path: Path | None = reloader.path
+    if path is None:
+        return {"reloaded": False, "issues": [{"path": [], "message": "the gateway serves the bundled policy; start it with "
+                                               "--policy FILE to edit the policy from the console", "line": None, "column": None}]}
+    linted = lint_text(text)
+    if not linted["ok"]:
+        return {"reloaded": False, "issues": linted["issues"]}
+    loop = asyncio.get_running_loop()
+    previous = await loop.run_in_executor(None, path.read_text, "utf-8")
+    await loop.run_in_executor(None, _write_atomically, path, text)
+    outcome = await reloader.reload()
+    if not outcome.ok:
+        await loop.run_in_executor(None, _write_atomically, path, previous)
+    return outcome.as_dict()
