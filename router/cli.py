@@ -91,10 +91,12 @@ def serve(
     if preparing:
         console.print(preparing, highlight=False)
     console.print(f"listening on http://{host}:{port}/v1  (OpenAI base_url; model 'auto' routes)", highlight=False)
-    console.print(f"console:     http://{host}:{port}/console  (sign in with SWITCHYARD_ADMIN_KEY)", highlight=False)
+    application = create_app(gateway)
+    if any(getattr(route, "path", "").startswith("/console") for route in application.routes):
+        console.print(f"console:     http://{host}:{port}/console  (sign in with SWITCHYARD_ADMIN_KEY)", highlight=False)
     logs.configure(log_level)
     uvicorn.run(
-        create_app(gateway),
+        application,
         host=host,
         port=port,
         log_level=log_level,
