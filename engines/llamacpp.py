@@ -201,6 +201,20 @@ class LlamaCppEngine:
                 pass
         return estimate_tokens(messages_text(messages))
 
+    async def count_prompt_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                                  tool_choice: Any = None) -> int:
+        """The prompt's tokens as this model would be sent them: the same history rendering, tool
+        description and chat template as a request, counted by the model's own tokenizer. On the engine's
+        one thread, as llama.cpp's context is not shared between threads."""
+        await self.start()
+        plan = tool_plan(tools, tool_choice)
+
+        def count() -> int:
+            rendered = render_history(text_messages(messages))
+            return self._prompt_tokens(describe_tools(rendered, plan) if plan is not None else rendered)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, count)
+
     def _generate(self, request: EngineRequest, cancelled: threading.Event, plan: ToolPlan | None) -> Iterator[Any]:
         """Runs on the engine thread: yields llama-cpp chunks, then a final usage dict."""
         if self._llm is None:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from router.admin import router as admin_router
 from router.console import router as console_router
 from router.doors.completions import create_completion
+from router.doors.count_tokens import count_tokens
 from router.doors.embeddings import create_embeddings
 from router.doors.messages import create_message
 from router.doors.models import list_models, retrieve_model
@@ -160,6 +161,7 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/responses", create_response, methods=["POST"])
     app.add_api_route("/v1/messages", create_message, methods=["POST"])
+    app.add_api_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
     app.add_api_route("/v1/completions", create_completion, methods=["POST"])
