@@ -172,12 +172,17 @@ def label(
     judge_max_tokens: Annotated[int, typer.Option(help="max_tokens for the judge's verdicts.", min=1)] = 64,
     limit: Annotated[int | None, typer.Option(help="Label only the first N requests.", min=1)] = None,
     overwrite: Annotated[bool, typer.Option(help="Re-grade models that already have a score.")] = False,
+    judge_min_agreement: Annotated[
+        float, typer.Option(help="Refuse (exit 3) when the judge grades reference-graded answers differently more often.", min=0, max=1)
+    ] = 0.7,
+    judge_checks: Annotated[int, typer.Option(help="Reference-graded answers the judge must be checked on.", min=1)] = 10,
+    trust_judge: Annotated[bool, typer.Option("--trust-judge", help="Use the judge's labels without checking it.")] = False,
 ) -> None:
     """Answer each request with the policy's tiers, grade the answers, and write `scores`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import asyncio
 
-    from eval_harness.label import LabelError, LabelSpec, label_file
+    from eval_harness.label import JudgeRejected, LabelError, LabelSpec, label_file
 
     if judge_mode not in ("single", "pairwise"):
         console.print("[red]--judge-mode must be 'single' or 'pairwise'[/red]")
@@ -193,9 +198,15 @@ def label(
         judge_max_tokens=judge_max_tokens,
         limit=limit,
         overwrite=overwrite,
+        judge_min_agreement=judge_min_agreement,
+        judge_min_checks=judge_checks,
+        trust_judge=trust_judge,
     )
     try:
         summary = asyncio.run(label_file(data, out, loaded[1], spec, console=console))  # type: ignore[arg-type]
+    except JudgeRejected as exc:
+        console.print(f"[red]refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(3) from None
     except LabelError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -38,11 +38,15 @@ from eval_harness.graders import Grade
 from eval_harness.traffic import TrafficError, TrafficRecord, Usage, iter_records, record_json, routing_text
 from policies.schema import Policy, Tier
 
-__all__ = ["LabelError", "LabelSpec", "LabelSummary", "ResponseCache", "build_engine", "label_file", "label_records"]
+__all__ = ["JudgeRejected", "LabelError", "LabelSpec", "LabelSummary", "ResponseCache", "build_engine", "label_file", "label_records"]
 
 
 class LabelError(Exception):
     pass
+
+
+class JudgeRejected(LabelError):
+    """The judge disagreed with the reference graders (or could not be checked): its labels are not used."""
 
 
 class LabelSpec(BaseModel):
@@ -59,6 +63,11 @@ class LabelSpec(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     overwrite: bool = False
     chunk_size: int = Field(default=256, ge=1, description="Records held in memory at once.")
+    judge_min_agreement: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Share of reference-graded answers the judge must grade the same way (pass/fail)."
+    )
+    judge_min_checks: int = Field(default=10, ge=1, description="Reference-graded answers the judge must be checked on.")
+    trust_judge: bool = Field(default=False, description="Use the judge's labels without checking it against references.")
 
 
 @dataclass
@@ -71,6 +80,17 @@ class LabelSummary:
     graders: Counter[str] = field(default_factory=Counter)
     ungraded: int = 0
     seconds: float = 0.0
+    # (reference says pass, judge says pass or None when it gave no rating), per reference-graded answer.
+    judge_checks: list[tuple[bool, bool | None]] = field(default_factory=list)
+
+    @property
+    def judge_agreement(self) -> float | None:
+        if not self.judge_checks:
+            return None
+        return sum(ref == judged for ref, judged in self.judge_checks) / len(self.judge_checks)
+
+    def judge_used(self) -> bool:
+        return any(k.startswith("judge:") and v for k, v in self.graders.items())
 
     def describe(self) -> str:
         by = ", ".join(f"{k} {v}" for k, v in sorted(self.graders.items())) or "none"
@@ -78,9 +98,34 @@ class LabelSummary:
             f"labeled {self.records} records in {self.seconds:.1f}s: {self.calls} model calls, {self.cached} from cache, "
             f"{self.reused} logged answers reused; grades by {by}; {self.ungraded} answers left ungraded"
         )
+        if self.judge_checks:
+            text += f"; judge agreed with the reference graders on {self.judge_agreement:.0%} of {len(self.judge_checks)} answers"
         if self.errors:
             text += f"; {len(self.errors)} errors, first: {self.errors[0]}"
         return text
+
+
+def judge_refusal(summary: LabelSummary, spec: LabelSpec) -> str | None:
+    """Why the judge's labels must not be used; None when it passed its check or was not used.
+
+    A judge is only as good as its agreement with answers we can grade for sure: every answer that
+    has a reference grade is also judged, and the judge must call pass/fail (rating >= 5.5, i.e.
+    score >= 0.5) as the reference did. A judge that gives no rating disagrees.
+    """
+    if not summary.judge_used() or spec.trust_judge:
+        return None
+    n, agreement = len(summary.judge_checks), summary.judge_agreement
+    if n < spec.judge_min_checks:
+        return (
+            f"the judge could be checked on only {n} reference-graded answers (need {spec.judge_min_checks}): include records "
+            "with meta.reference / meta.answer, or pass --trust-judge knowingly"
+        )
+    if agreement is not None and agreement < spec.judge_min_agreement:
+        return (
+            f"the judge agreed with the reference graders on {agreement:.0%} of {n} answers, below the minimum "
+            f"{spec.judge_min_agreement:.0%}: its labels are not used (use a stronger judge tier)"
+        )
+    return None
 
 
 def request_hash(messages: Sequence[dict[str, Any]], params: dict[str, Any]) -> str:
@@ -258,12 +303,16 @@ async def _grade_record(
     served_by = _served_by(record)
     grades: dict[str, Grade] = {}
     to_judge: dict[str, str] = {}
+    checks: list[tuple[float, Any]] = []
     for model, answer in answers.items():
         if answer is None:
             grades[model] = Grade(None, "error", "no answer (engine error)")
             continue
         text = answer[0]
-        grade = graders.reference_grade(record.meta, text, question) or graders.feedback_grade(record.meta, model, served_by)
+        reference_grade = graders.reference_grade(record.meta, text, question)
+        grade = reference_grade or graders.feedback_grade(record.meta, model, served_by)
+        if reference_grade is not None and reference_grade.score is not None and spec.judge is not None and not spec.trust_judge:
+            checks.append((reference_grade.score, _judge_single(question, text, None, spec.judge, spec, call)))
         if grade is not None:
             grades[model] = grade
         elif spec.judge is not None:
@@ -276,6 +325,9 @@ async def _grade_record(
         else:
             singles = await asyncio.gather(*(_judge_single(question, t, reference, spec.judge, spec, call) for t in to_judge.values()))
             grades.update(dict(zip(to_judge, singles, strict=True)))
+    # The check judges without the reference (as the judge works on open questions).
+    for ref, verdict in zip([r for r, _ in checks], await asyncio.gather(*(c for _, c in checks)), strict=True):
+        call.summary.judge_checks.append((ref >= 0.5, None if verdict.score is None else verdict.score >= 0.5))
     return grades
 
 
@@ -355,6 +407,9 @@ async def label_file(data: Path, out: Path, policy: Policy, spec: LabelSpec, con
                     for record in labeled:
                         handle.write(record_json(record))
                     summary.records += len(labeled)
+        refusal = judge_refusal(summary, spec)
+        if refusal is not None:
+            raise JudgeRejected(refusal + f" ({summary.describe()})")
         tmp.replace(out)
     except TrafficError as exc:
         raise LabelError(str(exc)) from None

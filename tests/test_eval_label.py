@@ -148,6 +148,7 @@ def test_label_with_single_answer_judge(tmp_path: Path, llama_server: Process) -
         "16",
         "--judge-max-tokens",
         "16",
+        "--trust-judge",  # open questions only: nothing to check this judge against (see the refusal test below)
     )
     assert "6 model calls" in result.stderr  # 3 answers + 3 verdicts
     for record in _read_jsonl(out):
@@ -164,6 +165,23 @@ def test_label_with_single_answer_judge(tmp_path: Path, llama_server: Process) -
     cache = ResponseCache(tmp_path / "cache")
     assert cache.count() == 6
     cache.close()
+
+
+def test_unchecked_judge_is_refused(tmp_path: Path, llama_server: Process) -> None:
+    # Three reference-graded records can check the judge on three answers, fewer than the ten asked
+    # for: its labels of the open question must not be used, whatever it rated (numerics-independent).
+    policy = _judge_policy(tmp_path, llama_server.url, second_model=False)
+    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"What is {i} + 1?"}], "meta": {"reference": i + 1}} for i in range(3)]
+    rows.append({"id": "open", "messages": [{"role": "user", "content": OPEN[0]}]})
+    data = _write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    args = ["--data", str(data), "--out", str(out), "--policy", str(policy), "--tier", "local", "--judge", "judge"]
+    args += ["--cache", str(tmp_path / "cache"), "--max-tokens", "8", "--judge-max-tokens", "8"]
+    result = CliRunner().invoke(eval_app, ["label", *args])
+    assert result.exit_code == 3, result.output
+    assert "checked on only 3 reference-graded answers (need 10)" in " ".join(result.stderr.split())
+    assert not out.exists()
+    assert CliRunner().invoke(eval_app, ["label", *args, "--judge-checks", "3"]).exit_code in (0, 3)  # now the agreement decides
 
 
 def test_label_with_pairwise_judge(tmp_path: Path, llama_server: Process) -> None:
@@ -189,6 +207,7 @@ def test_label_with_pairwise_judge(tmp_path: Path, llama_server: Process) -> Non
         "16",
         "--judge-max-tokens",
         "16",
+        "--trust-judge",
         "--concurrency",
         "2",
     )
