@@ -3,7 +3,8 @@
 OpenAI streams a tool call as `delta.tool_calls` entries keyed by `index`: the first carries the
 call's id, type and name, the rest pieces of its arguments to be concatenated. Engines that build
 their answer from a stream and the cache (which keeps streamed answers for later, streamed or not)
-both need the merged message, with the finish reason the stream ended with.
+both need the merged message, with the finish reason the stream ended with, its refusal (streamed as `delta.refusal`) and its
+log-probabilities (each chunk's `logprobs.content` / `logprobs.refusal` entries, concatenated).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ class StreamedAnswer:
         self.calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.argument_pieces: list[str] = []
+        self.refusal_pieces: list[str] = []
+        # None until a chunk carries logprobs: an answer streamed without them is kept without them.
+        self.logprobs: dict[str, list[dict[str, Any]]] | None = None
 
     def add(self, choice: dict[str, Any]) -> None:
         """One chunk's choice: its delta's content and tool calls, and its finish reason if any."""
@@ -24,6 +28,15 @@ class StreamedAnswer:
         content = delta.get("content")
         if isinstance(content, str) and content:
             self.pieces.append(content)
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self.refusal_pieces.append(refusal)
+        logprobs = choice.get("logprobs")
+        if isinstance(logprobs, dict):
+            kept = self.logprobs if self.logprobs is not None else {"content": [], "refusal": []}
+            self.logprobs = kept
+            for name in ("content", "refusal"):
+                kept[name].extend(e for e in logprobs.get(name) or [] if isinstance(e, dict))
         for part in delta.get("tool_calls") or []:
             if not isinstance(part, dict):
                 continue
@@ -47,7 +60,7 @@ class StreamedAnswer:
     @property
     def fragments(self) -> list[str]:
         """Every piece of text the stream carried (content and arguments), for counting tokens."""
-        return [*self.pieces, *self.argument_pieces]
+        return [*self.pieces, *self.refusal_pieces, *self.argument_pieces]
 
     @property
     def text(self) -> str:
@@ -60,6 +73,16 @@ class StreamedAnswer:
     def message(self) -> dict[str, Any]:
         """The assistant message as OpenAI returns it: content null when the answer is only tool calls."""
         message: dict[str, Any] = {"role": "assistant", "content": self.text if self.pieces or not self.calls else None}
+        if self.refusal_pieces:
+            message["refusal"] = "".join(self.refusal_pieces)
+            if not self.pieces:
+                message["content"] = None
         if self.calls:
             message["tool_calls"] = self.tool_calls
         return message
+
+    def choice_logprobs(self) -> dict[str, Any] | None:
+        """The choice's `logprobs` as a non-streamed answer carries them, or None when none came."""
+        if self.logprobs is None:
+            return None
+        return {"content": self.logprobs["content"] or None, "refusal": self.logprobs["refusal"] or None}

@@ -212,6 +212,12 @@ class CacheSettings(Strict):
     ttl_s: float = Field(default=3600, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
     share_across_tenants: bool = False
+    # Answers sampled hotter than this are meant to vary: such requests neither read nor fill the cache.
+    max_temperature: float = Field(default=1.0, ge=0, le=2,
+                                   description="Requests with a higher temperature are never cached (2 caches every temperature).")
+    side_effect_tools: list[str] = Field(
+        default_factory=list,
+        description="Tools that act on the world (send, pay, write): a request offering any is never cached; '*' marks every tool.")
 
 
 class Limits(Strict):

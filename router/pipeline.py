@@ -103,8 +103,10 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     validate_limits(gateway, chat)
     prompt_bound = prompt_token_bound(chat)
     if gateway.cache.enabled:
-        control = call.control = cache_control(request.headers, gateway.policy.cache)
+        control = call.control = cache_control(request.headers, gateway.policy.cache, chat)
         call.cache = "miss" if control.lookup else "bypass"
+        if control.bypass:
+            headers["x-switchyard-cache-bypass"] = control.bypass
         if control.lookup:
             hit = await gateway.cache.lookup(call.tenant, chat, call.embedding(gateway))
             if hit is not None:
@@ -145,8 +147,7 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     await commit(gateway, row)
     served = gateway.policy.tiers[tier]
     payload["model"] = served.model
-    if choices[0].get("finish_reason") in ("stop", "length", "tool_calls"):
-        await remember(gateway, call, tier, payload, row.cost_nanousd)
+    await remember(gateway, call, tier, payload, row.cost_nanousd)
     payload.setdefault("id", f"chatcmpl-{call.request_id}")
     if tier != decision.tier:
         headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
@@ -215,8 +216,7 @@ async def cascade_completion(request: Request, gateway: Gateway, call: Call, sta
     await call.settle(gateway, row.cost_nanousd)
     await commit(gateway, row)
     payload["model"] = served.model
-    if choices[0].get("finish_reason") in ("stop", "length", "tool_calls"):
-        await remember(gateway, call, tier, payload, row.cost_nanousd)
+    await remember(gateway, call, tier, payload, row.cost_nanousd)
     payload.setdefault("id", f"chatcmpl-{call.request_id}")
     headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
     headers["x-switchyard-cascade"] = ",".join(steps)

@@ -38,9 +38,16 @@ from router.upstream import (
 log = logging.getLogger("switchyard")
 
 
+# How an answer may have ended to be kept: whole, cut at max_tokens, calling tools, or withheld by the
+# provider's filter all replay as they ended; an error or an unknown ending is asked again.
+KEPT_ENDINGS = frozenset({"stop", "length", "tool_calls", "content_filter"})
+
+
 async def remember(gateway: Gateway, call: Call, tier: str, payload: dict[str, Any], cost_nanousd: int) -> None:
     """Keep an answer for later identical or equivalent requests; a cache failure never fails a request."""
     if call.control is None or not call.control.store or not gateway.cache.enabled or call.chat is None:
+        return
+    if (payload.get("choices") or [{}])[0].get("finish_reason") not in KEPT_ENDINGS:
         return
     entry = {"response": payload, "tier": tier, "model": payload.get("model"), "usage": payload.get("usage") or {},
              "cost_nanousd": cost_nanousd}
@@ -62,7 +69,8 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
     call.cache = f"hit-{hit.kind}"
     tier = entry.get("tier") if entry.get("tier") in gateway.policy.tiers else None
     response = dict(entry["response"])
-    message = (response.get("choices") or [{}])[0].get("message") or {}
+    choice = (response.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
     text = message.get("content") if isinstance(message.get("content"), str) else ""
     usage = entry.get("usage") or {}
     _, row = finish(gateway, call, tier, usage, response_text=text, cached_cost=int(entry.get("cost_nanousd") or 0))
@@ -78,11 +86,11 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     base = {"id": response["id"], "object": "chat.completion.chunk", "created": response["created"], "model": entry.get("model")}
-    finish_reason = (response.get("choices") or [{}])[0].get("finish_reason") or "stop"
+    finish_reason = choice.get("finish_reason") or "stop"
 
     async def replay() -> AsyncIterator[bytes]:
-        for delta in replay_deltas(message, text):
-            yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]})
+        for delta, logprobs in replay_deltas(message, text, choice.get("logprobs")):
+            yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": logprobs}]})
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason, "logprobs": None}]})
         if include_usage:
             yield _sse({**base, "choices": [], "usage": usage,
@@ -94,18 +102,38 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
     return StreamingResponse(replay(), media_type="text/event-stream", headers=headers)
 
 
-def replay_deltas(message: dict[str, Any], text: str) -> list[dict[str, Any]]:
-    """A kept answer's message as stream deltas: its text word by word, then each tool call as
-    OpenAI streams one (id, type and name first, then its arguments)."""
-    deltas: list[dict[str, Any]] = [{"content": piece} for piece in _words(text)] if text or not message.get("tool_calls") else []
+def replay_deltas(message: dict[str, Any], text: str,
+                  logprobs: dict[str, Any] | None = None) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """A kept answer's message as stream deltas, each with the logprobs its chunk carries: its text
+    (token by token when it was kept with logprobs that spell it, else word by word with the
+    logprobs on the first piece), its refusal likewise, then each tool call as OpenAI streams one
+    (id, type and name first, then its arguments)."""
+    deltas: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    has_logprobs = isinstance(logprobs, dict)
+    for field in ("content", "refusal"):
+        value = text if field == "content" else message.get("refusal")
+        if field == "content" and not (text or (not message.get("tool_calls") and not message.get("refusal"))):
+            continue
+        if field == "refusal" and not (isinstance(value, str) and value):
+            continue
+        entries = (logprobs or {}).get(field) or [] if has_logprobs else []
+        tokens = [e.get("token") for e in entries]
+        if entries and all(isinstance(t, str) for t in tokens) and "".join(tokens) == value:
+            deltas.extend(({field: t}, {"content": None, "refusal": None, field: [e]}) for t, e in zip(tokens, entries, strict=True))
+            continue
+        for i, piece in enumerate(_words(value)):
+            carried = {"content": None, "refusal": None, field: entries or None} if has_logprobs and i == 0 else None
+            deltas.append(({field: piece}, carried))
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") or {}
-        deltas.append({"tool_calls": [{"index": index, "id": call.get("id"), "type": call.get("type", "function"),
-                                       "function": {"name": function.get("name", ""), "arguments": ""}}]})
+        deltas.append(({"tool_calls": [{"index": index, "id": call.get("id"), "type": call.get("type", "function"),
+                                        "function": {"name": function.get("name", ""), "arguments": ""}}]}, None))
         if function.get("arguments"):
-            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+            deltas.append(({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]}, None))
     if deltas:
-        deltas[0] = {"role": "assistant", **deltas[0]}
+        # An answer kept with logprobs says so even when it has no text to carry them (only tool calls).
+        empty = {"content": None, "refusal": None} if has_logprobs and all(lp is None for _, lp in deltas) else None
+        deltas[0] = ({"role": "assistant", **deltas[0][0]}, deltas[0][1] or empty)
     return deltas
 
 
@@ -238,12 +266,13 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         except APIError as exc:
             yield _sse(exc.body())
             return
-        finish_reason = answer.finish_reason or "stop"
-        if status == "ok" and finish_reason in ("stop", "length", "tool_calls"):
-            # Kept as the non-streamed answer would be: tool calls and how the answer ended included.
+        if status == "ok":
+            # Kept as the non-streamed answer would be: tool calls, refusal, logprobs and how it ended included.
+            kept: dict[str, Any] = {"index": 0, "message": answer.message(), "finish_reason": answer.finish_reason or "stop"}
+            if (logprobs := answer.choice_logprobs()) is not None:
+                kept["logprobs"] = logprobs
             response = {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion", "created": int(time.time()),
-                        "model": served.model, "usage": usage,
-                        "choices": [{"index": 0, "message": answer.message(), "finish_reason": finish_reason}]}
+                        "model": served.model, "usage": usage, "choices": [kept]}
             await remember(gateway, call, tier, response, row.cost_nanousd)
         if status == "ok" and include_usage and usage_chunk is not None:
             usage_chunk["model"] = served.model

@@ -54,11 +54,30 @@ class CacheControl:
     lookup: bool
     store: bool
     ttl_s: float
+    bypass: str | None = None  # why the lookup was skipped, for the x-switchyard-cache-bypass header
 
 
-def cache_control(headers: Any, settings: CacheSettings) -> CacheControl:
-    directives = {d.strip().lower() for d in (headers.get("cache-control") or "").split(",")}
+def never_cached(chat: ChatRequest, settings: CacheSettings) -> str | None:
+    """Why a request's answer must not be reused (nor kept), or None. A temperature at or under the
+    policy's limit is cached with or without a seed: the kept answer is one the model could give,
+    and the key holds the seed, so a seeded request is only served its own seed's answer. n>1 never
+    gets here: the schema refuses it (one answer per request)."""
+    if chat.temperature is not None and chat.temperature > settings.max_temperature:
+        return "temperature"
+    marked = set(settings.side_effect_tools)
+    if marked and chat.tools:
+        names = {((tool.get("function") or {}).get("name") if isinstance(tool.get("function"), dict) else None) or tool.get("name")
+                 for tool in chat.tools}
+        if "*" in marked or names & marked:
+            return "side-effect-tools"
+    return None
+
+
+def cache_control(headers: Any, settings: CacheSettings, chat: ChatRequest | None = None) -> CacheControl:
     ttl = settings.ttl_s
+    if chat is not None and (reason := never_cached(chat, settings)) is not None:
+        return CacheControl(lookup=False, store=False, ttl_s=ttl, bypass=reason)
+    directives = {d.strip().lower() for d in (headers.get("cache-control") or "").split(",")}
     raw_ttl = headers.get(TTL_HEADER)
     if raw_ttl:
         try:
@@ -66,7 +85,9 @@ def cache_control(headers: Any, settings: CacheSettings) -> CacheControl:
         except ValueError:
             pass
     no_store = "no-store" in directives or ttl == 0
-    return CacheControl(lookup="no-cache" not in directives and not no_store, store=not no_store, ttl_s=ttl)
+    lookup = "no-cache" not in directives and not no_store
+    bypass = None if lookup else ("no-store" if no_store else "no-cache")
+    return CacheControl(lookup=lookup, store=not no_store, ttl_s=ttl, bypass=bypass)
 
 
 @dataclass
