@@ -1,34 +1,39 @@
-"""Semantic cache benchmark: hit rate, false-hit rate and lookup latency of SemanticIndex.
+"""Semantic cache benchmark: correctness on a hard set, the calibrated rule, and lookup latency.
 
-Reproduce (CPU only, ~1-2 minutes on the 2-core dev machine):
+Reproduce (CPU only, a few minutes on the 2-core dev machine):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py
+    .venv/bin/python bench/semantic_eval_gen.py            # (re)generates bench/data/semantic_eval.jsonl
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --calibrate   # writes router/cache/calibration.json
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --skip-latency
 
-Quality uses ``bench/data/paraphrases.jsonl``: hand-written pairs labelled ``paraphrase`` (same
-meaning, five domains) or ``different`` (near-duplicates that change the meaning: negation,
-numbers, entities, comparison direction). The pairs are split into a calibration half and a
-held-out half (alternating within each domain/kind). For each half, the ``a`` side of every
-pair goes into one scope of a fresh index and the ``b`` side is looked up:
+Quality uses ``bench/data/semantic_eval.jsonl`` (see bench/semantic_eval_gen.py): pairs labelled
+``same`` or ``different``, grouped by template family, each family wholly in the ``calib`` or the
+``report`` split. For a split, the ``a`` side of every pair goes into a fresh index (its scope is the
+pair's earlier turns, as the gateway's scope is) and the ``b`` side is looked up, with the embedder the
+gateway uses (MiniLM int8 reading 96 + 32 word pieces):
 
-- a *good hit* is a paraphrase query that returns its own pair's entry;
-- a *false hit* is any other hit (a "different" query that returns its partner, or any query
-  that returns another pair's entry): the cache would have served a wrong answer.
+- a *good hit* is a ``same`` query answered with its own pair's entry;
+- a *false hit* is any hit whose cached prompt does not mean the same (its partner in a
+  ``different`` pair, or any other pair's entry): the cache would have served a wrong answer.
 
-The default threshold is the lowest one whose false-hit share on the calibration half is at
-most ``--max-false`` (1%) with the guards on; the held-out half then says how well that choice
-transfers. Latency is measured with ``--entries`` vectors in ONE scope (the worst case): random
-unit vectors plus the real embeddings, queried with real and with random vectors.
+Settings: ``cosine`` (threshold only), ``guards`` (today's rule: cosine >= 0.93 + meaning guards)
+and ``verifier`` (candidates at the policy's cosine threshold, then router.cache.verify on the whole
+text with the calibrated ``min_alignment``). The rule is calibrated on the calib split only
+(``--calibrate``); the report split is measured once with the rule as shipped. Intervals: Wilson 95%
+(two-sided) and the one-sided 95% Clopper-Pearson upper bound the gateway uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,33 +41,31 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.embed import Embedder, default_spec
-from router.cache.guards import compatible, features, incompatibility
+from classifiers.embed import Embedder, EmbedderSpec
+from policies.schema import CacheSettings
+from router.cache.calibration import ARTIFACT, choose, clopper_pearson_upper, load, wilson
+from router.cache.guards import compatible
 from router.cache.semantic import SemanticIndex
+from router.cache.verify import verdict
 
-DATA = Path(__file__).parent / "data" / "paraphrases.jsonl"
-SCOPE = "tenant-a|model-x|ctx0|t0"
+DATA = Path(__file__).parent / "data" / "semantic_eval.jsonl"
+SCOPE = "tenant-a|model-x|ctx0|t0"  # the latency test's one scope
 
 
-def load_pairs(path: Path) -> list[dict[str, str]]:
+GRID = [round(0.5 + 0.05 * i, 2) for i in range(11)]  # min_alignment values the calibration tries
+GUARDS_THRESHOLD = 0.93  # today's (pre-verifier) default rule
+
+
+def load_pairs(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def split_pairs(pairs: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Alternate within each (label, domain/kind) group so both halves cover every kind."""
-    calib: list[dict[str, str]] = []
-    held: list[dict[str, str]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for pair in pairs:
-        group = (pair["label"], pair.get("domain") or pair.get("kind", ""))
-        k = seen.get(group, 0)
-        seen[group] = k + 1
-        (calib if k % 2 == 0 else held).append(pair)
-    return calib, held
+def _key(text: str, ctx: list[dict[str, str]] | None) -> str:
+    return json.dumps([ctx or [], text])
 
 
-def meaning_classes(pairs: list[dict[str, str]]) -> dict[str, str]:
-    """Texts joined by a paraphrase label share a class (union-find); everything else differs."""
+def meaning_classes(pairs: list[dict[str, Any]]) -> dict[str, str]:
+    """Prompts (with their earlier turns) joined by a ``same`` label share a class; everything else differs."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -73,53 +76,57 @@ def meaning_classes(pairs: list[dict[str, str]]) -> dict[str, str]:
         return x
 
     for pair in pairs:
-        ra, rb = find(pair["a"]), find(pair["b"])
-        if pair["label"] == "paraphrase" and ra != rb:
+        ra, rb = find(_key(pair["a"], pair.get("ctx_a"))), find(_key(pair["b"], pair.get("ctx_b")))
+        if pair["label"] == "same" and ra != rb:
             parent[ra] = rb
-    return {text: find(text) for text in list(parent)}
+    return {k: find(k) for k in list(parent)}
 
 
-def evaluate(
-    pairs: list[dict[str, str]], vecs: dict[str, np.ndarray], thresholds: list[float], guarded: bool, show_false_at: float | None = None
-) -> list[dict[str, float]]:
+def evaluate(pairs: list[dict[str, Any]], vecs: dict[str, np.ndarray], *, threshold: float, guarded: bool,
+             min_alignment: float | None, show_false: bool = False) -> dict[str, Any]:
+    """Store every ``a``, look up every ``b``; counts overall and per kind of the query's pair."""
     dim = len(next(iter(vecs.values())))
-    index = SemanticIndex(dim=dim, guard=compatible if guarded else None)
+    index = SemanticIndex(dim=dim, threshold=threshold, guard=compatible if guarded else None,
+                          verifier=verdict if min_alignment is not None else None, min_alignment=min_alignment or 1.0)
     cls = meaning_classes(pairs)
     for pair in pairs:
-        # The value is the cached prompt itself, so a hit can be judged by its meaning class:
-        # the same prompt may be the "a" side of a paraphrase pair and of a near-duplicate pair.
-        index.add(SCOPE, vecs[pair["a"]], pair["a"], pair["a"])
-    n_para = sum(1 for p in pairs if p["label"] == "paraphrase")
-    rows = []
-    for t in thresholds:
-        good = correct = false = 0
-        for pair in pairs:
-            hit = index.lookup(SCOPE, vecs[pair["b"]], pair["b"], threshold=t)
-            if hit is None:
-                continue
-            if cls[hit[0]] == cls[pair["b"]]:
-                correct += 1
-                good += pair["label"] == "paraphrase"
-            else:
-                false += 1
-                if show_false_at is not None and abs(t - show_false_at) < 1e-9:
-                    print(f"    false hit at {t:.2f} ({hit[1]:.3f}): {pair['b']!r} -> cached {hit[0]!r}")
-        hits = correct + false
-        rows.append(
-            {
-                "threshold": t,
-                "hit_rate": good / n_para,
-                "hits": hits,
-                "false_hits": false,
-                "false_share": false / hits if hits else 0.0,
-            }
-        )
-    return rows
+        key = _key(pair["a"], pair.get("ctx_a"))
+        index.add("ctx:" + json.dumps(pair.get("ctx_a") or []), vecs[pair["a"]], pair["a"], key)
+    out: dict[str, Any] = {"same": 0, "good": 0, "hits": 0, "false": 0, "kinds": {}}
+    for pair in pairs:
+        kind = out["kinds"].setdefault(pair["kind"], {"n": 0, "good": 0, "hits": 0, "false": 0})
+        kind["n"] += 1
+        out["same"] += pair["label"] == "same"
+        key = _key(pair["b"], pair.get("ctx_b"))
+        hit = index.match("ctx:" + json.dumps(pair.get("ctx_b") or []), vecs[pair["b"]], pair["b"])
+        if hit is None:
+            continue
+        out["hits"] += 1
+        kind["hits"] += 1
+        if cls[hit.value] == cls[key]:
+            if pair["label"] == "same":
+                out["good"] += 1
+                kind["good"] += 1
+        else:
+            out["false"] += 1
+            kind["false"] += 1
+            if show_false:
+                cached = json.loads(hit.value)[1]
+                print(f"    false hit ({hit.similarity:.3f}, align {hit.score:.2f}): {pair['b'][:90]!r} -> {cached[:90]!r}")
+    return out
 
 
-def choose(rows: list[dict[str, float]], max_false: float) -> float | None:
-    ok = [r for r in rows if r["false_share"] <= max_false and r["hits"] > 0]
-    return min(r["threshold"] for r in ok) if ok else None
+def summary(r: dict[str, Any]) -> str:
+    lo, hi = wilson(r["false"], r["hits"])
+    upper = clopper_pearson_upper(r["false"], r["hits"])
+    share = r["false"] / r["hits"] if r["hits"] else 0.0
+    return (f"hit rate on same-meaning {r['good']}/{r['same']} = {r['good'] / max(1, r['same']):5.1%}; "
+            f"false {r['false']}/{r['hits']} = {share:5.1%} (Wilson 95% {lo:.1%}-{hi:.1%}; one-sided upper {upper:.1%})")
+
+
+def per_kind(r: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v['false']}F/{v['hits']}h" + (f" ({v['good']}/{v['n']} good)" if k in ("paraphrase", "reworded") else "")
+                     for k, v in sorted(r["kinds"].items()))
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -186,95 +193,75 @@ def latency(real: np.ndarray, real_texts: list[str], queries_real: np.ndarray, e
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--calibrate", action="store_true", help="choose the rule on the calib split and write router/cache/calibration.json")
+    ap.add_argument("--threshold", type=float, default=CacheSettings().semantic_threshold, help="cosine a candidate needs")
+    ap.add_argument("--max-false", type=float, default=CacheSettings().max_false_hit_rate)
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=2000)
-    ap.add_argument("--max-false", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--show-false-at", type=float, default=None, help="print the false hits at this threshold")
-    ap.add_argument(
-        "--backend",
-        choices=["static", "onnx-int8", "onnx", "torch"],
-        default=os.environ.get("SWITCHYARD_EMBED_BACKEND", "onnx-int8"),
-        help="embedder backend (thresholds are specific to it; default: onnx-int8, the contextual MiniLM)",
-    )
+    ap.add_argument("--show-false", action="store_true", help="print the report split's false hits under the shipped rule")
+    ap.add_argument("--backend", choices=["static", "onnx-int8", "onnx", "torch"], default="onnx-int8",
+                    help="embedder backend (the gateway's is onnx-int8, reading 96 + 32 word pieces)")
     args = ap.parse_args()
 
     pairs = load_pairs(args.data)
-    calib, held = split_pairs(pairs)
-    n_para = sum(p["label"] == "paraphrase" for p in pairs)
-    print(f"pairs: {len(pairs)} ({n_para} paraphrase, {len(pairs) - n_para} different); calibration {len(calib)}, held-out {len(held)}")
-
-    os.environ["SWITCHYARD_EMBED_BACKEND"] = args.backend
-    embedder = Embedder(default_spec())
+    halves = {name: [p for p in pairs if p["split"] == name] for name in ("calib", "report")}
+    print(f"pairs: {len(pairs)}; " + "; ".join(
+        f"{k} {len(v)} ({sum(p['label'] == 'same' for p in v)} same, {len({p['group'] for p in v})} families)" for k, v in halves.items()))
+    embedder = Embedder(EmbedderSpec(backend=args.backend, head_tokens=96, tail_tokens=32))  # what the gateway embeds with
     texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
     t0 = time.perf_counter()
-    matrix = embedder.embed(texts)
+    vecs = dict(zip(texts, embedder.embed(texts), strict=True))
     print(f"embedder: {embedder.name}, {len(texts)} texts in {time.perf_counter() - t0:.1f} s")
-    vecs = dict(zip(texts, matrix, strict=True))
+    digest = hashlib.sha256(args.data.read_bytes()).hexdigest()[:16]
 
-    thresholds = [round(0.75 + 0.01 * i, 2) for i in range(23)]
-    results = {}
-    for half_name, half in (("calibration", calib), ("held-out", held)):
-        for guarded in (True, False):
-            results[(half_name, guarded)] = evaluate(half, vecs, thresholds, guarded, args.show_false_at if guarded else None)
+    if args.calibrate:
+        table = []
+        for m in GRID:
+            r = evaluate(halves["calib"], vecs, threshold=args.threshold, guarded=True, min_alignment=m)
+            table.append({"min_alignment": m, "hits": r["hits"], "false_hits": r["false"], "good": r["good"], "same": r["same"]})
+        artifact = {"embedder": embedder.name, "threshold": args.threshold, "data": str(args.data.name), "data_sha256": digest,
+                    "split": "calib", "table": table}
+        ARTIFACT.write_text(json.dumps(artifact, indent=1) + "\n")
+        print(f"\ncalibration sweep on the calib split (cosine >= {args.threshold}), written to {ARTIFACT}:")
+        for row in table:
+            upper = clopper_pearson_upper(row["false_hits"], row["hits"])
+            print(f"  min_alignment {row['min_alignment']:.2f}: good {row['good']}/{row['same']}, false {row['false_hits']}/{row['hits']},"
+                  f" upper {upper:.1%}")
 
-    print("\nthreshold sweep (hit rate = paraphrase queries answered with their own pair; false = wrong-meaning hits / all hits)")
-    header = f"{'thr':>5} | {'calib+guards':^24} | {'held-out+guards':^24} | {'calib, no guards':^24} | {'held-out, no guards':^24}"
-    print(header)
-    print(f"{'':>5} | " + " | ".join(f"{'hit':>6} {'false':>7} {'(n/hits)':>9}" for _ in range(4)))
-    for i, t in enumerate(thresholds):
-        cells = []
-        for key in (("calibration", True), ("held-out", True), ("calibration", False), ("held-out", False)):
-            r = results[key][i]
-            frac = f"({r['false_hits']}/{r['hits']})"
-            cells.append(f"{r['hit_rate']:6.1%} {r['false_share']:7.1%} {frac:>9}")
-        print(f"{t:5.2f} | " + " | ".join(cells))
-
-    chosen = choose(results[("calibration", True)], args.max_false)
-    if chosen is None:
-        print(f"\nno threshold keeps false hits <= {args.max_false:.0%} on the calibration half")
-    else:
-        i = thresholds.index(chosen)
-        c, h = results[("calibration", True)][i], results[("held-out", True)][i]
-        print(
-            f"\nchosen threshold (lowest with false hits <= {args.max_false:.0%} of hits on calibration, guards on): {chosen:.2f}\n"
-            f"  calibration: hit rate {c['hit_rate']:.1%}, false {c['false_hits']}/{c['hits']} = {c['false_share']:.1%}\n"
-            f"  held-out:    hit rate {h['hit_rate']:.1%}, false {h['false_hits']}/{h['hits']} = {h['false_share']:.1%}"
-        )
-
-    # Which guard vetoes what, on the whole set (does it catch the near-duplicates and spare the paraphrases?).
-    vetoes: dict[str, dict[str, int]] = {}
-    for pair in pairs:
-        why = incompatibility(pair["b"], pair["a"]) or "pass"
-        group = "paraphrase" if pair["label"] == "paraphrase" else f"different/{pair['kind']}"
-        vetoes.setdefault(group, {}).setdefault(why, 0)
-        vetoes[group][why] += 1
-    print("\nguard verdicts on all pairs (pass = guards allow the match):")
-    for group, counts in sorted(vetoes.items()):
-        print(f"  {group:22s} " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
-    sims_para = [float(vecs[p["a"]] @ vecs[p["b"]]) for p in pairs if p["label"] == "paraphrase"]
-    sims_diff = [float(vecs[p["a"]] @ vecs[p["b"]]) for p in pairs if p["label"] != "paraphrase"]
-    print(
-        f"pair cosine: paraphrase median {statistics.median(sims_para):.3f} (min {min(sims_para):.3f}); "
-        f"different median {statistics.median(sims_diff):.3f} (max {max(sims_diff):.3f})"
-    )
-
-    t0 = time.perf_counter()
-    for text in texts:
-        features.__wrapped__(text)
-    per_text = (time.perf_counter() - t0) / len(texts) * 1e6
-    t0 = time.perf_counter()
-    for pair in pairs * 20:
-        incompatibility(pair["b"], pair["a"])
-    per_check = (time.perf_counter() - t0) / (len(pairs) * 20) * 1e6
-    print(f"guard cost: feature extraction {per_text:.0f} us per new text, check with memoised features {per_check:.1f} us")
+    rule = choose(load(ARTIFACT).get("table", []), args.max_false)
+    print(f"\nshipped rule for max_false_hit_rate {args.max_false:.1%}: {rule.describe(args.max_false)}")
+    settings = [
+        (f"cosine >= {GUARDS_THRESHOLD} only", {"threshold": GUARDS_THRESHOLD, "guarded": False, "min_alignment": None}),
+        (f"guards (old default, cosine >= {GUARDS_THRESHOLD})", {"threshold": GUARDS_THRESHOLD, "guarded": True, "min_alignment": None}),
+        (f"verifier (cosine >= {args.threshold}, align >= {rule.min_alignment:.2f})",
+         {"threshold": args.threshold, "guarded": True, "min_alignment": rule.min_alignment}),
+    ]
+    report_result = None
+    for half in ("calib", "report"):
+        print(f"\n{half} split:")
+        for name, kw in settings:
+            r = evaluate(halves[half], vecs, **kw, show_false=args.show_false and half == "report" and kw["min_alignment"] is not None)
+            print(f"  {name:45s} {summary(r)}")
+            print(f"  {'':45s} per kind: {per_kind(r)}")
+            if half == "report" and kw["min_alignment"] is not None:
+                report_result = r
+    if args.calibrate and report_result is not None:
+        # Recorded for `serve`'s explanation; never read back to choose the rule.
+        artifact = load(ARTIFACT)
+        upper = clopper_pearson_upper(report_result["false"], report_result["hits"])
+        artifact["report"] = {"max_false_hit_rate": args.max_false, "min_alignment": rule.min_alignment, "hits": report_result["hits"],
+                              "false_hits": report_result["false"], "good": report_result["good"], "same": report_result["same"],
+                              "upper": round(upper, 4)}
+        ARTIFACT.write_text(json.dumps(artifact, indent=1) + "\n")
 
     if not args.skip_latency:
         real_a = np.stack([vecs[p["a"]] for p in pairs])
         real_b = np.stack([vecs[p["b"]] for p in pairs])
         latency(real_a, [p["a"] for p in pairs], real_b, args.entries, args.queries, args.seed)
-    print(f"\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --backend {args.backend}")
+    flags = " --calibrate" if args.calibrate else ""
+    print(f"\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --backend {args.backend}{flags}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def entities_lower(rng: random.Random) -> tuple[str, str, str, str]:
 def entities_cities(rng: random.Random) -> tuple[str, str, str, str]:
     x, y = rng.sample(CITIES, 2)
     what = rng.choice(["best time of year to visit", "average rent near the centre of", "cheapest way to get around",
-                       "population of", "main airport of"])
+                       "tallest building in", "main airport of"])
     return (f"{what} {x}", f"{what} {y}", "different", "entities")
 
 
@@ -206,6 +206,15 @@ def paraphrase(idx: int) -> Family:
     return make
 
 
+def reworded_city(rng: random.Random) -> tuple[str, str, str, str]:
+    """Another light rewording family (the report split gets one too): case, contractions, filler."""
+    city = rng.choice(CITIES)
+    what = rng.choice(["tallest building", "oldest bridge", "busiest station", "largest park"])
+    base = f"what is the {what} in {city}"
+    return (base, rng.choice([f"What's the {what} in {city}?", f"{what} in {city.lower()}?", f"so what is the {what} in {city}",
+                              f"What is the {what} in {city}, please?"]), "same", "reworded")
+
+
 def reworded_same(rng: random.Random) -> tuple[str, str, str, str]:
     """Light rewording (politeness, punctuation, case): the easy true positives a cache lives on."""
     x = rng.choice(LANGS)
@@ -238,7 +247,7 @@ def long_middle(rng: random.Random) -> tuple[str, str, str, str]:
 FAMILIES: list[Family] = [
     numbers_recipe, numbers_words, numbers_percent, negation_plain, negation_lexical, entities_lower, entities_cities,
     entities_things, scope_change, time_change, units_change, code_change, quoted_change, comparative, antonym, role_swap,
-    role_swap_sport, reworded_same, long_middle, *(paraphrase(i) for i in range(len(PARAPHRASES))),
+    role_swap_sport, reworded_same, reworded_city, long_middle, *(paraphrase(i) for i in range(len(PARAPHRASES))),
 ]
 
 
@@ -246,10 +255,10 @@ def multiturn(rng: random.Random, n: int) -> list[dict[str, object]]:
     """Conversations sharing the last turn ("and in metric?") with a different earlier question."""
     rows: list[dict[str, object]] = []
     for i in range(n):
-        x, y = rng.sample(ANIMALS, 2)
+        x, y = ANIMALS[i % len(ANIMALS)], ANIMALS[(i + 1 + i // len(ANIMALS)) % len(ANIMALS)]
         last = rng.choice(["and how much does it weigh in kilograms?", "what about in winter?", "can you make it shorter?"])
         ctx_a = [{"role": "user", "content": f"tell me about the {x}"}, {"role": "assistant", "content": f"The {x} is an animal."}]
-        ctx_b = [{"role": "user", "content": f"tell me about the {y}"}, {"role": "assistant", "content": f"The {y} is an animal."}]
+        ctx_b = [{"role": "user", "content": f"what do you know about the {y}"}, {"role": "assistant", "content": f"The {y} is an animal."}]
         rows.append({"family": "multiturn", "a": last, "b": last, "ctx_a": ctx_a, "ctx_b": ctx_b, "label": "different",
                      "kind": "multiturn", "n": i})
     return rows
@@ -263,14 +272,15 @@ def split_of(group: str) -> str:
 def generate() -> list[dict[str, object]]:
     rng = random.Random(SEED)
     rows: list[dict[str, object]] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     for family in FAMILIES:
         made = 0
         for _ in range(PER_FAMILY * 6):
             a, b, label, kind = family(rng)
-            if a == b or (a, b) in seen:
+            # A prompt in two pairs would make "hits" that are the very same text: no test of meaning.
+            if a == b or a in seen or b in seen:
                 continue
-            seen.add((a, b))
+            seen.update((a, b))
             rows.append({"family": family.__name__, "a": a, "b": b, "label": label, "kind": kind})
             made += 1
             if made == PER_FAMILY:

@@ -206,9 +206,13 @@ class CacheSettings(Strict):
     """Response caches. Entries are scoped to the tenant unless `share_across_tenants` is set."""
 
     exact: bool = True
-    semantic: bool = True
-    # 0.93: the lowest threshold with no false hit on bench/semantic_cache.py's calibration half (MiniLM int8).
-    semantic_threshold: float = Field(default=0.93, ge=0.5, le=1.0, description="Cosine similarity a semantic hit needs.")
+    # Off until its calibrated rule meets max_false_hit_rate on the held-out report half of
+    # bench/data/semantic_eval.jsonl (router/cache/calibration.json; `serve` logs the figures).
+    semantic: bool = False
+    semantic_threshold: float = Field(default=0.93, ge=0.5, le=1.0,
+                                      description="Cosine similarity a semantic candidate needs; the verifier then decides.")
+    max_false_hit_rate: float = Field(default=0.01, gt=0, lt=1, description=(
+        "Bound on the share of semantic hits that serve another prompt's answer; the verifier's rule is calibrated to it."))
     ttl_s: float = Field(default=3600, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
     share_across_tenants: bool = False

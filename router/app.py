@@ -89,6 +89,7 @@ async def post_feedback(request: Request) -> Response:
     )
     if not found:  # another tenant's request is not found either: its existence is not theirs to learn
         raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
+    gateway.cache.feedback(feedback.request_id, feedback.score)  # a bad semantic hit evicts its entry, tightens its scope
     return _json({"ok": True, "request_id": feedback.request_id})
 
 

@@ -108,7 +108,7 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
         if control.bypass:
             headers["x-switchyard-cache-bypass"] = control.bypass
         if control.lookup:
-            hit = await gateway.cache.lookup(call.tenant, chat, call.embedding(gateway))
+            hit = await gateway.cache.lookup(call.tenant, chat, call.embedding(gateway), request_id=call.request_id)
             if hit is not None:
                 await gateway.tenancy.admit(identity, 0)
                 return await serve_hit(gateway, call, hit)

@@ -96,3 +96,18 @@ def load(path: Path = ARTIFACT) -> dict[str, Any]:
 
 def rule_for(bound: float, path: Path = ARTIFACT) -> Rule:
     return choose(load(path).get("table", []), bound)
+
+
+def status_line(bound: float, enabled: bool, path: Path = ARTIFACT) -> str:
+    """One line for `serve`: the rule in force and whether the held-out measurement supports it."""
+    artifact = load(path)
+    rule = choose(artifact.get("table", []), bound)
+    report = artifact.get("report")
+    held = "no held-out measurement recorded"
+    if report:
+        held = (f"held-out report half: {report['false_hits']}/{report['hits']} false hits, 95% upper bound {report['upper']:.1%}, "
+                f"{report['good']}/{report['same']} same-meaning prompts hit")
+    if enabled:
+        return f"semantic cache ON by policy; rule {rule.describe(bound)}; {held}"
+    return (f"semantic cache off (the default until its rule meets max_false_hit_rate {bound:.1%} on held-out data: {held}; "
+            "bench/semantic_cache.py); set cache.semantic: true to use it anyway")

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 import orjson
 
 from policies.schema import CacheSettings
+from router.cache import calibration
 from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
@@ -40,6 +42,8 @@ TTL_HEADER = "x-switchyard-cache-ttl"
 # Lookups whose text is longer than this run in a worker thread (guard checks cost ~0.5 us per
 # character of text they have not seen).
 INLINE_LOOKUP_CHARS = 512
+# Semantic hits remembered for feedback (~250 bytes each): the most recent ones; older verdicts only reach the ledger.
+MAX_SERVED = 10_000
 # One round trip: append (trimmed to about MAXLEN), then make the stream outlive its newest
 # entry's expiry and no more, so an idle cache leaves nothing behind in Redis.
 _APPEND = """
@@ -109,16 +113,20 @@ class ResponseCache:
         self._append: Any = None
         self._tail: asyncio.Task[None] | None = None
         self._origin = os.urandom(8).hex()  # this replica's entries in the stream are already in its index
+        # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded).
+        self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
 
     def attach_embedder(self, dim: int, embedder_name: str) -> None:
         """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it)."""
         if not self.settings.semantic:
             return
         from router.cache.semantic import SemanticIndex
+        from router.cache.verify import verdict
 
         self.embedder_name = embedder_name
+        self.rule = calibration.rule_for(self.settings.max_false_hit_rate)
         self.index = SemanticIndex(dim=dim, threshold=self.settings.semantic_threshold, max_entries=self.settings.max_entries,
-                                   ttl_s=self.settings.ttl_s)
+                                   ttl_s=self.settings.ttl_s, verifier=verdict, min_alignment=self.rule.min_alignment)
         if self._redis_url:
             import redis.asyncio as redis
 
@@ -141,7 +149,8 @@ class ResponseCache:
             where = "in-process, shared through Redis" if self._redis is not None else "in-process"
             parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} on {self.embedder_name} ({where})")
         scope = "shared across tenants" if self.settings.share_across_tenants else "per tenant"
-        return (", ".join(parts) + f"; {scope}") if parts else "off"
+        semantic = calibration.status_line(self.settings.max_false_hit_rate, self.index is not None)
+        return (", ".join(parts) + f"; {scope}; {semantic}") if parts else f"off; {semantic}"
 
     async def start(self) -> None:
         if self._redis is not None:
@@ -159,7 +168,8 @@ class ResponseCache:
     def scope(self, tenant: str) -> str:
         return "*" if self.settings.share_across_tenants else f"tenant:{tenant}"
 
-    async def lookup(self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]]) -> Hit | None:
+    async def lookup(self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]],
+                     request_id: str | None = None) -> Hit | None:
         scope = self.scope(tenant)
         if self.exact is not None:
             raw = await self.exact.get(exact_key(scope, chat))
@@ -168,21 +178,35 @@ class ResponseCache:
         if self.index is None:
             return None
         sem_scope = semantic_scope(scope, chat)
-        if sem_scope is None or not _matchable(chat):
-            return None
+        if sem_scope is None or not _matchable(chat) or not self.index.has_scope(sem_scope):
+            return None  # nothing stored in this context: no candidate, so no embedding on this miss
         vector = await embedding()
         if vector is None:
             return None
         text = chat.messages[-1].content
         assert isinstance(text, str)
         if len(text) > INLINE_LOOKUP_CHARS:
-            found = await asyncio.to_thread(self.index.lookup, sem_scope, vector, text)
+            found = await asyncio.to_thread(self.index.match, sem_scope, vector, text)
         else:
-            found = self.index.lookup(sem_scope, vector, text)
+            found = self.index.match(sem_scope, vector, text)
         if found is None:
             return None
-        value, similarity = found
-        return Hit("semantic", orjson.loads(value), float(similarity))
+        if request_id is not None:
+            self._served[request_id] = (sem_scope, found.digest, found.score)
+            while len(self._served) > MAX_SERVED:
+                self._served.popitem(last=False)
+        return Hit("semantic", orjson.loads(found.value), float(found.similarity))
+
+    def feedback(self, request_id: str, score: float) -> bool:
+        """A user's verdict on an answer: a bad one (score < 0.5) given from the semantic cache
+        evicts that entry and tightens its scope's rule. True when it did."""
+        if self.index is None or score >= 0.5:
+            return False
+        served = self._served.pop(request_id, None)
+        if served is None:
+            return False
+        self.index.penalize(*served)
+        return True
 
     async def store(self, tenant: str, chat: ChatRequest, control: CacheControl, entry: dict[str, Any],
                     embedding: Callable[[], Awaitable[np.ndarray | None]], *, store_prompts: bool = True) -> None:

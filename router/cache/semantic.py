@@ -346,7 +346,8 @@ class SemanticIndex:
         with self._lock:
             current = self._tightened.get(scope, self.min_alignment)
             # Just above the failed score (never below the global rule): the same looseness fails next time.
-            self._tightened[scope] = min(1.0, max(current, score + 1e-6))
+            # Past 1.0 (a wrong hit with the very same words) only the very same text matches in this scope.
+            self._tightened[scope] = max(current, score + 1e-6)
             self._tightened.move_to_end(scope)
             while len(self._tightened) > MAX_TIGHTENED_SCOPES:
                 self._tightened.popitem(last=False)

@@ -43,8 +43,9 @@ _STOP = frozenset(
 @lru_cache(maxsize=32768)
 def content_words(text: str) -> tuple[str, ...]:
     """Stems of a text's content words, in order (memoised: cached prompts recur)."""
-    words = _WORD_RE.findall(text.lower())
-    return tuple(_stem(w.strip(".")) for w in words if w.strip(".") and w.strip(".") not in _STOP)
+    words = (w.strip(".") for w in _WORD_RE.findall(text.lower()))
+    # "what's" and "it's" are function words too: the stop list is checked on the part before the apostrophe.
+    return tuple(_stem(w) for w in words if w and w.split("'")[0] not in _STOP)
 
 
 def alignment(a: str, b: str) -> float:

@@ -1,0 +1,224 @@
+"""The semantic cache's correctness: whole-text verification, the calibrated error bound, feedback,
+tenant and conversation scoping, and bounded memory.
+
+No test here depends on a model's numerics: vectors come from a deterministic test embedder that,
+like the gateway's, reads only a text's head and tail, and every decision asserted is the verifier's
+exact string logic or the same text looked up again."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from policies.schema import CacheSettings
+from router.cache import calibration, responses
+from router.cache.calibration import choose, clopper_pearson_upper
+from router.cache.guards import MAX_TEXT_CHARS
+from router.cache.responses import CacheControl, ResponseCache
+from router.cache.semantic import SemanticIndex
+from router.cache.verify import LONG_CHARS, verdict
+from router.schemas import parse_chat_request
+
+DIM = 64
+
+
+def window_embed(text: str, head: int = 120, tail: int = 60) -> np.ndarray:
+    """Bag of hashed words of a text's head and tail: two texts equal there embed identically,
+    as the gateway's 96 + 32 word-piece window makes them."""
+    seen = text if len(text) <= head + tail else text[:head] + " " + text[-tail:]
+    vec = np.zeros(DIM, dtype=np.float32)
+    for word in seen.lower().split():
+        vec[int.from_bytes(hashlib.blake2b(word.strip("?.,!").encode(), digest_size=4).digest(), "little") % DIM] += 1.0
+    vec[0] += 0.01  # never the zero vector
+    return vec / np.linalg.norm(vec)
+
+
+def embedding_of(text: str, calls: list[str] | None = None) -> Callable[[], Awaitable[np.ndarray]]:
+    async def get() -> np.ndarray:
+        if calls is not None:
+            calls.append(text)
+        return window_embed(text)
+
+    return get
+
+
+def chat(text: str, earlier: list[dict[str, str]] | None = None) -> Any:
+    return parse_chat_request({"model": "auto", "messages": [*(earlier or []), {"role": "user", "content": text}]})
+
+
+def semantic_cache(**settings: Any) -> ResponseCache:
+    cache = ResponseCache(CacheSettings(exact=False, semantic=True, **settings))
+    cache.attach_embedder(DIM, "test-window-embedder")
+    # Candidates by the test embedder's cosine; the verifier, not the cosine, is under test.
+    cache.index.threshold = 0.5
+    return cache
+
+
+KEEP = CacheControl(lookup=True, store=True, ttl_s=600)
+
+
+def store(cache: ResponseCache, tenant: str, text: str, answer: str, earlier: list[dict[str, str]] | None = None) -> None:
+    asyncio.run(cache.store(tenant, chat(text, earlier), KEEP, {"response": answer}, embedding_of(text)))
+
+
+def lookup(cache: ResponseCache, tenant: str, text: str, earlier: list[dict[str, str]] | None = None,
+           request_id: str | None = None) -> str | None:
+    hit = asyncio.run(cache.lookup(tenant, chat(text, earlier), embedding_of(text), request_id=request_id))
+    return None if hit is None else hit.entry["response"]
+
+
+FILLER = "The committee met to review the quarterly figures, the supplier contracts and the maintenance backlog. " * 8
+
+
+def test_long_prompts_that_differ_only_in_the_middle_never_hit() -> None:
+    head = "Answer using only the document below.\n\n" + FILLER
+    tail = FILLER + "\nQuestion: what did the board decide?"
+    expand = head + "The board agreed to expand the night shift. " + tail
+    cancel = head + "The board agreed to cancel the night shift. " + tail
+    assert window_embed(expand) @ window_embed(cancel) == pytest.approx(1.0)  # the embedding cannot tell them apart
+    cache = semantic_cache()
+    store(cache, "t", expand, "expanded")
+    assert lookup(cache, "t", cancel) is None
+    assert lookup(cache, "t", expand.replace("Answer using", "answer using")) == "expanded"  # same words: still one request
+    ok, _, why = verdict(cancel, expand, 0.0)
+    assert not ok and why == "long text differs"
+
+
+@pytest.mark.parametrize(("query", "cached"), [
+    ("write a story where the fox beats the owl in a race", "write a story where the owl beats the fox in a race"),
+    ("give three reasons something might be cheap", "give three reasons something might be expensive"),
+    ("in a typical contract, when the buyer can sue the seller, what happens",
+     "in a typical contract, when the seller can sue the buyer, what happens"),
+    ("summarise the risks of deleting all users", "summarise the risks of deleting admin users"),
+    ("how do i reverse a list in rust", "how do i reverse a list in kotlin"),
+])
+def test_verifier_refuses_near_duplicates_that_change_the_meaning(query: str, cached: str) -> None:
+    rule = calibration.rule_for(CacheSettings().max_false_hit_rate)
+    assert not verdict(query, cached, rule.min_alignment)[0]
+
+
+@pytest.mark.parametrize(("query", "cached"), [
+    ("How do I reverse a list in Python?", "how do i reverse a list in python"),
+    ("What's the tallest building in Oslo?", "what is the tallest building in Oslo"),
+    ("hey, how do i reverse a queue in go?", "how do i reverse a queue in go"),
+])
+def test_verifier_accepts_rewordings(query: str, cached: str) -> None:
+    rule = calibration.rule_for(CacheSettings().max_false_hit_rate)
+    assert verdict(query, cached, rule.min_alignment)[0]
+
+
+def _upper_by_scan(k: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper bound as the Beta(k+1, n-k) quantile (scipy; independent of the code under test)."""
+    stats = pytest.importorskip("scipy.stats")
+    return 1.0 if k >= n else float(stats.beta.ppf(confidence, k + 1, n - k))
+
+
+def test_clopper_pearson_upper_matches_independent_computations() -> None:
+    for n in (10, 50, 300, 1000):
+        assert clopper_pearson_upper(0, n) == pytest.approx(1 - 0.05 ** (1 / n), abs=1e-9)  # closed form for k = 0
+    for k, n in ((1, 40), (3, 200), (7, 500)):
+        assert clopper_pearson_upper(k, n) == pytest.approx(_upper_by_scan(k, n), abs=1e-6)
+
+
+def test_calibration_picks_the_loosest_rule_whose_upper_bound_meets_the_bound() -> None:
+    rng = np.random.default_rng(7)
+    # Synthetic verifier scores: wrong candidates score low, right ones high, overlapping in the middle.
+    wrong = rng.beta(2, 5, size=3000)
+    right = rng.beta(8, 2, size=3000)
+    grid = [round(0.5 + 0.05 * i, 2) for i in range(11)]
+    table = [{"min_alignment": m, "hits": int((wrong >= m).sum() + (right >= m).sum()), "false_hits": int((wrong >= m).sum())}
+             for m in grid]
+    bound = 0.02
+    rule = choose(table, bound)
+    assert rule.certified
+    uppers = {r["min_alignment"]: _upper_by_scan(r["false_hits"], r["hits"]) for r in table}
+    chosen = next(r for r in table if r["min_alignment"] == rule.min_alignment)
+    assert chosen["false_hits"] / chosen["hits"] <= bound
+    assert _upper_by_scan(chosen["false_hits"], chosen["hits"]) <= bound + 1e-9
+    for row in table:  # every looser rule fails the bound on its upper end
+        if row["min_alignment"] < rule.min_alignment and row["min_alignment"] in uppers:
+            assert uppers[row["min_alignment"]] > bound
+    # A bound that no row meets: the strictest rule, reported uncertified.
+    strict = choose(table, 1e-5)
+    assert not strict.certified and strict.min_alignment == grid[-1]
+    # Few hits cannot certify a tight bound, however clean: 0 false of 50 has an upper bound of ~5.8%.
+    assert not choose([{"min_alignment": 0.9, "hits": 50, "false_hits": 0}], 0.01).certified
+
+
+def test_negative_feedback_evicts_the_entry_and_tightens_the_scope() -> None:
+    cache = semantic_cache()
+    cache.index.min_alignment = 0.7
+    store(cache, "t", "sort the list of users by age", "by-age")
+    query = "sort the list of users by their age now"
+    ok, score, _ = verdict(query, "sort the list of users by age", 0.7)
+    assert ok and score < 1.0
+    assert lookup(cache, "t", query, request_id="req-1") == "by-age"
+    assert cache.feedback("req-1", 1.0) is False  # a good verdict changes nothing
+    assert lookup(cache, "t", query, request_id="req-2") == "by-age"
+    assert cache.feedback("req-2", 0.0) is True
+    assert cache.feedback("req-2", 0.0) is False  # once per answer
+    assert lookup(cache, "t", query) is None  # the entry is gone
+    store(cache, "t", "sort the list of users by age", "by-age")
+    assert lookup(cache, "t", query) is None  # and this scope no longer accepts a match that loose
+    assert lookup(cache, "t", "sort the list of users by age") == "by-age"  # the same text still hits
+    assert lookup(cache, "other-tenant", query) is None
+
+
+def test_semantic_path_is_tenant_scoped_on_its_own() -> None:
+    cache = semantic_cache()  # exact cache off: only the semantic path can answer
+    assert cache.exact is None
+    store(cache, "tenant-a", "how do i reverse a list in python", "a's answer")
+    assert lookup(cache, "tenant-a", "How do I reverse a list in Python?") == "a's answer"
+    assert lookup(cache, "tenant-b", "How do I reverse a list in Python?") is None
+    assert lookup(cache, "tenant-b", "how do i reverse a list in python") is None
+
+
+def test_multi_turn_needs_the_same_earlier_turns() -> None:
+    cache = semantic_cache()
+    fox = [{"role": "user", "content": "tell me about the fox"}, {"role": "assistant", "content": "The fox is an animal."}]
+    owl = [{"role": "user", "content": "tell me about the owl"}, {"role": "assistant", "content": "The owl is an animal."}]
+    fox_other_answer = [fox[0], {"role": "assistant", "content": "Foxes are canids."}]
+    store(cache, "t", "how much does it weigh?", "fox weight", fox)
+    assert lookup(cache, "t", "How much does it weigh", fox) == "fox weight"
+    assert lookup(cache, "t", "how much does it weigh?", owl) is None
+    assert lookup(cache, "t", "how much does it weigh?", fox_other_answer) is None
+    assert lookup(cache, "t", "how much does it weigh?") is None
+
+
+def test_a_lookup_in_an_empty_context_does_not_embed() -> None:
+    cache = semantic_cache()
+    calls: list[str] = []
+    assert asyncio.run(cache.lookup("t", chat("what is a monad"), embedding_of("what is a monad", calls))) is None
+    assert calls == []  # nothing stored in this scope: no candidate, no embedding
+    store(cache, "t", "what is a functor", "functor")
+    asyncio.run(cache.lookup("t", chat("what is a monad"), embedding_of("what is a monad", calls)))
+    assert calls == ["what is a monad"]
+
+
+def test_memory_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = SemanticIndex(dim=DIM, verifier=verdict, min_alignment=1.0)
+    assert not index.add("s", window_embed("x"), "x" * (MAX_TEXT_CHARS + 1), "v")  # too long to keep
+    assert len(index) == 0
+    monkeypatch.setattr(responses, "MAX_SERVED", 3)
+    cache = semantic_cache()
+    store(cache, "t", "how do i reverse a list in python", "answer")
+    for i in range(6):
+        assert lookup(cache, "t", "how do i reverse a list in python", request_id=f"r{i}") == "answer"
+    assert list(cache._served) == ["r3", "r4", "r5"]
+    monkeypatch.setattr("router.cache.semantic.MAX_TIGHTENED_SCOPES", 2)
+    for i in range(4):
+        index.penalize(f"scope-{i}", b"none", 0.5)
+    assert list(index._tightened) == ["scope-2", "scope-3"]
+    assert LONG_CHARS < MAX_TEXT_CHARS
+
+
+def test_semantic_is_off_by_default_and_the_gateway_says_why() -> None:
+    settings = CacheSettings()
+    assert settings.semantic is False and settings.exact is True and settings.max_false_hit_rate == 0.01
+    line = ResponseCache(settings).describe()
+    assert "semantic cache off" in line and "max_false_hit_rate 1.0%" in line
