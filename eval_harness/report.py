@@ -285,7 +285,8 @@ def _cell(value: str) -> str:
     return f"<td>{html.escape(value)}</td>"
 
 
-def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: str = "Switchyard replay report") -> str:
+def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: str = "Switchyard replay report", preface: str = "") -> str:
+    """The page; ``preface`` (trusted HTML, e.g. the learning loop's decision) goes after the coverage line."""
     share_svg, cost_svg = charts(report)
     rows = []
     for e in report.entries:
@@ -331,6 +332,7 @@ def render_html(report: ReplayReport, gate: Sequence[str] | None = None, title: 
 <body>
 <h1 style="font-size:18px;margin:0 0 8px 0">{html.escape(title)}</h1>
 {coverage_html}
+{preface}
 <div class="charts">
 {share_svg}
 {cost_svg}

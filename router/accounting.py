@@ -97,6 +97,8 @@ class Call:
     holding: bool = False  # a budget reservation is held until settled or released
     cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
     door: str = "chat"  # the API surface the request came through (router/doors/)
+    conversation: str | None = None  # which conversation and step of it (router/conversations.py)
+    step: int | None = None
     payload: dict[str, Any] | None = None  # the chat body a door translated, when not read from the request
     cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
     billed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # failed attempts providers bill (router/billing.py)
@@ -227,6 +229,8 @@ def finish(
         error=error,
         excess_nanousd=excess,
         door=call.door,
+        conversation_id=call.conversation,
+        step=call.step,
     )
     return cost, row
 

@@ -21,7 +21,7 @@ from router.doors.count_tokens import count_tokens
 from router.doors.embeddings import create_embeddings
 from router.doors.messages import create_message
 from router.doors.models import list_models, retrieve_model
-from router.doors.responses import create_response
+from router.doors.responses import create_response, retrieve_response
 from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
@@ -161,6 +161,7 @@ def create_app(gateway: Gateway) -> HotPath:
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/route", route, methods=["POST"], openapi_extra=_CHAT_BODY)
     app.add_api_route("/v1/responses", create_response, methods=["POST"])
+    app.add_api_route("/v1/responses/{response_id}", retrieve_response, methods=["GET"])
     app.add_api_route("/v1/messages", create_message, methods=["POST"])
     app.add_api_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])

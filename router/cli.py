@@ -16,6 +16,7 @@ from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
 from policies.schema import Policy
 from router.capabilities import lint as capability_lint
 from router.cli_classify import register as register_classifier_commands
+from router.cli_learn import register as register_learn_command
 from router.cli_reports import report_app
 from router.cli_tenancy import budgets_app, keys_app
 
@@ -29,6 +30,7 @@ app.add_typer(budgets_app, name="budgets")
 app.add_typer(report_app, name="report")
 register_classifier_commands(app)
 app.add_typer(eval_app, name="eval")
+register_learn_command(app)
 console = Console(stderr=True, soft_wrap=True)
 
 

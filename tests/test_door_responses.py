@@ -194,7 +194,7 @@ def test_function_tool_round_trip(gateway: Process) -> None:
 
 
 BAD_BODIES: list[tuple[dict[str, Any], str | None, str]] = [
-    ({"model": "local", "input": SAY, "previous_response_id": "resp_abc"}, "previous_response_id", "not supported"),
+    ({"model": "local", "input": SAY, "previous_response_id": "resp_abc"}, "previous_response_id", "not found"),
     ({"model": "local", "input": SAY, "tools": [{"type": "web_search"}]}, "tools[0].type", "built-in tools"),
     ({"model": "local"}, "input", "required"),
     ({"model": "local", "input": []}, "input", "non-empty"),
@@ -226,7 +226,8 @@ def test_bad_requests_are_400_in_openai_shape(gateway: Process, body: dict[str, 
 def test_bad_request_through_the_sdk(gateway: Process) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk(gateway).responses.create(model="local", input=SAY, previous_response_id="resp_123")
-    assert caught.value.status_code == 400 and "previous_response_id" in caught.value.message
+    assert caught.value.status_code == 400 and caught.value.code == "previous_response_not_found"
+    assert caught.value.param == "previous_response_id" and "resp_123" in caught.value.message
     reply = httpx.post(gateway.url + "/v1/responses", content=b"{not json", timeout=30)
     assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"
 

@@ -2,11 +2,14 @@
 payload for the one pipeline, and its answer (JSON or SSE) back into Responses' wire format
 (router/doors/responses_output.py).
 
-Stateless means nothing is kept between calls: `previous_response_id`, `conversation` and item
-references are refused with a 400 rather than answered without the context the client meant."""
+A response is kept (router/doors/stored_responses.py) when the policy stores prompts and the client did
+not send `store: false`, so a follow-up may name it in `previous_response_id` (an unknown one is a 400
+`previous_response_not_found`, never an answer without the context the client meant) and
+GET /v1/responses/{id} returns it. `conversation` objects and item references are refused with a 400."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.body import read_json
+from router.doors import stored_responses
 from router.doors.responses_output import response_object, translate_stream
 from router.errors import APIError
 from router.gateway import Gateway
 from router.pipeline import serve_chat
+
+log = logging.getLogger("switchyard")
 
 _ROLES = {"user": "user", "system": "system", "assistant": "assistant",
           # Chat's "developer" role is OpenAI's own; the upstreams behind other tiers know it as system.
@@ -27,8 +33,6 @@ _TEXT_PARTS = ("input_text", "output_text")
 # Items a client may echo back from an earlier turn that carry nothing a chat model can use.
 _SKIPPED_ITEMS = frozenset({"reasoning"})
 _UNSUPPORTED_BODY = {
-    "previous_response_id": "previous_response_id is not supported yet: this gateway keeps no responses; "
-                            "send the whole conversation in 'input'",
     "conversation": "conversations are not supported: send the whole conversation in 'input'",
     "prompt": "stored prompt templates are not supported: send the prompt in 'input' and 'instructions'",
 }
@@ -198,8 +202,9 @@ def chat_response_format(text: Any) -> dict[str, Any] | None:
     raise _bad("'text.format.type' must be text, json_object or json_schema", "text.format.type")
 
 
-def chat_payload(body: Any) -> dict[str, Any]:
-    """A Responses request as a chat-completions payload; a 400 for what this door cannot honour."""
+def chat_payload(body: Any, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Responses request as a chat-completions payload; a 400 for what this door cannot honour.
+    `history`: the stored conversation `previous_response_id` names, put before this request's input."""
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object", None, "invalid_request")
     for key, why in _UNSUPPORTED_BODY.items():
@@ -215,7 +220,12 @@ def chat_payload(body: Any) -> dict[str, Any]:
     metadata = body.get("metadata")
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise _bad("'metadata' must be an object of string values", "metadata")
-    payload: dict[str, Any] = {"model": body.get("model"), "messages": input_messages(body["input"], body.get("instructions"))}
+    messages = input_messages(body["input"], body.get("instructions"))
+    if history:
+        # A previous response's instructions are not carried over: this request's own (if any) come first.
+        lead = 1 if body.get("instructions") is not None else 0
+        messages = [*messages[:lead], *history, *messages[lead:]]
+    payload: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     for key, value in (("max_tokens", body.get("max_output_tokens")), ("temperature", body.get("temperature")),
                        ("top_p", body.get("top_p")), ("user", body.get("user")), ("tools", chat_tools(body.get("tools"))),
                        ("tool_choice", chat_tool_choice(body.get("tool_choice"))),
@@ -240,21 +250,66 @@ def _in_door_terms(exc: APIError) -> APIError:
     return exc
 
 
+def _conversation(history: list[dict[str, Any]] | None, body: dict[str, Any], response: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a follow-up naming this response continues: the stored history, this input, this output."""
+    output = [item for item in response.get("output") or [] if item.get("type") in ("message", "function_call")]
+    said = input_messages(output) if output else []
+    return [*(history or []), *input_messages(body["input"]), *said]
+
+
+async def _previous(gateway: Gateway, body: Any, tenant: str) -> list[dict[str, Any]] | None:
+    previous = body.get("previous_response_id") if isinstance(body, dict) else None
+    if previous is None:
+        return None
+    if not isinstance(previous, str) or not previous:
+        raise _bad("'previous_response_id' must be a non-empty string", "previous_response_id")
+    stored = await stored_responses.load(gateway, previous, tenant)
+    if stored is None:
+        why = "" if gateway.policy.store_prompts else ": this gateway's policy keeps no responses (store_prompts: false)"
+        raise stored_responses.not_found(previous, why)
+    return stored[0]
+
+
 async def create_response(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     # Unauthenticated callers get the same 401 as at chat, before anything is said about their body.
-    await gateway.tenancy.authenticate(request.headers.get("authorization"))
+    identity = await gateway.tenancy.authenticate(request.headers.get("authorization"))
     body = await read_json(request, gateway.policy.limits.max_request_bytes)
-    payload = chat_payload(body)
+    history = await _previous(gateway, body, identity.tenant)
+    payload = chat_payload(body, history)
+    keep = stored_responses.keeps(gateway, body)
+    body = {**body, "store": keep}
     try:
         answer = await serve_chat(request, payload, door="responses")
     except APIError as exc:
         raise _in_door_terms(exc) from None
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
     response_id = f"resp_{getattr(request.state, 'request_id', '')}"
+
+    async def remember(response: dict[str, Any]) -> None:
+        if keep:
+            try:
+                await stored_responses.save(gateway, response_id, identity.tenant, _conversation(history, body, response), response)
+            except Exception:  # the answer stands; only a follow-up naming it will be refused
+                log.exception("could not keep response %s", response_id)
+
     if payload.get("stream"):
         model = answer.headers.get("x-switchyard-model") or str(payload["model"])
-        answer.body_iterator = translate_stream(answer.body_iterator, response_id, body, model)  # type: ignore[attr-defined]
+        answer.body_iterator = translate_stream(answer.body_iterator, response_id, body, model, remember)  # type: ignore[attr-defined]
         return answer
     completion = orjson.loads(answer.body)  # type: ignore[attr-defined]
-    return Response(orjson.dumps(response_object(response_id, body, completion)), media_type="application/json", headers=headers)
+    response = response_object(response_id, body, completion)
+    await remember(response)
+    return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+
+
+async def retrieve_response(request: Request) -> Response:
+    """GET /v1/responses/{id}: a kept response, the caller's tenant's own."""
+    gateway: Gateway = request.app.state.gateway
+    identity = await gateway.tenancy.authenticate(request.headers.get("authorization"))
+    response_id = request.path_params["response_id"]
+    stored = await stored_responses.load(gateway, response_id, identity.tenant)
+    if stored is None:
+        raise APIError(404, f"no response with id {response_id!r} (only responses created with store on are kept)",
+                       code="not_found", param="response_id")
+    return Response(orjson.dumps(stored[1]), media_type="application/json")

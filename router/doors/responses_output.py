@@ -5,7 +5,7 @@ with their content parts and deltas, then completed, incomplete or failed)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -33,9 +33,9 @@ def skeleton(response_id: str, body: dict[str, Any], model: str, created_at: int
     return {"id": response_id, "object": "response", "created_at": created_at, "status": "in_progress", "error": None,
             "incomplete_details": None, "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
             "model": model, "output": [], "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "previous_response_id": None, "reasoning": None,
-            # Nothing is kept, whatever the client asked: a later previous_response_id could not find it.
-            "store": False, "temperature": body.get("temperature"), "text": {"format": {"type": "text"}, **text},
+            "previous_response_id": body.get("previous_response_id"), "reasoning": None,
+            # True only where the door kept it (router/doors/stored_responses.py), whatever the client asked.
+            "store": body.get("store") is True, "temperature": body.get("temperature"), "text": {"format": {"type": "text"}, **text},
             "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [], "top_p": body.get("top_p"),
             "truncation": "disabled", "usage": None, "user": body.get("user"), "metadata": body.get("metadata") or {}}
 
@@ -93,6 +93,7 @@ class StreamTranslator:
         self.usage: dict[str, Any] | None = None
         self.extra: dict[str, Any] | None = None
         self.ended = False
+        self.final: dict[str, Any] | None = None  # the response as it ended, completed or incomplete
 
     def event(self, kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -191,6 +192,7 @@ class StreamTranslator:
         final["usage"] = usage_object(self.usage)
         if self.extra:
             final["switchyard"] = self.extra
+        self.final = final
         events.append(self.event("response.incomplete" if incomplete else "response.completed", response=final))
         return events
 
@@ -207,14 +209,22 @@ class StreamTranslator:
         return events
 
 
-async def translate_stream(inner: AsyncIterator[bytes], response_id: str, body: dict[str, Any], model: str) -> AsyncIterator[bytes]:
-    """The pipeline's chat SSE stream as Responses events."""
+async def translate_stream(inner: AsyncIterator[bytes], response_id: str, body: dict[str, Any], model: str,
+                           on_done: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> AsyncIterator[bytes]:
+    """The pipeline's chat SSE stream as Responses events. `on_done` gets the final response of one that
+    completed (or is incomplete) before the client sees it end, so a follow-up sent at once can name it."""
     translator = StreamTranslator(response_id, body, model)
     async with aclosing(ChatEvents(inner)) as chunks:
         for event in translator.start():
             yield event
         async for chunk in chunks:
-            for event in translator.finish() if chunk is None else translator.chunk(chunk):
+            events = translator.finish() if chunk is None else translator.chunk(chunk)
+            if chunk is None and events and on_done is not None and translator.final is not None:
+                await on_done(translator.final)
+            for event in events:
                 yield event
-        for event in translator.finish():
+        events = translator.finish()
+        if events and on_done is not None and translator.final is not None:
+            await on_done(translator.final)
+        for event in events:
             yield event

@@ -99,6 +99,8 @@ class LedgerRow:
     error: str | None = None
     excess_nanousd: int = 0  # reported cost beyond the reservation, not charged (reconciliation)
     door: str = "chat"  # the API surface the request came through
+    conversation_id: str | None = None  # the conversation this request is a step of (router/conversations.py)
+    step: int | None = None  # assistant turns before this request in its conversation
 
 
 class LedgerUnavailable(Exception):

@@ -54,6 +54,9 @@ requests = Table(
     Column("excess_nanousd", BigInteger, nullable=False, default=0, server_default="0"),
     # The API surface the request came through: chat, responses, messages, completions, embeddings.
     Column("door", String(16), nullable=False, default="chat", server_default="chat"),
+    # Agent loops: which conversation a request was a step of, and which step (assistant turns before it).
+    Column("conversation_id", String(64), nullable=True, index=True),
+    Column("step", Integer, nullable=True),
 )
 
 api_keys = Table(
@@ -94,4 +97,18 @@ feedback = Table(
     Column("score", Float, nullable=False),
     Column("comment", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Responses kept for `previous_response_id` and GET /v1/responses/{id} (router/doors/stored_responses.py):
+# only when the policy stores prompts and the client did not send `store: false`.
+stored_responses = Table(
+    "stored_responses",
+    metadata,
+    Column("response_id", String(40), primary_key=True),
+    Column("tenant", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # The conversation as chat messages, this response's output last; the request's instructions are not
+    # part of it, as a follow-up's own instructions replace them.
+    Column("history", JSON, nullable=False),
+    Column("response", JSON, nullable=False),  # the response object, as the client received it
 )
