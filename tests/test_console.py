@@ -318,6 +318,11 @@ def test_policy_lint_and_reload_from_the_console(tab: Tab, console_gateway: Proc
     tab.page.click("#lint")
     tab.page.wait_for_selector("#lint-result .bad")
     assert "nowhere" in tab.page.inner_text("#lint-result")
+    # The machine checks `policy lint` makes too: a URL serve could not call.
+    editor.fill(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:0", original, count=1))
+    tab.page.click("#lint")
+    tab.page.wait_for_selector("#lint-result .bad")
+    assert "names port 0" in tab.page.inner_text("#lint-result")
     editor.fill(original.replace("name: console-test", "name: console-test-2"))
     tab.page.click("#apply")
     tab.page.wait_for_selector("#confirm-reload")

@@ -1,5 +1,6 @@
 """Lint a policy pasted into the console, and put one in force: the checks of `switchyard policy lint`
-(load_policy_text is what load_policy runs on a file's text), then the hot reload the admin API uses."""
+(load_policy_text is what load_policy runs on a file's text, then the machine's preflight and the
+capability warnings), then the hot reload the admin API uses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from policies.loader import PolicyError, load_policy_text
+from policies.preflight import preflight
+from router.capabilities import lint as capability_lint
 
 
 def lint_text(text: str) -> dict[str, Any]:
@@ -25,11 +28,16 @@ def lint_text(text: str) -> dict[str, Any]:
         enabled, why = tier.status()
         tiers.append({"tier": name, "engine": tier.engine, "model": tier.model, "enabled": enabled, "why": why,
                       "input_per_mtok": float(tier.prices.input_per_mtok), "output_per_mtok": float(tier.prices.output_per_mtok)})
-    issues = []
+    issues, warnings = [], [f"capabilities: {w}" for w in capability_lint(policy)]
+    for finding in preflight(policy):  # what `serve` would stop on (errors) or run degraded with (warnings)
+        if finding.level == "error":
+            issues.append({"path": [finding.where], "message": finding.message, "line": None, "column": None, "text": str(finding)})
+        else:
+            warnings.append(str(finding))
     if not any(t["enabled"] for t in tiers):
         issues.append({"path": ["tiers"], "message": "no tier is enabled; nothing could answer", "line": None, "column": None,
                        "text": "tiers: no tier is enabled; nothing could answer"})
-    return {"ok": not issues, "policy": policy.name, "tiers": tiers, "issues": issues}
+    return {"ok": not issues, "policy": policy.name, "tiers": tiers, "issues": issues, "warnings": warnings}
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -142,8 +142,8 @@
         section(`Spend per ${bucket}, by tier`, Charts.stacked({title: `Spend per ${bucket} (USD)`, labels: spend.labels, series: spend.series, unit: "$", yLabel: "spend, $", xLabel: bucket + " (UTC)", shortLabel: shortBucket})),
         section(`Requests per ${bucket}, by tier`, Charts.stacked({title: `Requests per ${bucket}`, labels: reqs.labels, series: reqs.series, unit: "", yLabel: "requests", xLabel: bucket + " (UTC)", shortLabel: shortBucket}))),
       el("div", {class: "grid2"},
-        section("Tier mix by requests", Charts.hbars({title: "Requests per tier", items: mixItems("requests"), unit: "", xLabel: "requests"})),
-        section("Tier mix by spend", Charts.hbars({title: "Spend per tier (USD)", items: mixItems("spend_usd"), unit: "$", xLabel: "spend, $"}))),
+        section("Tier mix by requests", Charts.hbars({title: "Requests per tier", width: 640, items: mixItems("requests"), unit: "", xLabel: "requests"})),
+        section("Tier mix by spend", Charts.hbars({title: "Spend per tier (USD)", width: 640, items: mixItems("spend_usd"), unit: "$", xLabel: "spend, $"}))),
       section("Quality signals",
         el("p", {}, data.quality.feedback ? `${data.quality.feedback} feedback verdicts, mean score ${data.quality.mean_score.toFixed(2)} (1 = good).` : "No feedback in this period (POST /v1/feedback)."),
         table(["tier", "feedback", "mean score"], data.quality.per_tier.map((q) => [tierName(q.tier), q.feedback, q.mean_score.toFixed(2)])),
@@ -180,7 +180,7 @@
     app.replaceChildren(
       periodControls(false),
       el("div", {class: "controls"}, select("by", [["team", "teams"], ["tenant", "tenants"], ["key", "keys"]], by, "Group by")),
-      section(`Spend by ${by}`, Charts.hbars({title: `Spend per ${by}, this page (USD)`, width: 760, unit: "$", xLabel: "spend, $",
+      section(`Spend by ${by}`, Charts.hbars({title: `Spend per ${by}, this page (USD)`, width: 1200, unit: "$", xLabel: "spend, $",
         items: data.data.slice(0, 15).map((r, i) => ({label: r.group.length > 22 ? r.group.slice(0, 21) + "…" : r.group, value: r.spend_usd, color: Charts.PALETTE[i % 10]}))}),
         table([by, "requests", "spend", "saved vs dearest", "cache hits", "tokens"], rows,
         {onRow: (i) => location.assign("/console/requests?" + query({[by]: data.data[i].group}))}),
@@ -247,7 +247,8 @@
     async function lint() {
       const out = await api("/console/api/policy/lint", {method: "POST", json: {text: editor.value}});
       result.replaceChildren(out.ok ? el("p", {class: "ok"}, `OK: policy '${out.policy}', ${out.tiers.length} tiers (${out.tiers.map((t) => t.tier + (t.enabled ? "" : " disabled")).join(", ")})`) :
-        el("div", {class: "bad"}, el("p", {}, `${out.issues.length} problem(s):`), showIssues(out.issues)));
+        el("div", {class: "bad"}, el("p", {}, `${out.issues.length} problem(s):`), showIssues(out.issues)),
+        el("ul", {class: "warnings"}, (out.warnings || []).map((w) => el("li", {}, w))));
       return out;
     }
     async function apply() {
