@@ -27,6 +27,8 @@ class Prices(Strict):
 
     input_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
     output_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
+    cached_input_per_mtok: Decimal | None = Field(
+        default=None, ge=0, description="Input the provider's prompt cache served (a repeated prefix); unset: no discount.")
 
     @property
     def blended(self) -> Decimal:
@@ -179,8 +181,17 @@ class Cascade(Strict):
     signal: Literal["logprob"] = "logprob"
 
 
+class AgentLoops(Strict):
+    """Conversations an agent sends again and again, tool results between turns (router/conversations.py)."""
+
+    sticky: bool = Field(default=True, description="Keep a tool chain on the tier its conversation is on.")
+    escalate_mid_chain: bool = Field(
+        default=False, description="Mid-chain, a step routing scores harder may move to a dearer tier (never to a cheaper one).")
+
+
 class Routing(Strict):
     cascade: Cascade | None = None
+    agent: AgentLoops = Field(default_factory=AgentLoops)
     classifier: str = Field(
         default="default",
         description="'default' (bundled trained artifact), 'rules' (length rule), or an artifact path.",

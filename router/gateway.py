@@ -15,6 +15,7 @@ from policies.schema import Policy
 from policies.vllm import reprice
 from router.cache.responses import ResponseCache
 from router.capabilities import capable
+from router.conversations import Conversations
 from router.errors import APIError
 from router.ledger import Ledger
 from router.ledger.store import QuarantineCollector
@@ -47,6 +48,7 @@ class Gateway:
         self.policy = policy
         self.source = source
         self.ledger = ledger or Ledger()
+        self.conversations = Conversations()  # each conversation's last tier, for agent loops (router/planning.py)
         self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store_from_env())
         self.cache = ResponseCache(policy.cache, os.environ.get("SWITCHYARD_REDIS_URL"))
         self._embedder: Any = None  # an AsyncBatcher over the request embedder, when something needs embeddings

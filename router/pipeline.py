@@ -20,6 +20,8 @@ from router.accounting import Call, abandoned, commit, completed_stages, finish,
 from router.billing import Meter
 from router.body import read_json
 from router.cache.responses import cache_control
+from router.conversations import HEADER as CONVERSATION_HEADER
+from router.conversations import conversation_id, step
 from router.errors import APIError
 from router.gateway import Gateway
 from router.planning import plan
@@ -101,6 +103,9 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
     body = call.payload if call.payload is not None else await read_json(request, gateway.policy.limits.max_request_bytes)
     chat = call.chat = parse_chat_request(body)
     validate_limits(gateway, chat)
+    # Before the cache: a cached step of an agent's conversation is a step of it too.
+    call.conversation = conversation_id(chat, call.tenant, request.headers.get(CONVERSATION_HEADER))
+    call.step = step(chat)
     prompt_bound = prompt_token_bound(chat)
     if gateway.cache.enabled:
         control = call.control = cache_control(request.headers, gateway.policy.cache, chat)
@@ -112,7 +117,7 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
             if hit is not None:
                 await gateway.tenancy.admit(identity, 0)
                 return await serve_hit(gateway, call, hit)
-    route = await plan(gateway, chat, identity)
+    route = await plan(gateway, chat, identity, call.conversation)
     decision = call.decision = route.decision
     decision_headers(headers, decision)
     headers["x-switchyard-cache"] = call.cache

@@ -7,11 +7,13 @@ refuses; or what the classifier and the policy's thresholds pick (or the pinned 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from policies.decide import Decision
 from router import cascade
-from router.capabilities import needs
+from router.capabilities import estimate_prompt_tokens, needs
+from router.conversations import mid_chain, switch_loses
 from router.gateway import Gateway
 from router.schemas import ChatRequest
 from router.tenancy.guard import Identity
@@ -28,7 +30,8 @@ class Plan:
         return len(self.stages) > 1
 
 
-async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity) -> Plan:
+async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversation: str | None = None) -> Plan:
+    """`conversation`: the request's conversation id (router/conversations.py), to keep an agent's tool chain on its tier."""
     downgrade = None
     fraction = gateway.policy.routing.budget_downgrade_below
     if fraction is not None and identity.buckets and chat.model == "auto":
@@ -46,4 +49,32 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity) -> Plan:
         gateway.metrics.decisions.labels(tiers[0]).inc()
         return Plan(first, stages)
     decision = await gateway.decide(chat, cheapest_only=downgrade)
+    if conversation is not None and not decision.pinned:
+        decision = _agent_step(gateway, chat, conversation, decision, downgrade)
+        gateway.conversations.remember(conversation, decision.tier)
     return Plan(decision, (decision,), downgrade)
+
+
+def _agent_step(gateway: Gateway, chat: ChatRequest, conversation: str, decision: Decision, downgrade: str | None) -> Decision:
+    """A routed step of a conversation whose last step went to another tier: mid tool chain it stays there
+    (a dearer tier only where the policy allows escalation; never a cheaper one), and at a new human turn
+    it stays where moving to a cheaper tier would lose more to the provider's prompt cache than it saves.
+    A budget downgrade is the tenant's limit, not routing's: it is not overruled."""
+    policy = gateway.policy
+    prior = gateway.conversations.tier(conversation)
+    if (prior is None or prior == decision.tier or downgrade is not None or not policy.routing.agent.sticky
+            or prior not in gateway.engines or needs(chat).missing(policy.tiers[prior])):
+        return decision
+    order = policy.by_cost()
+    dearer = order.index(decision.tier) > order.index(prior)
+    if mid_chain(chat):
+        if dearer and policy.routing.agent.escalate_mid_chain:
+            return dataclasses.replace(decision, reason=f"{decision.reason}; escalated mid tool chain from {prior}")
+        why = f"tool chain in progress on {prior}: kept there (routing said {decision.tier})"
+    elif not dearer and switch_loses(policy.tiers[prior], policy.tiers[decision.tier],
+                                     estimate_prompt_tokens(chat.plain_messages, chat.tools),
+                                     chat.output_limit() or policy.tiers[prior].max_output_tokens):
+        why = f"kept on {prior}: its prompt cache makes this step cheaper there than on {decision.tier}"
+    else:
+        return decision
+    return dataclasses.replace(decision, tier=prior, model=policy.tiers[prior].model, reason=why)

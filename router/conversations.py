@@ -1,0 +1,76 @@
+"""Agent loops: the same growing conversation sent many times, tool results between turns.
+
+A conversation is named by the client (`x-switchyard-conversation-id`) or, failing that, by a hash of the
+tenant, the system prompt and the first user message, which stay the same at every step of an agent's
+loop. Its step is the number of assistant turns so far. The gateway remembers the tier each
+conversation was last sent to (in this process, the most recent MAX_CONVERSATIONS) so that planning
+can keep a tool chain on its tier (router/planning.py): a cheaper tier mid-chain would see a
+conversation shaped by a stronger model's calls, and a switch loses the provider's prompt cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from decimal import Decimal
+
+from policies.schema import Tier
+from router.schemas import ChatRequest
+
+HEADER = "x-switchyard-conversation-id"
+MAX_CONVERSATIONS = 100_000
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def conversation_id(chat: ChatRequest, tenant: str, header: str | None) -> str:
+    if header and header.strip():
+        return header.strip()[:64]
+    system = next((_text(m.content) for m in chat.messages if m.role in ("system", "developer")), "")
+    first = next((_text(m.content) for m in chat.messages if m.role == "user"), "")
+    digest = hashlib.sha256("\x1f".join((tenant, system, first)).encode()).hexdigest()
+    return f"h-{digest[:32]}"
+
+
+def step(chat: ChatRequest) -> int:
+    return sum(1 for m in chat.messages if m.role == "assistant")
+
+
+def mid_chain(chat: ChatRequest) -> bool:
+    """A tool chain is in progress: the last message is a tool's result, or an assistant's call of one."""
+    last = chat.messages[-1]
+    return last.role in ("tool", "function") or (last.role == "assistant" and bool(last.tool_calls))
+
+
+def switch_loses(stay: Tier, go: Tier, prompt_tokens: int, output_tokens: int) -> bool:
+    """Whether moving a conversation's next step from `stay` to the cheaper `go` costs more than it saves:
+    `stay` bills the repeated prefix at its cached-input price (when the policy gives one), `go` at its full
+    input price, as its cache holds none of this conversation."""
+    cached = stay.prices.cached_input_per_mtok
+    if cached is None:
+        return False
+    staying = Decimal(prompt_tokens) * cached + Decimal(output_tokens) * stay.prices.output_per_mtok
+    going = Decimal(prompt_tokens) * go.prices.input_per_mtok + Decimal(output_tokens) * go.prices.output_per_mtok
+    return staying <= going
+
+
+class Conversations:
+    """conversation id -> the tier its last step was sent to, least recently used dropped first."""
+
+    def __init__(self, limit: int = MAX_CONVERSATIONS) -> None:
+        self.limit = limit
+        self._tiers: OrderedDict[str, str] = OrderedDict()
+
+    def tier(self, conversation: str) -> str | None:
+        return self._tiers.get(conversation)
+
+    def remember(self, conversation: str, tier: str) -> None:
+        self._tiers[conversation] = tier
+        self._tiers.move_to_end(conversation)
+        while len(self._tiers) > self.limit:
+            self._tiers.popitem(last=False)
