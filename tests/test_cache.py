@@ -78,7 +78,8 @@ tiers:
     base_url: {upstream}/v1
     max_output_tokens: 8
     prices: {{input_per_mtok: 10, output_per_mtok: 30}}
-cache: {{exact: true, semantic: false, ttl_s: 600}}
+# max_temperature 2: the tenant test caches answers sampled hot on purpose (each tenant's its own).
+cache: {{exact: true, semantic: false, ttl_s: 600, max_temperature: 2}}
 """
 
 
