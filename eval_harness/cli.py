@@ -177,12 +177,15 @@ def label(
     ] = 0.7,
     judge_checks: Annotated[int, typer.Option(help="Reference-graded answers the judge must be checked on.", min=1)] = 10,
     trust_judge: Annotated[bool, typer.Option("--trust-judge", help="Use the judge's labels without checking it.")] = False,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Stop (exit 3, nothing written) before spending more than this many US$ on calls.", min=0)
+    ] = None,
 ) -> None:
     """Answer each request with the policy's tiers, grade the answers, and write `scores`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import asyncio
 
-    from eval_harness.label import JudgeRejected, LabelError, LabelSpec, label_file
+    from eval_harness.label import CostCapReached, JudgeRejected, LabelError, LabelSpec, label_file
 
     if judge_mode not in ("single", "pairwise"):
         console.print("[red]--judge-mode must be 'single' or 'pairwise'[/red]")
@@ -201,10 +204,11 @@ def label(
         judge_min_agreement=judge_min_agreement,
         judge_min_checks=judge_checks,
         trust_judge=trust_judge,
+        max_cost_usd=max_cost,
     )
     try:
         summary = asyncio.run(label_file(data, out, loaded[1], spec, console=console))  # type: ignore[arg-type]
-    except JudgeRejected as exc:
+    except (JudgeRejected, CostCapReached) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
         raise typer.Exit(3) from None
     except LabelError as exc:

@@ -45,6 +45,10 @@ class LabelError(Exception):
     pass
 
 
+class CostCapReached(LabelError):
+    """Labeling stopped before a call that could exceed ``max_cost_usd``; nothing was written."""
+
+
 class JudgeRejected(LabelError):
     """The judge disagreed with the reference graders (or could not be checked): its labels are not used."""
 
@@ -68,6 +72,7 @@ class LabelSpec(BaseModel):
     )
     judge_min_checks: int = Field(default=10, ge=1, description="Reference-graded answers the judge must be checked on.")
     trust_judge: bool = Field(default=False, description="Use the judge's labels without checking it against references.")
+    max_cost_usd: float | None = Field(default=None, ge=0, description="Stop before spending more than this on answers and verdicts.")
 
 
 @dataclass
@@ -80,6 +85,7 @@ class LabelSummary:
     graders: Counter[str] = field(default_factory=Counter)
     ungraded: int = 0
     seconds: float = 0.0
+    cost_usd: float = 0.0
     # (reference says pass, judge says pass or None when it gave no rating), per reference-graded answer.
     judge_checks: list[tuple[bool, bool | None]] = field(default_factory=list)
 
@@ -96,7 +102,7 @@ class LabelSummary:
         by = ", ".join(f"{k} {v}" for k, v in sorted(self.graders.items())) or "none"
         text = (
             f"labeled {self.records} records in {self.seconds:.1f}s: {self.calls} model calls, {self.cached} from cache, "
-            f"{self.reused} logged answers reused; grades by {by}; {self.ungraded} answers left ungraded"
+            f"{self.reused} logged answers reused; grades by {by}; {self.ungraded} answers left ungraded; ${self.cost_usd:.4f} spent"
         )
         if self.judge_checks:
             text += f"; judge agreed with the reference graders on {self.judge_agreement:.0%} of {len(self.judge_checks)} answers"
@@ -174,6 +180,8 @@ class _Caller:
     summary: LabelSummary
     progress: Progress | None = None
     task: Any = None
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)  # model -> US$ per token in, out
+    max_cost_usd: float | None = None
 
     async def __call__(
         self, model: str, messages: list[dict[str, Any]], max_tokens: int | None, temperature: float
@@ -189,6 +197,7 @@ class _Caller:
                 self.summary.cached += 1
                 return hit
             async with self.semaphore:
+                self._check_budget(model, messages, max_tokens)
                 response = await self.engines[model].complete(
                     EngineRequest(model=model, messages=messages, max_tokens=max_tokens, temperature=temperature)
                 )
@@ -196,10 +205,25 @@ class _Caller:
             usage = {k: int(v) for k, v in (response.get("usage") or {}).items() if k in ("prompt_tokens", "completion_tokens")}
             self.cache.put(model, key, content, usage)
             self.summary.calls += 1
+            price_in, price_out = self.prices.get(model, (0.0, 0.0))
+            self.summary.cost_usd += usage.get("prompt_tokens", 0) * price_in + usage.get("completion_tokens", 0) * price_out
             return content, usage
         finally:
             if self.progress is not None:
                 self.progress.advance(self.task)
+
+    def _check_budget(self, model: str, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
+        """Refuse a call whose worst case (prompt ~chars/4, a full max_tokens answer) would cross the cap."""
+        if self.max_cost_usd is None:
+            return
+        price_in, price_out = self.prices.get(model, (0.0, 0.0))
+        chars = sum(len(str(m.get("content") or "")) for m in messages)
+        worst = chars / 4 * price_in + (max_tokens or 1024) * price_out
+        if self.summary.cost_usd + worst > self.max_cost_usd:
+            raise CostCapReached(
+                f"cost cap ${self.max_cost_usd:.4f} reached after ${self.summary.cost_usd:.4f} ({self.summary.calls} calls): "
+                "raise --max-label-cost or label fewer requests"
+            )
 
 
 def _labeled_tiers(policy: Policy, spec: LabelSpec) -> list[str]:
@@ -400,7 +424,8 @@ async def label_file(data: Path, out: Path, policy: Policy, spec: LabelSpec, con
             await engine.start()
         with progress if progress is not None else nullcontext():
             task = progress.add_task("calls", total=0) if progress is not None else None
-            call = _Caller(engines, cache, asyncio.Semaphore(spec.concurrency), summary, progress, task)
+            prices = {m: (float(t.prices.input_per_mtok) / 1e6, float(t.prices.output_per_mtok) / 1e6) for m, t in engine_tiers.items()}
+            call = _Caller(engines, cache, asyncio.Semaphore(spec.concurrency), summary, progress, task, prices, spec.max_cost_usd)
             with open(tmp, "wb") as handle:
                 for chunk in _chunks(iter_records(data), spec.chunk_size, spec.limit):
                     labeled = await label_records(chunk, spec, call, models, tier_of)

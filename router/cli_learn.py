@@ -32,7 +32,15 @@ def parse_every(value: str | None) -> float | None:
 
 
 def _export_and_label(
-    policy: Path, workdir: Path, since: str, database_url: str | None, judge: str | None, sample: int, max_tokens: int, trust_judge: bool
+    policy: Path,
+    workdir: Path,
+    since: str,
+    database_url: str | None,
+    judge: str | None,
+    sample: int,
+    max_tokens: int,
+    trust_judge: bool,
+    max_cost: float,
 ) -> Path:
     """Ledger -> traffic JSONL -> labeled JSONL (each tier answers; reference, feedback, then the judge grade)."""
     import asyncio
@@ -57,7 +65,9 @@ def _export_and_label(
             written += 1
     ledger.close()
     console.print(f"exported {written} requests from the ledger (since {since})", highlight=False)
-    spec = LabelSpec(judge=judge, limit=sample, cache_dir=workdir / "label-cache", max_tokens=max_tokens, trust_judge=trust_judge)
+    spec = LabelSpec(
+        judge=judge, limit=sample, cache_dir=workdir / "label-cache", max_tokens=max_tokens, trust_judge=trust_judge, max_cost_usd=max_cost
+    )
     summary = asyncio.run(label_file(raw, labeled, loaded, spec, console=console))
     console.print(summary.describe(), highlight=False)
     return labeled
@@ -75,6 +85,7 @@ def register(app: typer.Typer) -> None:
         judge: Annotated[str | None, typer.Option(help="Tier that grades answers without a reference or feedback.")] = None,
         trust_judge: Annotated[bool, typer.Option("--trust-judge", help="Use the judge without checking it on references.")] = False,
         sample: Annotated[int, typer.Option(help="Label at most this many exported requests.", min=1)] = 300,
+        max_label_cost: Annotated[float, typer.Option(help="Labeling stops (refused) before spending more US$ than this.", min=0)] = 5.0,
         max_tokens: Annotated[int, typer.Option(help="max_tokens for each tier's answers while labeling.", min=1)] = 256,
         shipped_data: Annotated[
             Path | None, typer.Option(help="Shipped training data the labels are added to (default: the shared MMLU file if present).")
@@ -138,7 +149,9 @@ def register(app: typer.Typer) -> None:
         done = 0
         while True:
             try:
-                labeled = data or _export_and_label(policy, workdir, since, database_url, judge, sample, max_tokens, trust_judge)
+                labeled = data or _export_and_label(
+                    policy, workdir, since, database_url, judge, sample, max_tokens, trust_judge, max_label_cost
+                )
                 outcome = learn_once(labeled, cfg, promote_ok=not dry_run)
             except (LearnRefused, LabelError) as exc:
                 console.print(f"[red]refused:[/red] {exc}", highlight=False)

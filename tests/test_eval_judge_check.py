@@ -83,3 +83,28 @@ def test_judge_not_used_needs_no_check() -> None:
     summary = _run(_records(3, 0), {}, LabelSpec(judge="j"))
     assert not summary.judge_used()
     assert judge_refusal(summary, LabelSpec(judge="j")) is None
+
+
+class _PricedEngine:
+    """Bills a prompt at 4 characters a token (the cap's own estimate) and a full 10-token answer."""
+
+    async def complete(self, request):
+        chars = sum(len(m["content"]) for m in request.messages)
+        return {"choices": [{"message": {"content": "4"}}], "usage": {"prompt_tokens": chars // 4, "completion_tokens": 10}}
+
+
+def test_cost_cap_stops_before_the_call_that_would_cross_it(tmp_path) -> None:
+    from eval_harness.label import CostCapReached, ResponseCache
+
+    summary = LabelSummary()
+    cache = ResponseCache(tmp_path / "cache")
+    # $1 per prompt token, $2 per completion token: each call (16 characters, 10 tokens out) costs $24.
+    call = _Caller({MODEL: _PricedEngine()}, cache, asyncio.Semaphore(1), summary, prices={MODEL: (1.0, 2.0)}, max_cost_usd=100.0)  # type: ignore[dict-item]
+    records = [
+        TrafficRecord(id=str(i), messages=[{"role": "user", "content": f"What is {i}+{i}? pad"}], meta={"reference": 2 * i})
+        for i in range(5)
+    ]
+    with pytest.raises(CostCapReached, match=r"cost cap \$100.0000 reached after \$96.0000 \(4 calls\)"):
+        asyncio.run(label_records(records, LabelSpec(max_tokens=10), call, [MODEL], {MODEL: Tier(engine="fake", model=MODEL)}))
+    assert summary.calls == 4 and summary.cost_usd == 96.0  # a fifth call would have crossed $100
+    cache.close()
