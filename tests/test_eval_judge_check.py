@@ -46,7 +46,7 @@ def _run(records: list[TrafficRecord], judge_says: dict[str, int | None], spec: 
             return (f"Rating: [[{rating}]]" if rating is not None else "no idea"), {}
 
     call = Scripted({}, None, asyncio.Semaphore(2), summary)  # type: ignore[arg-type]
-    asyncio.run(label_records(records, spec, call, [MODEL], {MODEL: Tier(engine="fake", model=MODEL)}))
+    asyncio.run(label_records(records, spec, call, [MODEL], {MODEL: Tier(engine="openai", model=MODEL, base_url="http://127.0.0.1:9/v1")}))
     return summary
 
 
@@ -105,6 +105,14 @@ def test_cost_cap_stops_before_the_call_that_would_cross_it(tmp_path) -> None:
         for i in range(5)
     ]
     with pytest.raises(CostCapReached, match=r"cost cap \$100.0000 reached after \$96.0000 \(4 calls\)"):
-        asyncio.run(label_records(records, LabelSpec(max_tokens=10), call, [MODEL], {MODEL: Tier(engine="fake", model=MODEL)}))
+        asyncio.run(
+            label_records(
+                records,
+                LabelSpec(max_tokens=10),
+                call,
+                [MODEL],
+                {MODEL: Tier(engine="openai", model=MODEL, base_url="http://127.0.0.1:9/v1")},
+            )
+        )
     assert summary.calls == 4 and summary.cost_usd == 96.0  # a fifth call would have crossed $100
     cache.close()
