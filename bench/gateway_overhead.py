@@ -8,6 +8,14 @@ row (SQLite) is durable before it is answered: "journal" is the default (the row
 local journal, committed to the database in the background), "fsync" is
 SWITCHYARD_LEDGER_SYNC=full (the answer waits for the commit and its fsync).
 
+"switchyard default" is what a user gets: the default classifier routing model=auto between two
+tiers, the response caches as the default policy has them (cache section left out), an API key
+with a budget (every request reserves and settles) and the ledger; "default, semantic on" the
+same with `cache.semantic: true`. Their requests are distinct real questions (MMLU prompts from
+../shared/data, each with one of a few framings, never repeated within a gateway), so every one
+is a cache miss and pays the whole lookup; the share that hit anyway is read back from the ledger
+and printed.
+
 Reproduce (needs Debian's wrk: apt-get install wrk; LiteLLM's proxy in its own venv, so its pins
 don't touch the project's: python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'):
     .venv/bin/python bench/gateway_overhead.py
@@ -56,6 +64,55 @@ cache: {{exact: false, semantic: false}}
 """
 
 
+DEFAULT_POLICY = """
+version: 1
+name: bench-default
+tiers:
+  small:
+    engine: openai
+    model: fast
+    base_url: {upstream}/v1
+    prices: {{input_per_mtok: 0.15, output_per_mtok: 0.6}}
+  large:
+    engine: openai
+    model: fast-large
+    upstream_model: fast
+    base_url: {upstream}/v1
+    prices: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+routing:
+  classifier: default
+  thresholds: {{large: 0.569}}
+{cache}"""
+FRAMINGS = ("{q}", "Answer with the letter only.\n\n{q}", "Explain your choice in one sentence.\n\n{q}")
+
+
+def distinct_prompts_script(work: Path) -> Path:
+    """A wrk script sending a different real question each request, from the offset given after --."""
+    rows = [r for r in (ROOT.parent / "shared/data/routing/mmlu-train.jsonl").read_text().split("\n") if r.strip()]
+    questions = [json.loads(r)["messages"][-1]["content"] for r in rows]
+    bodies = [json.dumps({"model": "auto", "messages": [{"role": "user", "content": f.format(q=q)}], "max_tokens": 16})
+              for f in FRAMINGS for q in questions]
+    script = work / "distinct.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_BEARER")\n'
+        "local bodies = {\n" + "".join(f"[==[{b}]==],\n" for b in bodies) + "}\n"
+        "local i = 0\nlocal offset = 0\n"
+        "init = function(args) offset = tonumber(args[1]) or 0 end\n"
+        "request = function()\n  i = i + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[((offset + i - 1) % #bodies) + 1])\nend\n"
+    )
+    return script
+
+
+def cache_counts(database_url: str) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        return dict(db.execute("SELECT cache, count(*) FROM requests GROUP BY cache").fetchall())
+
+
 @dataclass
 class Result:
     target: str
@@ -71,7 +128,9 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path) -> tuple[float, float, float, int]:
+def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path,
+            distinct: tuple[Path, int, str] | None = None) -> tuple[float, float, float, int]:
+    """One wrk run; `distinct` (script, offset, bearer key) sends distinct prompts instead of one body."""
     script = work / f"post-{model}.lua"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16})
     script.write_text(
@@ -80,15 +139,27 @@ def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path) -
         'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {BENCH_KEY}"\n'
     )
+    extra: list[str] = []
+    env = None
+    if distinct is not None:
+        script, offset, bearer = distinct[0], distinct[1], distinct[2]
+        extra = ["--", str(offset)]
+        env = {**os.environ, "BENCH_BEARER": bearer}
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(script), url + "/v1/chat/completions"],
-        capture_output=True, text=True, check=True,
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(script), url + "/v1/chat/completions", *extra],
+        capture_output=True, text=True, check=True, env=env,
     ).stdout
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    if distinct is not None:
+        sent = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        DISTINCT_SENT[script] = DISTINCT_SENT.get(script, 0) + sent + concurrency  # in-flight ones at the end too
     return p50, p99, rps, errors
+
+
+DISTINCT_SENT: dict[Path, int] = {}  # per gateway's script copy: how far into the prompts its runs got
 
 
 def start_litellm_proxy(upstream: str, work: Path) -> Process | None:
@@ -119,6 +190,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument("--classifier", default="default", help="the policy's routing classifier for 'routing on'")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--only-default", action="store_true", help="measure the default configurations (and the direct upstream) only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -136,24 +208,59 @@ def main() -> None:
         genv = {**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{sync}.db", "SWITCHYARD_LEDGER_SYNC": sync}
         gateways[sync] = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port),
                                   "--log-level", "warning"], port, "/readyz", work / f"gateway-{sync}.log", env=genv)
+    defaults: dict[str, tuple[Process, Path, str]] = {}
+    base_script = distinct_prompts_script(work)
+    for name, cache in (("switchyard default", ""), ("default, semantic on", "cache: {semantic: true}\n")):
+        tag = "semantic" if cache else "default"
+        dpolicy = work / f"policy-{tag}.yaml"
+        dpolicy.write_text(DEFAULT_POLICY.format(upstream=upstream.url, cache=cache))
+        denv = {**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{tag}.db"}
+        created = subprocess.run([sys.executable, "-m", "router.cli", "keys", "create", "--tenant", "bench", "--team", "bench",
+                                  "--budget-usd", "1000000", "--json"], capture_output=True, text=True, check=True, env=denv, cwd=ROOT)
+        bearer = json.loads(created.stdout)["key"]
+        port = free_port()
+        proc = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(dpolicy), "--port", str(port),
+                        "--log-level", "warning"], port, "/readyz", work / f"gateway-{tag}.log", env=denv)
+        proc.database_url = denv["SWITCHYARD_DATABASE_URL"]
+        script = work / f"distinct-{tag}.lua"  # a copy per gateway: each counts its own way into the prompts
+        shutil.copyfile(base_script, script)
+        defaults[name] = (proc, script, bearer)
+        gateways[tag] = proc
     gateway = gateways["journal"]
     routing_note = httpx.post(gateway.url + "/v1/route", json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]}).json()
+    ask = {"model": "auto", "messages": [{"role": "user", "content": PROMPT}]}
+    default_classifiers = {name: httpx.post(proc.url + "/v1/route", headers={"authorization": f"Bearer {bearer}"}, json=ask).json()
+                           .get("classifier") for name, (proc, _, bearer) in defaults.items()}
     proxy = None if args.no_litellm else start_litellm_proxy(upstream.url, work)
     targets = [("direct upstream", upstream.url, "fast"),
-               ("switchyard off, journal", gateway.url, "fast"),
-               ("switchyard on, journal", gateway.url, "auto"),
-               ("switchyard off, fsync", gateways["full"].url, "fast"),
-               ("switchyard on, fsync", gateways["full"].url, "auto")]
-    if proxy is not None:
+               *((name, proc.url, "auto") for name, (proc, _, _) in defaults.items())]
+    if not args.only_default:
+        targets += [("switchyard off, journal", gateway.url, "fast"),
+                    ("switchyard on, journal", gateway.url, "auto"),
+                    ("switchyard off, fsync", gateways["full"].url, "fast"),
+                    ("switchyard on, fsync", gateways["full"].url, "auto")]
+    if proxy is not None and not args.only_default:
         targets.append(("litellm proxy", proxy.url, "fast"))
     results: list[Result] = []
+    hits: dict[str, dict[str, int]] = {}
+
+    def distinct(name: str) -> tuple[Path, int, str] | None:
+        if name not in defaults:
+            return None
+        _, script, bearer = defaults[name]
+        return script, DISTINCT_SENT.get(script, 0), bearer
+
     try:
         for name, url, model in targets:
-            run_wrk(url, model, 8, 2, work)  # warm-up: connections, caches, JIT-free but lazy imports
+            run_wrk(url, model, 8, 2, work, distinct(name))  # warm-up: connections, caches, JIT-free but lazy imports
             for c in levels:
-                runs = [run_wrk(url, model, c, args.duration, work) for _ in range(args.repeats)]
+                runs = [run_wrk(url, model, c, args.duration, work, distinct(name)) for _ in range(args.repeats)]
                 results.append(Result(name, c, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
                                       statistics.median(r[2] for r in runs), sum(r[3] for r in runs)))
+        for name, (proc, _, _) in defaults.items():
+            assert proc.database_url is not None
+            time.sleep(0.5)  # the journal reaches the database in 50 ms batches
+            hits[name] = cache_counts(proc.database_url)
     finally:
         for proc in (proxy, *gateways.values(), upstream):
             if proc is not None:
@@ -162,6 +269,10 @@ def main() -> None:
     print(f"\nGateway overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, wrk -t1, "
           f"{args.duration}s x {args.repeats} runs per cell (medians)")
     print(f"routing on uses classifier: {routing_note['classifier']}")
+    for name, classifier in default_classifiers.items():
+        print(f"{name} routes with classifier: {classifier}")
+    for name, counts in hits.items():
+        print(f"{name}: ledger rows by cache outcome {counts} (distinct prompts: hits here are near-duplicate questions)")
     print(f"{'target':<28}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'added p50 ms':>14}{'errors':>8}")
     for r in results:
         added = r.p50_ms - direct[r.concurrency].p50_ms
@@ -171,7 +282,8 @@ def main() -> None:
             ours = next(r for r in results if r.target == "switchyard off, journal" and r.concurrency == c)
             theirs = next(r for r in results if r.target == "litellm proxy" and r.concurrency == c)
             print(f"concurrency {c}: switchyard/litellm-proxy req/s ratio {ours.rps / theirs.rps:.2f}")
-    print(f"\nreproduce: .venv/bin/python bench/gateway_overhead.py --duration {args.duration} --repeats {args.repeats}")
+    print(f"\nreproduce: .venv/bin/python bench/gateway_overhead.py --duration {args.duration} --repeats {args.repeats} "
+          f"--concurrency {args.concurrency}{' --only-default' if args.only_default else ''}")
 
 
 if __name__ == "__main__":
