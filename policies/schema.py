@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from policies.vllm import VLLMSettings
 
-EngineKind = Literal["llamacpp", "openai", "litellm", "vllm"]
+# "fake": engines/fake.py, the in-process deterministic engine for tests and benchmarks.
+EngineKind = Literal["llamacpp", "openai", "litellm", "vllm", "fake"]
 MILLION = Decimal(1_000_000)
 
 
@@ -165,6 +166,8 @@ class Tier(Strict):
             return True, f"OpenAI-compatible server at {self.base_url}"
         if self.engine == "vllm" and self.vllm and self.vllm.replicas:
             return True, f"vLLM, {len(self.vllm.replicas)} replica(s) with prefix affinity"
+        if self.engine == "fake":
+            return True, "in-process fake engine (deterministic echo; tests and benchmarks)"
         return True, f"litellm provider model {self.litellm_model}"
 
 

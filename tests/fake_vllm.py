@@ -163,6 +163,10 @@ class FakeVLLM:
                 "choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}, "finish_reason": None}],
             }
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        # As vLLM does: the finish reason in its own chunk, then the usage chunk.
+        end = {"id": f"chatcmpl-{self.name}", "object": "chat.completion.chunk", "created": created, "model": body.get("model"),
+               "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+        await response.write(b"data: " + orjson.dumps(end) + b"\n\n")
         final = {"id": f"chatcmpl-{self.name}", "object": "chat.completion.chunk", "created": created, "choices": [], "usage": usage}
         await response.write(b"data: " + orjson.dumps(final) + b"\n\ndata: [DONE]\n\n")
         await response.write_eof()
