@@ -98,7 +98,7 @@ def to_csv(rows: list[SpendRow]) -> str:
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: int = 860, height: int = 300) -> str:
+def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: int = 860, height: int = 300, unit: str = "$") -> str:
     """A stacked bar chart as inline SVG: one bar per label, one colour per series."""
     left, bottom, top = 70, 40, 30
     plot_w, plot_h = width - left - 150, height - bottom - top
@@ -112,7 +112,8 @@ def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: 
     for tick in range(5):
         value = peak * tick / 4
         y = top + plot_h - plot_h * tick / 4
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">${value:.4g}</text>')
+        tick = f"${value:.4g}" if unit == "$" else f"{value:.4g}"
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{tick}</text>')
     for i, label in enumerate(labels):
         base = top + plot_h
         for j, (name, values) in enumerate(series.items()):
@@ -122,7 +123,7 @@ def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: 
             base -= h
             parts.append(f'<rect class="bar" x="{left + i * step + step * 0.15:.1f}" y="{base:.1f}" width="{step * 0.7:.1f}" '
                          f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>{html.escape(name)} {html.escape(label)}: '
-                         f'${values[i]:.6f}</title></rect>')
+                         f'{"$" if unit == "$" else ""}{values[i]:.6g}</title></rect>')
         parts.append(f'<text x="{left + (i + 0.5) * step:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
                      f"{html.escape(label[:14])}</text>")
     for j, name in enumerate(series):
@@ -153,8 +154,23 @@ def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | N
     by_day = spend(engine, "day", since, until)
     assert isinstance(by_day, list)
     savings = {"spent": [r.spend_usd for r in by_day], "saved": [r.saved_usd for r in by_day]}
+    _, tier_requests = _pivot(per_tier, "requests")
+    tier_mix = spend(engine, "tier", since, until)
+    assert isinstance(tier_mix, list)
+    # A tier that answered for $0 (the local one) has no height in a spend chart: its name says so.
+    free = {r.group for r in tier_mix if r.requests and r.spend_usd == 0}
+    tier_spend = {(f"{name} ($0, free)" if name in free else name): values for name, values in tier_spend.items()}
+    tier_requests = {(f"{name} ($0, free)" if name in free else name): values for name, values in tier_requests.items()}
     total = sum(r.spend_usd for r in table_rows)
     saved = sum(r.saved_usd for r in table_rows)
+    answered = sum(r.requests for r in tier_mix)
+    saved_pct = f" ({100 * saved / (total + saved):.1f}% of ${total + saved:.6f})" if total + saved else ""
+    mix = "".join(
+        f"<tr><td>{html.escape(r.group)}{' (free)' if r.group in free else ''}</td><td>{r.requests}</td>"
+        f"<td>{100 * r.requests / answered:.1f}%</td><td>{r.spend_usd:.6f}</td>"
+        f"<td>{100 * r.spend_usd / total if total else 0:.1f}%</td></tr>"
+        for r in tier_mix
+    )
     head = "".join(f"<th>{h}</th>" for h in (by, "requests", "prompt tokens", "completion tokens", "spend $", "saved $", "cache hits"))
     body = "".join(
         f"<tr><td>{html.escape(r.group)}</td><td>{r.requests}</td><td>{r.prompt_tokens}</td><td>{r.completion_tokens}</td>"
@@ -168,10 +184,13 @@ def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | N
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 .summary{{font-size:18px}}</style></head><body>
 <h1>Spend report</h1>
-<p class="summary">From {html.escape(window)}: spent <b>${total:.6f}</b>; routing and caching saved <b>${saved:.6f}</b>
+<p class="summary">From {html.escape(window)}: spent <b>${total:.6f}</b>; routing and caching saved <b>${saved:.6f}</b>{saved_pct}
 versus sending every request to the dearest tier.</p>
 <h2>By {html.escape(by)}</h2><table><tr>{head}</tr>{body}</table>
 {_bars("Spend per day, by team", days, team_spend)}
 {_bars("Spend per day, by tier", tier_days, tier_spend)}
 {_bars("Spent and saved per day", [r.group for r in by_day], savings)}
+{_bars("Requests per day, by tier", tier_days, tier_requests, unit="requests")}
+<h2>Tier mix</h2><table><tr><th>tier</th><th>requests</th><th>share of requests</th><th>spend $</th><th>share of spend</th></tr>
+{mix}</table>
 </body></html>"""

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_html_report_shows_its_charts(ledger_url: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "spend", "--format", "html", "--out", str(page)],
                                 env={"SWITCHYARD_DATABASE_URL": ledger_url})
     assert result.exit_code == 0, result.output
+    text = page.read_text()
+    # The report says what share was saved, and gives the tier mix by requests as well as by spend.
+    assert re.search(r"saved <b>\$[0-9.]+</b> \([0-9.]+% of \$[0-9.]+\)", text), text[:2000]
+    assert "Requests per day, by tier" in text and "share of requests" in text
     image = screenshot(page, tmp_path, 1000, 1400)
     assert np.mean(np.all(image > 245, axis=2)) > 0.4  # a rendered page, not an error screen
     # Three series (teams, then tiers) coloured from the palette: each colour fills bars in the charts.
@@ -160,3 +165,26 @@ def test_admin_api_is_off_without_its_key(monkeypatch: pytest.MonkeyPatch) -> No
     app_.include_router(router)
     response = TestClient(app_).get("/admin/keys", headers={"authorization": "Bearer anything"})
     assert response.status_code == 403 and response.json()["error"]["code"] == "admin_disabled"
+
+
+def test_html_report_names_the_free_tier(tmp_path: Path) -> None:
+    """A tier that answers for $0 has no height in a spend chart; the report still names it, and counts its requests."""
+    from router.reports import to_html
+
+    url = f"sqlite:///{tmp_path}/free.db"
+    ledger = Ledger(url)
+    ledger.start()
+    now = datetime.now(UTC)
+    rows = [LedgerRow(request_id=f"f{i}", tenant="acme", team="ml", status="ok", http_status=200, created_at=now, tier=tier,
+                      prompt_tokens=10, completion_tokens=5, cost_nanousd=cost, saved_nanousd=1000)
+            for i, (tier, cost) in enumerate([("local", 0), ("local", 0), ("local", 0), ("frontier", 9000)])]
+
+    async def write() -> None:
+        await asyncio.gather(*[ledger.record(r) for r in rows])
+
+    asyncio.run(write())
+    ledger.close()
+    reader = Ledger(url)
+    page = to_html(reader.engine, "team", None, None)
+    reader.close()
+    assert "local ($0, free)" in page and "<td>local (free)</td><td>3</td><td>75.0%</td>" in page

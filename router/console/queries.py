@@ -81,12 +81,15 @@ def counterfactual_cost(policy: Policy, against: str, prompt: int, completion: i
 
 def overview(engine: Engine, policy: Policy, window: Window, against: str = "dearest") -> dict[str, Any]:
     """Totals, tier mix (requests and spend, $0 tiers included), cache and savings for a period."""
-    query = (select(requests.c.tier, cast(case((HIT, 1), else_=0), Integer).label("hit"), *_sums())
-             .where(OK, *window.where()).group_by(requests.c.tier, "hit"))
-    failed_query = select(func.count(), func.coalesce(func.sum(requests.c.cost_nanousd), 0)).where(~OK, *window.where())
+    # One scan: answered and failed requests apart by a group column rather than by a second query.
+    query = (select(requests.c.tier, cast(case((HIT, 1), else_=0), Integer).label("hit"),
+                    cast(case((OK, 1), else_=0), Integer).label("ok"), *_sums())
+             .where(*window.where()).group_by(requests.c.tier, "hit", "ok"))
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        failed, failed_cost = connection.execute(failed_query).one()
+        every = connection.execute(query).all()
+    rows = [row for row in every if row.ok]
+    failed = sum(int(row.requests) for row in every if not row.ok)
+    failed_cost = sum(int(row.cost) for row in every if not row.ok)
     tiers: dict[str, dict[str, Any]] = {}
     total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "spend_usd": 0.0, "saved_usd": 0.0, "cache_hits": 0,
              "counterfactual_usd": 0.0, "cache_saved_usd": 0.0}
@@ -162,11 +165,12 @@ def groups(engine: Engine, window: Window, by: str, page: int = 0, per_page: int
     column = SCOPES[by].label("g")
     base = (select(column, *_sums(), func.coalesce(func.sum(cast(case((HIT, 1), else_=0), Integer)), 0).label("hits"))
             .where(OK, *window.where()).group_by(column))
-    count = select(func.count()).select_from(base.subquery())
-    query = base.order_by(func.sum(requests.c.cost_nanousd).desc(), column).limit(per_page).offset(page * per_page)
+    # The number of groups comes with the page (a window over the grouped rows), not from a second scan.
+    query = (base.add_columns(func.count().over().label("total"))
+             .order_by(func.sum(requests.c.cost_nanousd).desc(), column).limit(per_page).offset(page * per_page))
     with engine.connect() as connection:
-        total = int(connection.execute(count).scalar_one())
         rows = connection.execute(query).all()
+        total = int(rows[0].total) if rows else int(connection.execute(select(func.count()).select_from(base.subquery())).scalar_one())
     return {"by": by, "page": page, "per_page": per_page, "total": total,
             "data": [{"group": r.g if r.g is not None else "(none)", "requests": int(r.requests), "prompt_tokens": int(r.prompt),
                       "completion_tokens": int(r.completion), "spend_usd": round(_usd(r.cost), 9),
