@@ -8,14 +8,19 @@ Two forms, as the policy says:
 A tier's predicted quality is the classifier's prediction for the tier's `quality_model` (or its
 model name) when the classifier knows it, else the tier's `quality_prior` discounted by the
 request's difficulty: q = prior ** (1 + 2 * difficulty).
+
+A tier that declares ``reasoning`` also gets an effort from the same prediction (harder -> more):
+the route score's place in [0, 1] picks one of the tier's ``efforts`` (equal bands, easiest first)
+or a thinking budget interpolated in its ``thinking_tokens`` bounds (:func:`reasoning_for`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from classifiers.base import Prediction
-from policies.schema import Policy
+from policies.schema import Policy, Tier
 
 DEFAULT_QUALITY_TARGET = 0.6
 
@@ -34,6 +39,7 @@ class Decision:
     predicted: dict[str, float] = field(default_factory=dict)
     classifier: str = ""
     pinned: bool = False
+    reasoning: dict[str, Any] | None = None  # what the chosen tier is asked to think: reasoning_for()
 
 
 def predicted_quality(policy: Policy, prediction: Prediction, tier_name: str) -> float:
@@ -42,6 +48,38 @@ def predicted_quality(policy: Policy, prediction: Prediction, tier_name: str) ->
         if label and label in prediction.quality:
             return float(prediction.quality[label])
     return tier.quality_prior ** (1.0 + 2.0 * prediction.difficulty)
+
+
+THINKING_STEP = 64  # budgets are rounded to this many tokens: stable values across near-equal scores
+
+
+def reasoning_for(tier: Tier, route_score: float) -> dict[str, Any] | None:
+    """The reasoning a tier is asked for at this route score, as engine parameters plus what was chosen.
+
+    Returns ``{"effort": ..., "params": {"reasoning_effort": ...}}`` (OpenAI style) or
+    ``{"thinking_tokens": n, "params": {"thinking": {"type": "enabled", "budget_tokens": n}}}``
+    (Anthropic style), or None for a tier without ``reasoning``.
+    """
+    r = tier.reasoning
+    if r is None:
+        return None
+    x = min(1.0, max(0.0, float(route_score)))
+    if r.style == "openai":
+        efforts = r.efforts or []
+        effort = efforts[min(len(efforts) - 1, int(x * len(efforts)))]
+        return {"effort": effort, "params": {"reasoning_effort": effort}}
+    low, high = r.thinking_tokens or (1024, 1024)
+    budget = int(round((low + x * (high - low)) / THINKING_STEP) * THINKING_STEP)
+    budget = min(high, max(low, budget))
+    return {"thinking_tokens": budget, "params": {"thinking": {"type": "enabled", "budget_tokens": budget}}}
+
+
+def describe_reasoning(reasoning: dict[str, Any] | None) -> str:
+    if reasoning is None:
+        return ""
+    if "effort" in reasoning:
+        return f"; reasoning effort {reasoning['effort']}"
+    return f"; thinking budget {reasoning['thinking_tokens']} tokens"
 
 
 def pinned(policy: Policy, tier_name: str, reason: str) -> Decision:
@@ -90,12 +128,14 @@ def decide(policy: Policy, prediction: Prediction, enabled: list[str], classifie
             best = max(predicted[t] for t in candidates)
             chosen = next(t for t in candidates if predicted[t] == best)
             reason = f"no enabled tier meets quality {target:.2f}; best predicted is {chosen} ({best:.3f})"
+    reasoning = reasoning_for(policy.tiers[chosen], score)
     return Decision(
         tier=chosen,
         model=policy.tiers[chosen].model,
         route_score=score,
         threshold=used,
-        reason=reason,
+        reason=reason + describe_reasoning(reasoning),
         predicted=predicted,
         classifier=classifier,
+        reasoning=reasoning,
     )

@@ -90,6 +90,33 @@ class Capabilities(Strict):
     images: bool = False
 
 
+Effort = Literal["minimal", "low", "medium", "high"]
+
+
+class Reasoning(Strict):
+    """How much a tier may think, bounded by the policy; the decision picks within the bounds by difficulty.
+
+    ``efforts`` (easiest first) are sent as OpenAI's ``reasoning_effort``; ``thinking_tokens``
+    [min, max] as Anthropic's ``thinking.budget_tokens`` (through litellm), whichever ``style`` says.
+    """
+
+    style: Literal["openai", "anthropic"] = "openai"
+    efforts: list[Effort] | None = Field(default=None, min_length=1)
+    thinking_tokens: tuple[int, int] | None = Field(default=None, description="[min, max] thinking budget (Anthropic: min 1024).")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Reasoning:
+        if self.style == "openai" and not self.efforts:
+            raise ValueError("reasoning with style openai needs efforts, e.g. [low, medium, high]")
+        if self.style == "anthropic":
+            if self.thinking_tokens is None:
+                raise ValueError("reasoning with style anthropic needs thinking_tokens: [min, max]")
+            low, high = self.thinking_tokens
+            if not 1024 <= low <= high:
+                raise ValueError("thinking_tokens must be [min, max] with 1024 <= min <= max")
+        return self
+
+
 class Tier(Strict):
     engine: EngineKind
     model: str = Field(min_length=1, description="Model name clients see and may pin.")
@@ -120,6 +147,7 @@ class Tier(Strict):
     # vllm: replicas, launch arguments, balancing, GPU pricing (policies/vllm.py).
     vllm: VLLMSettings | None = None
     capabilities: Capabilities | None = Field(default=None, description="What the model can serve; unset: the engine's defaults.")
+    reasoning: Reasoning | None = Field(default=None, description="Reasoning effort or thinking budget, chosen per request by difficulty.")
 
     @model_validator(mode="after")
     def _gpu_priced(self) -> Tier:

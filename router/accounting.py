@@ -209,6 +209,7 @@ def finish(
         decision=(
             {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
              "reason": decision.reason, "classifier": decision.classifier,
+             **({"reasoning": decision.reasoning} if decision.reasoning is not None else {}),
              **({"cascade": call.cascade} if call.cascade is not None else {}),
              **({"usage_estimated": estimated} if estimated else {}),
              **({"billed_attempts": attempts(call.billed)} if call.billed else {})}

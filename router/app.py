@@ -56,6 +56,7 @@ async def route(request: Request) -> Response:
             "threshold": decision.threshold,
             "predicted_quality": decision.predicted,
             "classifier": decision.classifier,
+            "reasoning": decision.reasoning,
             "reason": decision.reason,
             "policy": gateway.policy.name,
             "decision_ms": round((time.perf_counter() - started) * 1000, 3),

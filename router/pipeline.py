@@ -138,7 +138,7 @@ async def _chat(request: Request, gateway: Gateway, call: Call) -> Response:
 
     async def attempt(tier: str, engine: Engine) -> dict[str, Any]:
         served = gateway.policy.tiers[tier]
-        ask = engine.complete(engine_request(gateway, chat, tier, call.tenant))
+        ask = engine.complete(engine_request(gateway, chat, tier, call.tenant, decision))
         return await timed(served, ask, served.timeouts.total_s, Meter(gateway, call))
 
     try:

@@ -178,7 +178,7 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         # status code and the fallback tiers a chance (retries stop at the first byte sent).
         served = gateway.policy.tiers[tier]
         opened = loop.time()
-        stream = engine.stream(engine_request(gateway, chat, tier, call.tenant))
+        stream = engine.stream(engine_request(gateway, chat, tier, call.tenant, call.decision))
         try:
             first = await timed(served, stream.__anext__(), first_token_limit(served), Meter(gateway, call))
         except StopAsyncIteration:

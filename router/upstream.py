@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.requests import Request
 
 from engines.base import Engine, EngineError, EngineRequest
-from policies.decide import Decision
+from policies.decide import Decision, reasoning_for
 from policies.schema import Tier
 from router.errors import APIError
 from router.gateway import Gateway
@@ -31,8 +31,25 @@ class ClientDisconnected(Exception):
     pass
 
 
-def engine_request(gateway: Gateway, request: ChatRequest, tier: str, tenant: str | None = None) -> EngineRequest:
+def _reasoning(gateway: Gateway, tier: str, decision: Decision | None) -> dict[str, Any] | None:
+    """The routed request's reasoning for the tier that serves it (a fallback or a kept agent tier: its own bounds)."""
+    if decision is None or decision.pinned:
+        return None
+    return reasoning_for(gateway.policy.tiers[tier], decision.route_score)
+
+
+def engine_request(
+    gateway: Gateway, request: ChatRequest, tier: str, tenant: str | None = None, decision: Decision | None = None
+) -> EngineRequest:
+    """`decision`: the routing decision, whose reasoning effort (or thinking budget) the tier is sent."""
     extra: dict[str, Any] = {}
+    max_tokens = request.output_limit() or gateway.policy.tiers[tier].max_output_tokens
+    reasoning = _reasoning(gateway, tier, decision)
+    if reasoning is not None:
+        extra.update(reasoning["params"])
+        if "thinking_tokens" in reasoning and max_tokens <= reasoning["thinking_tokens"]:
+            # Anthropic counts thinking inside max_tokens and refuses a budget that does not fit.
+            max_tokens = reasoning["thinking_tokens"] + gateway.policy.tiers[tier].max_output_tokens
     if request.presence_penalty is not None:
         extra["presence_penalty"] = request.presence_penalty
     if request.frequency_penalty is not None:
@@ -44,7 +61,7 @@ def engine_request(gateway: Gateway, request: ChatRequest, tier: str, tenant: st
     return EngineRequest(
         model=gateway.policy.tiers[tier].model,
         messages=[m.model_dump(exclude_none=True) for m in request.messages],
-        max_tokens=request.output_limit() or gateway.policy.tiers[tier].max_output_tokens,
+        max_tokens=max_tokens,
         temperature=request.temperature,
         top_p=request.top_p,
         stop=request.stop,  # type: ignore[arg-type]  # normalised to a list by the schema
