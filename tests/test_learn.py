@@ -143,3 +143,16 @@ def test_cli_learn_from_a_file_refuses_worse_and_rolls_back(setup) -> None:
     back = runner.invoke(app, ["learn", "--policy", str(policy), "--rollback", "--workdir", str(policy.parent / "learn")])
     assert back.exit_code == 0, back.output
     assert policy.read_bytes() == before
+
+
+def test_schedule_runs_a_bounded_number_of_times(setup) -> None:
+    from router.cli import app
+
+    policy, labeled, _ = setup
+    workdir = policy.parent / "learn"
+    args = ["learn", "--policy", str(policy), "--data", str(labeled), "--workdir", str(workdir), "--bootstrap", "0", "--operator-only"]
+    result = CliRunner().invoke(app, [*args, "--dry-run", "--every", "1s", "--runs", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("not promoted: ") == 2 and "not promoted (--dry-run)" in result.output
+    assert len(list((workdir / "runs").iterdir())) == 2
+    assert CliRunner().invoke(app, [*args, "--every", "6 hours"]).exit_code == 2
