@@ -10,20 +10,25 @@ An artifact is a directory::
 Nothing is unpickled: loading parses JSON, verifies each file's sha256 against the metadata,
 then reads plain arrays. A tampered or truncated file is rejected before any array is used.
 
-Model (``model_kind`` "lr+domain/v1"), per model ``m`` with embedding ``e`` (L2-normalised):
+Model (``model_kind`` "lr+domain/v2"), per model ``m`` with embedding ``e`` (L2-normalised):
 
-- ``p_lr[m] = sigmoid(e . W[m] + b[m])``: logistic regression on the embedding;
+- ``p_lr[m] = sigmoid(e . W[m] + b[m])``: a strongly regularised logistic regression on the
+  embedding, the *generic* part (it transfers to task families the data never had);
 - ``p_dom[m] = softmax(e . Wd + bd) . prior[:, m]``: a topic posterior times each topic's
   smoothed accuracy for the model (topics are the training data's ``meta.domain`` when it has
-  them, else k-means clusters of the embeddings): a subject prior inferred from the text;
-- ``q[m] = (p_lr[m] + p_dom[m]) / 2``.
+  them, else k-means clusters of the embeddings): the *subject-specific* part;
+- ``lam`` in [0, 1]: how close the prompt is to labeled training prompts, the mean cosine of its
+  ``K`` nearest stored training prompts mapped linearly between two quantiles of the training
+  prompts' own (leave-self-out) values;
+- ``q[m] = (1 - lam / 2) p_lr[m] + (lam / 2) p_dom[m]``.
 
-Out-of-distribution gate: the prompt's best cosine to the topic centroids, mapped linearly
-between two quantiles of the training prompts' own values to ``lam`` in [0, 1]; small talk
-(:func:`classifiers.features.is_small_talk`) gets ``lam = 0`` by rule. The final
-quality is ``lam * q + (1 - lam) * q_prior`` where ``q_prior[m] = 1 - (1 - base[m]) * 2h`` and
-``h`` is :func:`classifiers.features.heuristic_difficulty` (small talk -> near 1 for every model,
-hard prompts -> the models' base rates and below). In-domain prompts get ``lam = 1``.
+Why: a topic prior is most of the in-distribution gain but ranks whole unseen subject groups
+worse than the plain embedding regression (grouped CV, ``classifiers/training.py``), so the
+subject part shrinks to nothing away from the training data and the fallback *is* the plain
+embedding regression. An operator's labeled traffic adds its rows to the stored neighbours and
+its domains to the topics, which is how a few hundred labels of a new family move the router.
+Small talk (:func:`classifiers.features.is_small_talk`) is answered by rule:
+``q_prior[m] = 1 - (1 - base[m]) * 2h`` with ``h`` = :func:`classifiers.features.heuristic_difficulty`.
 
 Route score for the artifact's weak/strong pair: ``(1 + q[strong] - q[weak]) / 2`` in [0, 1], the
 expected quality gain of sending the request to the strong model, rescaled. It ranked better
@@ -50,7 +55,8 @@ from classifiers.features import FEATURE_VERSION, heuristic_difficulty, is_small
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MODEL_KIND = "lr+domain/v1"
+MODEL_KIND = "lr+domain/v2"
+KNN_K = 10
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "default"
 PARAM_FILE = "params.npz"
 _REQUIRED_ARRAYS = (
@@ -59,9 +65,9 @@ _REQUIRED_ARRAYS = (
     "dom_w",
     "dom_b",
     "dom_prior",
-    "centroids",
     "base_rate",
-    "ood_bounds",
+    "knn_emb",
+    "knn_bounds",
 )
 
 
@@ -91,9 +97,9 @@ class QualityModel:
         self.dom_w = np.asarray(arrays["dom_w"], dtype=np.float64)  # (topics, dim)
         self.dom_b = np.asarray(arrays["dom_b"], dtype=np.float64)  # (topics,)
         self.dom_prior = np.asarray(arrays["dom_prior"], dtype=np.float64)  # (topics, models)
-        self.centroids = np.asarray(arrays["centroids"], dtype=np.float32)  # (topics, dim)
+        self.knn_emb = np.asarray(arrays["knn_emb"], dtype=np.float32)  # (stored rows, dim)
         self.base_rate = np.asarray(arrays["base_rate"], dtype=np.float64)  # (models,)
-        lo, hi = (float(v) for v in np.asarray(arrays["ood_bounds"]).ravel()[:2])
+        lo, hi = (float(v) for v in np.asarray(arrays["knn_bounds"]).ravel()[:2])
         self.ood_lo, self.ood_hi = lo, max(hi, lo + 1e-6)
         n_models, dim = self.lr_w.shape
         shapes_ok = (
@@ -101,7 +107,9 @@ class QualityModel:
             and self.dom_w.shape[1] == dim
             and self.dom_b.shape == (self.dom_w.shape[0],)
             and self.dom_prior.shape == (self.dom_w.shape[0], n_models)
-            and self.centroids.shape[1] == dim
+            and self.knn_emb.ndim == 2
+            and self.knn_emb.shape[1] == dim
+            and len(self.knn_emb) >= 1
             and self.base_rate.shape == (n_models,)
         )
         if not shapes_ok:
@@ -109,17 +117,18 @@ class QualityModel:
         self.dim = dim
         self.n_models = n_models
 
-    def in_domain_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
-        """Quality per model from the learned components only (no OOD gate)."""
-        e = np.asarray(emb, dtype=np.float64)
-        p_lr = _sigmoid(e @ self.lr_w.T + self.lr_b)
-        p_dom = _softmax(e @ self.dom_w.T + self.dom_b) @ self.dom_prior
-        return (p_lr + p_dom) / 2.0
+    def generic_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The generic part alone: the plain embedding regression."""
+        return _sigmoid(np.asarray(emb, dtype=np.float64) @ self.lr_w.T + self.lr_b)
+
+    def subject_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The subject-specific part alone: topic posterior times per-topic accuracy."""
+        return _softmax(np.asarray(emb, dtype=np.float64) @ self.dom_w.T + self.dom_b) @ self.dom_prior
 
     def ood_weight(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
-        """1 for prompts like the training data, falling to 0 for unlike ones."""
-        best = (np.asarray(emb, dtype=np.float32) @ self.centroids.T).max(axis=1)
-        return np.clip((best - self.ood_lo) / (self.ood_hi - self.ood_lo), 0.0, 1.0).astype(np.float64)
+        """1 for prompts like the labeled training prompts, falling to 0 for unlike ones."""
+        sim = knn_similarity(np.asarray(emb, dtype=np.float32), self.knn_emb)
+        return np.clip((sim - self.ood_lo) / (self.ood_hi - self.ood_lo), 0.0, 1.0).astype(np.float64)
 
     def prior_quality(self, difficulty: Sequence[float]) -> NDArray[np.float64]:
         h = np.asarray(difficulty, dtype=np.float64)[:, None]
@@ -130,12 +139,20 @@ class QualityModel:
         lam = self.ood_weight(emb)
         # Static embeddings of a greeting can sit close to some topic centroid ("hi, how are
         # you?" ~ formal_logic at cos 0.73), so small talk is taken out of domain by rule.
-        lam = np.where([is_small_talk(t) for t in texts], 0.0, lam)
-        q = self.in_domain_quality(emb)
-        if np.any(lam < 1.0):
+        talk = np.array([is_small_talk(t) for t in texts], dtype=bool)
+        lam = np.where(talk, 0.0, lam)
+        q = (1.0 - lam[:, None] / 2.0) * self.generic_quality(emb) + (lam[:, None] / 2.0) * self.subject_quality(emb)
+        if np.any(talk):
             prior = self.prior_quality([heuristic_difficulty(t) for t in texts])
-            q = lam[:, None] * q + (1.0 - lam[:, None]) * prior
+            q = np.where(talk[:, None], prior, q)
         return q, lam
+
+
+def knn_similarity(emb: NDArray[np.float32], stored: NDArray[np.float32], k: int = KNN_K) -> NDArray[np.float64]:
+    """Mean cosine of each row's ``k`` most similar stored rows (rows are unit vectors)."""
+    sim = emb @ stored.T
+    k = min(k, sim.shape[1])
+    return np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:].mean(axis=1).astype(np.float64)
 
 
 def route_score_from_quality(q_weak: NDArray[np.float64], q_strong: NDArray[np.float64]) -> NDArray[np.float64]:

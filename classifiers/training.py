@@ -34,8 +34,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table, sha256_file
+from classifiers.families import family_of
 from classifiers.features import FEATURE_VERSION, prompt_text
 from classifiers.trained import (
+    KNN_K,
     MODEL_KIND,
     QualityModel,
     route_score_from_quality,
@@ -48,7 +50,8 @@ log = logging.getLogger(__name__)
 LR_C = 0.3  # chosen by CV on the MMLU data (0.3 > 1 > 3 for the gain ranking)
 TOPIC_C = 10.0
 PRIOR_SMOOTHING = 2.0  # pseudo-counts toward the model's overall accuracy
-OOD_QUANTILES = (0.005, 0.02)
+KNN_STORE = 6000  # neighbours kept in the artifact (float16: ~3 MB at 256 dims)
+KNN_QUANTILES = (0.6, 0.98)  # of the training rows' own neighbour similarity: lam 0 below, 1 above (--dev runs)
 
 
 @dataclass
@@ -58,9 +61,60 @@ class LabeledData:
     models: list[str]
     scores: NDArray[np.float64]  # (n, models), NaN where a model has no score
     domains: list[str | None]
+    weights: NDArray[np.float64] | None = None  # per-row training weight (None: all 1)
+    sources: list[str] | None = None  # per-row name of the file it came from
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def row_weights(self) -> NDArray[np.float64]:
+        return np.ones(len(self)) if self.weights is None else self.weights
+
+    def subset(self, rows: NDArray[np.int64]) -> LabeledData:
+        idx = [int(i) for i in rows]
+        return LabeledData(
+            [self.ids[i] for i in idx],
+            [self.texts[i] for i in idx],
+            list(self.models),
+            self.scores[idx],
+            [self.domains[i] for i in idx],
+            None if self.weights is None else self.weights[idx],
+            None if self.sources is None else [self.sources[i] for i in idx],
+        )
+
+
+Dataset = str | Path | tuple[str | Path, float]
+
+
+def read_datasets(datasets: str | Path | Sequence[Dataset], limit: int | None = None) -> LabeledData:
+    """Read one or several labeled-traffic files, each with a training weight (default 1).
+
+    Rows of a file without ``meta.domain`` get the domain ``file:<name>``: an operator's file is
+    then one family with its own topic prior, which its labels update quickly. ``limit`` applies
+    to the first file only (the shipped data), never to an operator's labels.
+    """
+    items: list[tuple[Path, float]] = []
+    for item in [datasets] if isinstance(datasets, str | Path) else datasets:
+        path, weight = (item, 1.0) if isinstance(item, str | Path) else (item[0], float(item[1]))
+        if not weight > 0:
+            raise ValueError(f"{path}: weight must be positive, got {weight}")
+        items.append((Path(path), weight))
+    if not items:
+        raise ValueError("no labeled data given")
+    parts = [read_labeled(path, limit=limit if k == 0 else None) for k, (path, _w) in enumerate(items)]
+    models = sorted({m for part in parts for m in part.models})
+    blocks, ids, texts, domains, weights, sources = [], [], [], [], [], []
+    for (path, weight), part in zip(items, parts, strict=True):
+        mat = np.full((len(part), len(models)), np.nan)
+        for j, m in enumerate(part.models):
+            mat[:, models.index(m)] = part.scores[:, j]
+        blocks.append(mat)
+        ids += part.ids
+        texts += part.texts
+        domains += [d if d is not None else f"file:{path.stem}" for d in part.domains]
+        weights += [weight] * len(part)
+        sources += [path.name] * len(part)
+    return LabeledData(ids, texts, models, np.vstack(blocks), domains, np.asarray(weights), sources)
 
 
 def read_labeled(path: str | Path, limit: int | None = None) -> LabeledData:
@@ -196,70 +250,99 @@ def _kmeans(x: NDArray[np.float32], k: int, seed: int, iters: int = 25) -> NDArr
     return labels
 
 
-def _fit_binary_lr(x: NDArray[np.float32], y: NDArray[np.float64], c: float) -> tuple[NDArray[np.float64], float]:
+def _fit_binary_lr(
+    x: NDArray[np.float32], y: NDArray[np.float64], c: float, weights: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], float]:
     from sklearn.linear_model import LogisticRegression
 
     keep = ~np.isnan(y)
-    x, y = x[keep], y[keep]
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    x, y, w = x[keep], y[keep], w[keep]
     if len(np.unique(y)) < 2 and np.all(np.isin(y, (0.0, 1.0))):
         # One class only: a constant model at the (smoothed) observed rate.
-        rate = (y.sum() + 1.0) / (len(y) + 2.0)
+        rate = (float(np.sum(w * y)) + 1.0) / (float(w.sum()) + 2.0)
         return np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))
-    if np.all(np.isin(y, (0.0, 1.0))):
-        model = LogisticRegression(C=c, max_iter=1000).fit(x, y.astype(int))
-    else:
-        # Graded qualities: each row counts as a success with weight y and a failure with 1 - y.
-        xx = np.vstack([x, x])
-        yy = np.concatenate([np.ones(len(y)), np.zeros(len(y))]).astype(int)
-        ww = np.concatenate([y, 1.0 - y])
-        model = LogisticRegression(C=c, max_iter=1000).fit(xx, yy, sample_weight=ww)
+    # Graded qualities: each row counts as a success with weight y and a failure with 1 - y
+    # (for 0/1 labels this is the plain weighted regression).
+    xx = np.vstack([x, x])
+    yy = np.concatenate([np.ones(len(y)), np.zeros(len(y))]).astype(int)
+    ww = np.concatenate([y * w, (1.0 - y) * w])
+    # sklearn's C multiplies the summed loss: rescale so C means the same for any total weight.
+    ww = ww * (len(y) / max(float(w.sum()), 1e-12))
+    model = LogisticRegression(C=c, max_iter=1000).fit(xx[ww > 0], yy[ww > 0], sample_weight=ww[ww > 0])
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
+def _knn_store(emb: NDArray[np.float32], weights: NDArray[np.float64], seed: int) -> NDArray[np.int64]:
+    """Rows kept as neighbours for the OOD gate: every up-weighted (operator) row, then a sample."""
+    n = len(emb)
+    if n <= KNN_STORE:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    first = np.flatnonzero(weights != 1.0)[:KNN_STORE]
+    rest = np.setdiff1d(np.arange(n), first)
+    fill = rng.choice(rest, size=max(KNN_STORE - len(first), 0), replace=False)
+    return np.sort(np.concatenate([first, fill]))
+
+
 def fit_quality_model(
-    emb: NDArray[np.float32], scores: NDArray[np.float64], topics: NDArray[np.int64], n_topics: int
+    emb: NDArray[np.float32],
+    scores: NDArray[np.float64],
+    topics: NDArray[np.int64],
+    n_topics: int,
+    weights: NDArray[np.float64] | None = None,
+    seed: int = 0,
 ) -> dict[str, NDArray[Any]]:
-    """Fit all parameter arrays of :class:`QualityModel` on one training set."""
+    """Fit all parameter arrays of :class:`QualityModel` on one training set.
+
+    ``weights`` (per row, default 1) weigh the regressions, the topic classifier and the topic
+    priors alike, so an operator's up-weighted labels count more everywhere.
+    """
     from sklearn.linear_model import LogisticRegression
+
+    from classifiers.trained import knn_similarity
 
     n_models = scores.shape[1]
     dim = emb.shape[1]
+    w = np.ones(len(emb)) if weights is None else np.asarray(weights, dtype=np.float64)
     lr_w = np.zeros((n_models, dim))
     lr_b = np.zeros(n_models)
     for m in range(n_models):
-        lr_w[m], lr_b[m] = _fit_binary_lr(emb, scores[:, m], LR_C)
-    base = np.array([np.nanmean(scores[:, m]) for m in range(n_models)])
+        lr_w[m], lr_b[m] = _fit_binary_lr(emb, scores[:, m], LR_C, w)
+    base = np.array([np.nansum(scores[:, m] * w) / max(float(w[~np.isnan(scores[:, m])].sum()), 1e-12) for m in range(n_models)])
 
     present = np.unique(topics)
     dom_w = np.zeros((n_topics, dim))
     dom_b = np.full(n_topics, -30.0)  # topics absent from this training set get no mass
     if len(present) >= 2:
-        clf = LogisticRegression(C=TOPIC_C, max_iter=300, tol=1e-3).fit(emb, topics)
+        clf = LogisticRegression(C=TOPIC_C, max_iter=300, tol=1e-3).fit(emb, topics, sample_weight=w * len(w) / w.sum())
         dom_w[clf.classes_] = clf.coef_
         dom_b[clf.classes_] = clf.intercept_
     else:
         dom_b[present] = 0.0
     prior = np.tile(base, (n_topics, 1))
-    centroids = np.zeros((n_topics, dim), dtype=np.float32)
     for t in present:
         rows = topics == t
         for m in range(n_models):
             y = scores[rows, m]
-            y = y[~np.isnan(y)]
-            prior[t, m] = (y.sum() + PRIOR_SMOOTHING * base[m]) / (len(y) + PRIOR_SMOOTHING)
-        v = emb[rows].mean(axis=0)
-        centroids[t] = v / max(float(np.linalg.norm(v)), 1e-12)
-    best = (emb @ centroids.T).max(axis=1)
-    lo, hi = np.quantile(best, OOD_QUANTILES)
+            ok = ~np.isnan(y)
+            prior[t, m] = (float(np.sum(y[ok] * w[rows][ok])) + PRIOR_SMOOTHING * base[m]) / (float(w[rows][ok].sum()) + PRIOR_SMOOTHING)
+    stored = emb[_knn_store(emb, w, seed)].astype(np.float32)
+    # The gate's scale: each stored row's similarity to its neighbours, itself left out.
+    probe = stored[np.random.default_rng(seed).choice(len(stored), size=min(len(stored), 2000), replace=False)]
+    sims = probe @ stored.T
+    sims[sims > 0.9999] = -1.0  # the row itself (and exact duplicates) are not neighbours
+    own = np.sort(sims, axis=1)[:, -KNN_K:].mean(axis=1) if sims.shape[1] > KNN_K else knn_similarity(probe, stored)
+    lo, hi = np.quantile(own, KNN_QUANTILES)
     return {
         "lr_w": lr_w.astype(np.float32),
         "lr_b": lr_b.astype(np.float32),
         "dom_w": dom_w.astype(np.float32),
         "dom_b": dom_b.astype(np.float32),
         "dom_prior": prior.astype(np.float32),
-        "centroids": centroids,
         "base_rate": base.astype(np.float32),
-        "ood_bounds": np.array([lo, hi], dtype=np.float32),
+        "knn_emb": stored.astype(np.float16),
+        "knn_bounds": np.array([lo, hi], dtype=np.float32),
     }
 
 
@@ -287,6 +370,89 @@ def _agg(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return {k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))} for k in keys}
 
 
+def _score_splits(
+    data: LabeledData,
+    emb: NDArray[np.float32],
+    weak: str,
+    strong: str,
+    splits: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
+    on_fold: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Fit on each split's training rows, score its test rows; per-fold and pooled metrics."""
+    wi, si = data.models.index(weak), data.models.index(strong)
+    topics, names = _topics(data.domains, emb)
+    weights = data.row_weights()
+    both = ~np.isnan(data.scores[:, wi]) & ~np.isnan(data.scores[:, si])
+    oof_q = np.full_like(data.scores, np.nan)
+    fold_rows: list[dict[str, float]] = []
+    generic_rows: list[dict[str, float]] = []
+    for k, (tr, te) in enumerate(splits):
+        model = QualityModel(fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names), weights[tr]))
+        q, _ = model.quality(emb[te], [data.texts[i] for i in te])
+        oof_q[te] = q
+        te_b = te[both[te]]
+        w, s = data.scores[te_b, wi], data.scores[te_b, si]
+        qb = oof_q[te_b]
+        fold_rows.append(routing_summary(route_score_from_quality(qb[:, wi], qb[:, si]), w, s))
+        g = model.generic_quality(emb[te_b])
+        generic_rows.append(routing_summary(route_score_from_quality(g[:, wi], g[:, si]), w, s))
+        if on_fold:
+            on_fold(k)
+    scored = both & ~np.isnan(oof_q[:, wi])
+    pooled = routing_summary(
+        route_score_from_quality(oof_q[scored, wi], oof_q[scored, si]), data.scores[scored, wi], data.scores[scored, si]
+    )
+    calib = {m: _calibration(oof_q[scored, j], data.scores[scored, j]) for j, m in enumerate(data.models)}
+    return {
+        "per_fold": fold_rows,
+        "mean": _agg(fold_rows),
+        "pooled_oof": pooled,
+        "generic_part_only": _agg(generic_rows),
+        "calibration": calib,
+    }
+
+
+def random_splits(
+    data: LabeledData, emb: NDArray[np.float32], folds: int = 5, seed: int = 0
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """StratifiedGroupKFold: stratified by topic, near-duplicate passages kept in one fold."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    topics, names = _topics(data.domains, emb, seed)
+    groups = near_duplicate_groups(data.texts)
+    strat = topics if len(names) > 1 else np.zeros(len(data), dtype=np.int64)
+    # Topics too small to stratify (fewer members than folds) fall back to one shared stratum.
+    counts = np.bincount(strat - strat.min())
+    strat = np.where(counts[strat - strat.min()] >= folds, strat, -1)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in splitter.split(emb, strat, groups)]
+
+
+def family_splits(data: LabeledData, max_folds: int = 5) -> tuple[list[tuple[NDArray[np.int64], NDArray[np.int64]]], list[list[str]]]:
+    """Whole task families held out: each fold's test rows share no family with its training rows.
+
+    Families are :func:`classifiers.families.family_of` of each row's domain (the MMLU subject
+    groups for MMLU data). With more families than ``max_folds`` they are dealt into
+    ``max_folds`` folds by size. Returns the splits and each fold's held-out family names.
+    """
+    fams = np.array([family_of(d) for d in data.domains])
+    names, counts = np.unique(fams, return_counts=True)
+    if len(names) < 2:
+        return [], []
+    n_folds = min(max_folds, len(names))
+    buckets: list[list[str]] = [[] for _ in range(n_folds)]
+    sizes = [0] * n_folds
+    for idx in np.argsort(-counts, kind="stable"):  # largest first into the emptiest fold
+        f = int(np.argmin(sizes))
+        buckets[f].append(str(names[idx]))
+        sizes[f] += int(counts[idx])
+    splits = []
+    for bucket in buckets:
+        test = np.isin(fams, bucket)
+        splits.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    return splits, buckets
+
+
 def cross_validate(
     data: LabeledData,
     emb: NDArray[np.float32],
@@ -296,59 +462,47 @@ def cross_validate(
     seed: int = 0,
     on_fold: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    wi, si = data.models.index(weak), data.models.index(strong)
-    topics, names = _topics(data.domains, emb, seed)
-    groups = near_duplicate_groups(data.texts)
-    both = ~np.isnan(data.scores[:, wi]) & ~np.isnan(data.scores[:, si])
-    gain = np.nan_to_num(data.scores[:, si] - data.scores[:, wi])
-    strat = topics if len(names) > 1 else np.sign(gain).astype(int)
-    # Topics too small to stratify (fewer members than folds) fall back to one shared stratum.
-    counts = np.bincount(strat - strat.min())
-    strat = np.where(counts[strat - strat.min()] >= folds, strat, -1)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    oof_q = np.zeros_like(data.scores)
-    fold_rows: list[dict[str, float]] = []
-    alt_rows: list[dict[str, float]] = []
-    for k, (tr, te) in enumerate(splitter.split(emb, strat, groups)):
-        arrays = fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names))
-        model = QualityModel(arrays)
-        q, _ = model.quality(emb[te], [data.texts[i] for i in te])
-        oof_q[te] = q
-        te_b = te[both[te]]
-        qb = oof_q[te_b]
-        route = route_score_from_quality(qb[:, wi], qb[:, si])
-        w, s = data.scores[te_b, wi], data.scores[te_b, si]
-        fold_rows.append(routing_summary(route, w, s))
-        alt_rows.append(routing_summary(1.0 - qb[:, wi], w, s))
-        if on_fold:
-            on_fold(k)
-    route_all = route_score_from_quality(oof_q[both, wi], oof_q[both, si])
-    pooled = routing_summary(route_all, data.scores[both, wi], data.scores[both, si])
-    calib = {m: _calibration(oof_q[:, j], data.scores[:, j]) for j, m in enumerate(data.models)}
+    """Random-fold CV (the in-distribution figure): every subject on both sides of each split."""
+    splits = random_splits(data, emb, folds, seed)
+    out = _score_splits(data, emb, weak, strong, splits, on_fold)
+    _topic_ids, names = _topics(data.domains, emb, seed)
     return {
         "scheme": (
             f"{folds}-fold StratifiedGroupKFold(shuffle, seed={seed}), stratified by topic, "
             "grouped by near-duplicate passages; all fitting inside training folds"
         ),
         "n": len(data),
-        "n_groups": len(np.unique(groups)),
+        "n_groups": len(np.unique(near_duplicate_groups(data.texts))),
         "topics": len(names),
         "route_score": "(1 + q_strong - q_weak) / 2",
-        "per_fold": fold_rows,
-        "mean": _agg(fold_rows),
-        "pooled_oof": pooled,
-        "alternative_route_1_minus_q_weak": _agg(alt_rows),
-        "calibration": calib,
+        **out,
     }
+
+
+def grouped_cross_validate(
+    data: LabeledData,
+    emb: NDArray[np.float32],
+    weak: str,
+    strong: str,
+    max_folds: int = 5,
+    on_fold: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Family-holdout CV (the unseen-family figure): whole subject groups / families left out."""
+    splits, held_out = family_splits(data, max_folds)
+    if not splits:
+        return {}
+    out = _score_splits(data, emb, weak, strong, splits, on_fold)
+    for row, fams in zip(out["per_fold"], held_out, strict=True):
+        row["held_out"] = ", ".join(fams)  # type: ignore[assignment]
+    out["mean"] = _agg([{k: v for k, v in r.items() if k != "held_out"} for r in out["per_fold"]])
+    return {"scheme": f"leave-family-out, {len(splits)} folds: {held_out}", "n": len(data), **out}
 
 
 # --- entry point ------------------------------------------------------------------------------
 
 
 def train(
-    data_path: str | Path,
+    datasets: str | Path | Sequence[Dataset],
     out_dir: str | Path,
     weak: str | None = None,
     strong: str | None = None,
@@ -356,22 +510,28 @@ def train(
     progress: bool = True,
     limit: int | None = None,
     embedder: Embedder | None = None,
+    grouped: bool = True,
 ) -> dict[str, Any]:
     """Cross-validate, fit on all data and write the artifact; returns the report dict.
 
-    ``folds=0`` skips cross-validation (the report then has no CV metrics).
+    ``datasets``: one labeled-traffic JSONL path, or a list of ``path`` / ``(path, weight)``: the
+    shipped data first, then an operator's labeled traffic, each row counting ``weight`` times.
+    ``folds=0`` skips cross-validation (the report then has no CV metrics); ``grouped`` adds the
+    leave-family-out CV (``report["grouped_cv"]``) beside the random folds (``report["cv"]``).
+    The learning loop calls this same function.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, quiet=not progress)
     started = time.time()
-    data = read_labeled(data_path, limit=limit)
+    data = read_datasets(datasets, limit=limit)
     if len(data) < max(folds, 2) * 2:
         raise ValueError(f"too few labeled rows ({len(data)}) to train")
     weak, strong = pick_pair(data, weak, strong)
     embedder = embedder or get_embedder(EmbedderSpec())
-    steps = 2 + max(folds, 0)
+    n_family_folds = len(family_splits(data)[0]) if grouped and folds >= 2 else 0
+    steps = 2 + max(folds, 0) + n_family_folds
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -387,11 +547,15 @@ def train(
         if folds >= 2:
             bar.update(task, description=f"{folds}-fold cross-validation")
             report["cv"] = cross_validate(data, emb, weak, strong, folds=folds, on_fold=lambda _k: bar.advance(task))
+        if n_family_folds:
+            bar.update(task, description="leave-family-out cross-validation")
+            report["grouped_cv"] = grouped_cross_validate(data, emb, weak, strong, on_fold=lambda _k: bar.advance(task))
         bar.update(task, description="fitting on all data")
         topics, names = _topics(data.domains, emb)
-        arrays = fit_quality_model(emb, data.scores, topics, len(names))
+        arrays = fit_quality_model(emb, data.scores, topics, len(names), data.row_weights())
         bar.advance(task)
-    data_hash = sha256_file(data_path)
+    paths = [Path(d if isinstance(d, str | Path) else d[0]) for d in ([datasets] if isinstance(datasets, str | Path) else datasets)]
+    data_hash = hashlib.sha256("".join(sha256_file(p) for p in paths).encode()).hexdigest() if len(paths) > 1 else sha256_file(paths[0])
     created = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     embedder_meta = embedder.spec.to_dict()
     if embedder.spec.backend == "static":
@@ -407,12 +571,22 @@ def train(
         "strong": strong,
         "topics": names,
         "training_data": {
-            "path": Path(data_path).name,
+            "path": paths[0].name,
             "sha256": data_hash,
             "rows": len(data),
             "limit": limit,
+            "files": [
+                {
+                    "path": p.name,
+                    "sha256": sha256_file(p),
+                    "weight": float(w),
+                    "rows": int(sum(src == p.name for src in data.sources or [])),
+                }
+                for p, w in zip(paths, _weights_of(datasets), strict=True)
+            ],
         },
         "metrics": report.get("cv", {}),
+        "grouped_metrics": report.get("grouped_cv", {}),
         "train_seconds": round(time.time() - started, 1),
     }
     save_artifact(Path(out_dir), arrays, metadata)
@@ -422,44 +596,75 @@ def train(
     return report
 
 
+def _weights_of(datasets: str | Path | Sequence[Dataset]) -> list[float]:
+    items = [datasets] if isinstance(datasets, str | Path) else list(datasets)
+    return [1.0 if isinstance(d, str | Path) else float(d[1]) for d in items]
+
+
 def _print_report(console: Any, report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    cv = report.get("cv")
     console.print(f"artifact written to [bold]{report['artifact']}[/] ({report['rows']} rows)")
-    if not cv:
-        return
-    table = Table(title=f"CV: {cv['scheme']}")
-    for col in ("metric", "mean", "std", "pooled OOF", "route=1-q_weak"):
-        table.add_column(col)
-    for key in ("apgr", "cpt50", "cpt80", "pgr_at_30pct"):
-        table.add_row(
-            key,
-            f"{cv['mean'][key]['mean']:.4f}",
-            f"{cv['mean'][key]['std']:.4f}",
-            f"{cv['pooled_oof'][key]:.4f}",
-            f"{cv['alternative_route_1_minus_q_weak'][key]['mean']:.4f}",
-        )
-    console.print(table)
-    for model, c in cv["calibration"].items():
-        console.print(f"  {model}: brier={c['brier']:.4f} log_loss={c['log_loss']:.4f} ece={c['ece']:.4f}")
+    for key, title in (("cv", "random folds (in-distribution)"), ("grouped_cv", "whole families held out (unseen families)")):
+        cv = report.get(key)
+        if not cv:
+            continue
+        table = Table(title=f"CV, {title}: {cv['scheme']}")
+        for col in ("metric", "mean", "std", "pooled OOF", "generic part only"):
+            table.add_column(col)
+        for metric in ("apgr", "cpt50", "cpt80", "pgr_at_30pct"):
+            table.add_row(
+                metric,
+                f"{cv['mean'][metric]['mean']:.4f}",
+                f"{cv['mean'][metric]['std']:.4f}",
+                f"{cv['pooled_oof'][metric]:.4f}",
+                f"{cv['generic_part_only'][metric]['mean']:.4f}",
+            )
+        console.print(table)
+        if key == "grouped_cv":
+            for row in cv["per_fold"]:
+                console.print(f"  held out {row['held_out']}: APGR {row['apgr']:.4f} (n={int(row['n'])})")
+    cv = report.get("cv")
+    if cv:
+        for model, c in cv["calibration"].items():
+            console.print(f"  {model}: brier={c['brier']:.4f} log_loss={c['log_loss']:.4f} ece={c['ece']:.4f}")
+
+
+def parse_dataset(spec: str) -> tuple[Path, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (the CLI's form of a weighted file)."""
+    path, sep, weight = spec.rpartition(":")
+    if sep and path:
+        try:
+            return Path(path), float(weight)
+        except ValueError:
+            pass
+    return Path(spec), 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m classifiers.training", description=__doc__.split("\n")[0])
-    parser.add_argument("data", type=Path, help="labeled traffic JSONL")
+    parser.add_argument("data", type=Path, help="labeled traffic JSONL (the shipped data)")
     parser.add_argument("out", type=Path, help="artifact directory to write")
     parser.add_argument("--weak")
     parser.add_argument("--strong")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--extra", action="append", default=[], metavar="PATH[:WEIGHT]", help="operator labeled traffic, weight default 1")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    report = train(args.data, args.out, args.weak, args.strong, folds=args.folds, progress=not args.quiet, limit=args.limit)
+    report = train(
+        [args.data, *(parse_dataset(x) for x in args.extra)],
+        args.out,
+        args.weak,
+        args.strong,
+        folds=args.folds,
+        progress=not args.quiet,
+        limit=args.limit,
+    )
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n")
     return 0

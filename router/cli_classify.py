@@ -27,11 +27,24 @@ def train(
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     limit: Annotated[int | None, typer.Option(help="Train on the first N records only.")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the CV report as JSON here.")] = None,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--extra", help="Operator labeled traffic as PATH or PATH:WEIGHT (repeatable); trained on beside --data."),
+    ] = None,
 ) -> None:
-    """Cross-validate, print the report, fit on all the data and write the artifact."""
+    """Cross-validate (random folds and whole families held out), print both, fit on all the data, write the artifact."""
+    from classifiers.training import parse_dataset
     from classifiers.training import train as fit
 
-    result = fit(data, out_dir, weak, strong, folds=folds, progress=True, limit=limit)
+    datasets: list[Path | tuple[Path, float]] = [data]
+    for spec in extra or []:
+        path, weight = parse_dataset(spec)
+        if not path.is_file():
+            raise typer.BadParameter(f"no such file: {path}", param_hint="--extra")
+        if not weight > 0:
+            raise typer.BadParameter(f"weight must be positive: {spec}", param_hint="--extra")
+        datasets.append((path, weight))
+    result = fit(datasets, out_dir, weak, strong, folds=folds, progress=True, limit=limit)
     if report is not None:
         report.write_text(json.dumps(result, indent=2) + "\n")
     out.print(f"artifact written to {out_dir}", highlight=False)
