@@ -190,6 +190,99 @@ def latency(real: np.ndarray, real_texts: list[str], queries_real: np.ndarray, e
     print(f"  (reference: numpy brute force over {shape} float32: p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms)")
 
 
+GATEWAY_POLICY = """
+version: 1
+name: bench-semantic
+tiers:
+  fast:
+    engine: openai
+    model: fast
+    base_url: {upstream}/v1
+    prices: {{input_per_mtok: 0.1, output_per_mtok: 0.4}}
+routing: {{classifier: default}}
+cache: {{exact: true, semantic: {semantic}}}
+"""
+
+
+async def _flood(url: str, prompts: list[str], concurrency: int = 64) -> list[float]:
+    """Every prompt once, ``concurrency`` in flight: end-to-end latencies in ms."""
+    import asyncio
+
+    import httpx
+
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one(prompt: str) -> float:
+            async with gate:
+                t = time.perf_counter()
+                r = await client.post("/v1/chat/completions", json={
+                    "model": "auto", "messages": [{"role": "user", "content": prompt}], "max_tokens": 16})
+                assert r.status_code == 200, r.text[:200]
+                return (time.perf_counter() - t) * 1000
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+
+def miss_path(n: int, concurrency_n: int) -> None:
+    """Requests that miss both caches, through real gateways (routing, caches, budgets, ledger) in
+    front of bench/fast_upstream.py: the default (semantic off) against semantic on; distinct prompts."""
+    import asyncio
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    from tests.servers import Process, free_port
+
+    root = Path(__file__).resolve().parents[1]
+    work = Path(tempfile.mkdtemp(prefix="switchyard-semcache-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    port = free_port()
+    upstream = Process([sys.executable, str(root / "bench/fast_upstream.py"), "--port", str(port)], port, "/v1/models",
+                       work / "upstream.log", env=env)
+    # Distinct, realistic prompts: the eval set's texts, each asked once with its own case number.
+    base = [p["b"] for p in load_pairs(DATA) if len(p["b"]) < 300]
+    prompts = [f"{base[i % len(base)]} (case {i})" for i in range(n + concurrency_n + 40)]
+    print(f"\nmiss path through the real gateway ({os.cpu_count()} cores; fast upstream; every prompt distinct)")
+    print(f"{'configuration':<34}{'conc':>5}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'overhead p50':>14}{'overhead p99':>14}")
+    try:
+        for semantic in ("false", "true"):
+            policy = work / f"policy-{semantic}.yaml"
+            policy.write_text(GATEWAY_POLICY.format(upstream=upstream.url, semantic=semantic))
+            gport = free_port()
+            gw = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(gport), "--log-level",
+                          "warning"], gport, "/readyz", work / f"gateway-{semantic}.log",
+                         env={**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{semantic}.db"})
+            name = "default (exact only)" if semantic == "false" else "exact + semantic"
+            try:
+                with httpx.Client(base_url=gw.url, timeout=30) as client:
+                    def ask(text: str) -> tuple[float, float]:
+                        t = time.perf_counter()
+                        r = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": text}],
+                                                                      "max_tokens": 16})
+                        took = (time.perf_counter() - t) * 1000
+                        assert r.status_code == 200 and r.headers["x-switchyard-cache"] == "miss", (r.status_code, r.text[:200])
+                        return took, float(r.headers.get("x-switchyard-overhead-ms", "nan"))
+                    for text in prompts[:40]:
+                        ask(text)  # warm-up: connections, lazy imports, the embedder's first batches
+                    got = [ask(text) for text in prompts[40 : 40 + n]]
+                lat, over = [g[0] for g in got], [g[1] for g in got]
+                print(f"{name:<34}{1:>5}{n:>6}{pct(lat, 0.5):>9.2f}{pct(lat, 0.99):>9.2f}{pct(over, 0.5):>14.2f}{pct(over, 0.99):>14.2f}")
+
+                try:
+                    lat64 = asyncio.run(_flood(gw.url, prompts[40 + n :]))
+                except Exception:
+                    print(gw.output()[-3000:])
+                    raise
+                print(f"{name:<34}{64:>5}{len(lat64):>6}{pct(lat64, 0.5):>9.2f}{pct(lat64, 0.99):>9.2f}{'':>14}{'':>14}"
+                      f"  max {max(lat64):.0f} ms")
+            finally:
+                gw.stop()
+    finally:
+        upstream.stop()
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -200,6 +293,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--gateway", type=int, default=0, metavar="N",
+                    help="also time N misses at concurrency 1 (and 4N at 64) through real gateways, semantic off and on")
     ap.add_argument("--show-false", action="store_true", help="print the report split's false hits under the shipped rule")
     ap.add_argument("--backend", choices=["static", "onnx-int8", "onnx", "torch"], default="onnx-int8",
                     help="embedder backend (the gateway's is onnx-int8, reading 96 + 32 word pieces)")
@@ -260,6 +355,8 @@ def main() -> None:
         real_a = np.stack([vecs[p["a"]] for p in pairs])
         real_b = np.stack([vecs[p["b"]] for p in pairs])
         latency(real_a, [p["a"] for p in pairs], real_b, args.entries, args.queries, args.seed)
+    if args.gateway:
+        miss_path(args.gateway, 4 * args.gateway)
     flags = " --calibrate" if args.calibrate else ""
     print(f"\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --backend {args.backend}{flags}")
 

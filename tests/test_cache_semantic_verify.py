@@ -63,7 +63,11 @@ KEEP = CacheControl(lookup=True, store=True, ttl_s=600)
 
 
 def store(cache: ResponseCache, tenant: str, text: str, answer: str, earlier: list[dict[str, str]] | None = None) -> None:
-    asyncio.run(cache.store(tenant, chat(text, earlier), KEEP, {"response": answer}, embedding_of(text)))
+    async def keep() -> None:
+        await cache.store(tenant, chat(text, earlier), KEEP, {"response": answer}, embedding_of(text))
+        await cache.drain()  # the semantic half is stored off the request path
+
+    asyncio.run(keep())
 
 
 def lookup(cache: ResponseCache, tenant: str, text: str, earlier: list[dict[str, str]] | None = None,
@@ -190,14 +194,47 @@ def test_multi_turn_needs_the_same_earlier_turns() -> None:
     assert lookup(cache, "t", "how much does it weigh?") is None
 
 
-def test_a_lookup_in_an_empty_context_does_not_embed() -> None:
+def test_a_miss_that_no_entry_could_pass_is_decided_without_embedding() -> None:
     cache = semantic_cache()
+    assert cache.index.min_alignment >= 1.0  # the shipped rule: the same content words, in order
     calls: list[str] = []
-    assert asyncio.run(cache.lookup("t", chat("what is a monad"), embedding_of("what is a monad", calls))) is None
-    assert calls == []  # nothing stored in this scope: no candidate, no embedding
+
+    def ask(text: str) -> str | None:
+        hit = asyncio.run(cache.lookup("t", chat(text), embedding_of(text, calls)))
+        return None if hit is None else hit.entry["response"]
+
+    assert ask("what is a monad") is None
+    assert calls == []  # nothing stored in this context
     store(cache, "t", "what is a functor", "functor")
-    asyncio.run(cache.lookup("t", chat("what is a monad"), embedding_of("what is a monad", calls)))
-    assert calls == ["what is a monad"]
+    assert ask("what is a monad") is None
+    assert calls == []  # no entry with these content words: the verifier would refuse every candidate
+    assert ask("What is a functor?") == "functor"
+    assert calls == ["What is a functor?"]
+    cache.index.min_alignment = 0.8  # a looser rule cannot be decided by a hash: it embeds
+    assert ask("what is a monad") is None
+    assert calls[-1] == "what is a monad"
+
+
+def test_store_is_off_the_request_path_and_an_immediate_repeat_waits_for_it() -> None:
+    cache = semantic_cache()
+    gate = asyncio.Event()
+
+    async def slow_embedding() -> np.ndarray:
+        await gate.wait()  # an embedding that takes as long as the test says
+        return window_embed("how do i reverse a list in python")
+
+    async def scenario() -> tuple[bool, str | None]:
+        await cache.store("t", chat("how do i reverse a list in python"), KEEP, {"response": "answer"}, slow_embedding)
+        returned_before_embedding = not gate.is_set() and len(cache.index) == 0
+        repeat = asyncio.create_task(cache.lookup("t", chat("How do I reverse a list in Python?"),
+                                                  embedding_of("How do I reverse a list in Python?")))
+        await asyncio.sleep(0)
+        gate.set()  # the store finishes while the repeat waits for it
+        hit = await repeat
+        return returned_before_embedding, None if hit is None else hit.entry["response"]
+
+    returned_early, repeat = asyncio.run(scenario())
+    assert returned_early and repeat == "answer"
 
 
 def test_memory_bounds(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,7 @@ from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
 from router.cache.semantic import text_digest
+from router.cache.verify import content_key
 from router.schemas import ChatRequest
 
 log = logging.getLogger("switchyard")
@@ -44,6 +45,10 @@ TTL_HEADER = "x-switchyard-cache-ttl"
 INLINE_LOOKUP_CHARS = 512
 # Semantic hits remembered for feedback (~250 bytes each): the most recent ones; older verdicts only reach the ledger.
 MAX_SERVED = 10_000
+# Semantic stores (an embedding each) in flight off the request path; past this, answers wait for their own.
+MAX_PENDING_STORES = 256
+# How long a lookup waits for an in-flight store of the very same words (an embedding takes ~5-30 ms here).
+PENDING_WAIT_S = 2.0
 # One round trip: append (trimmed to about MAXLEN), then make the stream outlive its newest
 # entry's expiry and no more, so an idle cache leaves nothing behind in Redis.
 _APPEND = """
@@ -115,6 +120,7 @@ class ResponseCache:
         self._origin = os.urandom(8).hex()  # this replica's entries in the stream are already in its index
         # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded).
         self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and words
 
     def attach_embedder(self, dim: int, embedder_name: str) -> None:
         """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it)."""
@@ -156,7 +162,13 @@ class ResponseCache:
         if self._redis is not None:
             self._tail = asyncio.create_task(self._follow())
 
+    async def drain(self) -> None:
+        """Wait (bounded) for the semantic stores still in flight."""
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()), timeout=PENDING_WAIT_S)
+
     async def aclose(self) -> None:
+        await self.drain()
         if self._tail is not None:
             self._tail.cancel()
             self._tail = None
@@ -178,13 +190,21 @@ class ResponseCache:
         if self.index is None:
             return None
         sem_scope = semantic_scope(scope, chat)
-        if sem_scope is None or not _matchable(chat) or not self.index.has_scope(sem_scope):
-            return None  # nothing stored in this context: no candidate, so no embedding on this miss
-        vector = await embedding()
-        if vector is None:
+        if sem_scope is None or not _matchable(chat):
             return None
         text = chat.messages[-1].content
         assert isinstance(text, str)
+        if not self.index.may_match(sem_scope, text):
+            pending = self._pending.get((sem_scope, content_key(text)))
+            if pending is None:
+                return None  # no entry could pass the verifier: a miss, without embedding the request
+            # The same words are being stored right now (a client asking again at once): wait for that entry.
+            await asyncio.wait([pending], timeout=PENDING_WAIT_S)
+            if not self.index.may_match(sem_scope, text):
+                return None
+        vector = await embedding()
+        if vector is None:
+            return None
         if len(text) > INLINE_LOOKUP_CHARS:
             found = await asyncio.to_thread(self.index.match, sem_scope, vector, text)
         else:
@@ -220,20 +240,39 @@ class ResponseCache:
         sem_scope = semantic_scope(scope, chat) if self.index is not None else None
         if sem_scope is None or not _matchable(chat):
             return
+        text = chat.messages[-1].content
+        assert isinstance(text, str)
+        key = (sem_scope, content_key(text))
+        if len(self._pending) >= MAX_PENDING_STORES or key in self._pending:
+            # Backpressure: past the bound (or a store of the same words in flight) this answer waits for its own.
+            await self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts)
+            return
+        # Off the request path: the answer leaves now, its embedding and index insert follow.
+        task = asyncio.create_task(self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts))
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._stored(key, done))
+
+    def _stored(self, key: tuple[str, bytes], task: asyncio.Task[None]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("semantic cache store failed: %s", task.exception())
+
+    async def _store_semantic(self, sem_scope: str, text: str, value: bytes, ttl_s: float,
+                              embedding: Callable[[], Awaitable[np.ndarray | None]], store_prompts: bool) -> None:
         vector = await embedding()
         if vector is None:
             return
-        text = chat.messages[-1].content
-        assert isinstance(text, str)
-        self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control.ttl_s)
+        control_ttl = ttl_s
+        self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control_ttl)
         if self._redis is None:
             return
         fields: dict[str, str | bytes] = {
             "scope": sem_scope, "vec": np.asarray(vector, dtype=np.float32).tobytes(), "digest": text_digest(sem_scope, text),
-            "value": value, "exp": str(time.time() + control.ttl_s), "origin": self._origin}
+            "value": value, "exp": str(time.time() + control_ttl), "origin": self._origin}
         if store_prompts:
             fields["text"] = text
-        ttl_ms = max(1, math.ceil(control.ttl_s * 1000))
+        ttl_ms = max(1, math.ceil(control_ttl * 1000))
         args = [self.settings.max_entries, ttl_ms, *(x for pair in fields.items() for x in pair)]
         await self._append(keys=[STREAM], args=args)
 

@@ -50,6 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from router.cache.guards import MAX_TEXT_CHARS, compatible
+from router.cache.verify import content_key
 
 Vector = NDArray[np.float32]
 
@@ -274,6 +275,9 @@ class SemanticIndex:
         self._entries: dict[int, _Entry] = {}
         self._lru: OrderedDict[int, None] = OrderedDict()
         self._by_digest: dict[tuple[str, bytes], int] = {}
+        # Entries by their content words (router.cache.verify.content_key): while a scope's rule
+        # demands the same content words, a query without such an entry cannot hit and need not be embedded.
+        self._by_content: dict[tuple[str, bytes], set[int]] = {}
         self._shards: dict[str, _Shard] = {}
         # (expires, id); ids of entries already gone are skipped when popped.
         self._expiry: list[tuple[float, int]] = []
@@ -312,6 +316,8 @@ class SemanticIndex:
             self._entries[eid] = entry
             self._lru[eid] = None
             self._by_digest[(scope, digest)] = eid
+            if text is not None:
+                self._by_content.setdefault((scope, content_key(text)), set()).add(eid)
             heapq.heappush(self._expiry, (entry.expires, eid))
             shard = self._shards.get(scope)
             if shard is None:
@@ -335,6 +341,21 @@ class SemanticIndex:
         """Whether any entry lives in ``scope``: a lookup in an empty scope needs no embedding."""
         with self._lock:
             return scope in self._shards
+
+    def may_match(self, scope: str, text: str) -> bool:
+        """False only when no entry could pass this scope's rule for ``text``, decided without an
+        embedding (a hash of its content words): then a miss costs no embedding. Exact while the
+        rule demands alignment 1.0 (the same content words in order, as the shipped rule does);
+        looser rules always answer True."""
+        with self._lock:
+            if scope not in self._shards:
+                return False
+            if self.verifier is None or self._tightened.get(scope, self.min_alignment) < 1.0:
+                return True
+            if (scope, content_key(text)) in self._by_content:
+                return True
+            # Entries known by digest only (a peer's, store_prompts: false) match the very same text.
+            return (scope, text_digest(scope, text)) in self._by_digest
 
     def min_alignment_for(self, scope: str) -> float:
         with self._lock:
@@ -420,6 +441,7 @@ class SemanticIndex:
             self._entries.clear()
             self._lru.clear()
             self._by_digest.clear()
+            self._by_content.clear()
             self._shards.clear()
             self._expiry.clear()
             self._tightened.clear()
@@ -454,6 +476,13 @@ class SemanticIndex:
         del self._lru[eid]
         if self._by_digest.get((entry.scope, entry.digest)) == eid:
             del self._by_digest[(entry.scope, entry.digest)]
+        if entry.text is not None:
+            key = (entry.scope, content_key(entry.text))
+            same = self._by_content.get(key)
+            if same is not None:
+                same.discard(eid)
+                if not same:
+                    del self._by_content[key]
         shard = self._shards[entry.scope]
         shard.remove(eid)
         if len(shard) == 0:

@@ -20,6 +20,7 @@ model's floating point. ``min_alignment`` is calibrated against ``cache.max_fals
 
 from __future__ import annotations
 
+import hashlib
 import re
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -46,6 +47,13 @@ def content_words(text: str) -> tuple[str, ...]:
     words = (w.strip(".") for w in _WORD_RE.findall(text.lower()))
     # "what's" and "it's" are function words too: the stop list is checked on the part before the apostrophe.
     return tuple(_stem(w) for w in words if w and w.split("'")[0] not in _STOP)
+
+
+def content_key(text: str) -> bytes:
+    """A digest of the content words: two texts with alignment 1.0 have the same key."""
+    words = content_words(text)
+    basis = "\x1f".join(words) if words else "\x00" + text.strip().lower()
+    return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
 
 def alignment(a: str, b: str) -> float:
