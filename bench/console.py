@@ -33,7 +33,7 @@ from router.ledger import Ledger  # noqa: E402
 from tests.servers import start_gateway  # noqa: E402
 
 ADMIN_KEY = "sy-bench-console"
-TIERS = [("local", 0.0, 0.0, 0.55), ("self_hosted", 0.15, 0.6, 0.30), ("frontier", 2.5, 10.0, 0.15)]  # name, $/Mtok in, out, share
+TIERS = [("local", 0.0, 0.0), ("self_hosted", 0.15, 0.6), ("frontier", 2.5, 10.0)]  # name, $/Mtok in, out
 
 
 def build(path: Path, rows: int, seed: int = 7) -> None:
@@ -47,28 +47,32 @@ def build(path: Path, rows: int, seed: int = 7) -> None:
     teams = [f"team-{i:02d}" for i in range(20)]
     keys = [f"key{i:05d}" for i in range(2000)]
     dearest_in, dearest_out = TIERS[-1][1], TIERS[-1][2]
-    weights = [t[3] for t in TIERS]
     connection = sqlite3.connect(path)
     connection.execute("pragma journal_mode=wal")
     connection.execute("pragma synchronous=off")
-    columns = ("request_id, created_at, tenant, team, key_id, requested_model, tier, model, routed, route_score, decision, "
+    columns = ("request_id, created_at, tenant, team, key_id, requested_model, tier, model, routed, route_score, decision, fallback_from, "
                "stream, prompt_tokens, completion_tokens, cost_nanousd, saved_nanousd, latency_ms, overhead_ms, cache, status, "
                "http_status, excess_nanousd, door")
-    sql = f"insert into requests ({columns}) values ({', '.join('?' * 23)})"
+    sql = f"insert into requests ({columns}) values ({', '.join('?' * 24)})"
     batch = []
+    by_name = {t[0]: t for t in TIERS}
     for i in range(rows):
-        name, p_in, p_out, _ = rng.choices(TIERS, weights)[0]
+        # The route score decides the tier as the bundled policy's thresholds do; 1% of the
+        # self-hosted tier's requests fall back to the frontier.
+        score = min(1.0, max(0.0, rng.gauss(0.5, 0.12)))
+        chosen = "local" if score < 0.549 else "self_hosted" if score < 0.6 else "frontier"
+        fallback = chosen if chosen == "self_hosted" and rng.random() < 0.01 else None
+        name, p_in, p_out = by_name["frontier" if fallback else chosen]
         prompt, completion = rng.randint(20, 2000), rng.randint(5, 600)
         hit = rng.random() < 0.2
         cost = 0 if hit else int(prompt * p_in * 1000 + completion * p_out * 1000)
         dearest = int(prompt * dearest_in * 1000 + completion * dearest_out * 1000)
-        score = rng.random()
         key = rng.randrange(len(keys))
         status = "ok" if rng.random() < 0.98 else "error"
         at = now - timedelta(seconds=rng.randrange(90 * 86400))
-        decision = f'{{"tier": "{name}", "reason": "route score {score:.3f}", "predicted": {{}}, "threshold": 0.55}}'
+        decision = f'{{"tier": "{chosen}", "reason": "route score {score:.3f}", "predicted": {{}}, "threshold": 0.549}}'
         batch.append((f"{i:032x}", at.strftime("%Y-%m-%d %H:%M:%S.000000"), tenants[key % 200], teams[key % 20], keys[key],
-                      "auto", name, name + "-model", 1, score, decision, 0, prompt, completion, cost, max(0, dearest - cost),
+                      "auto", name, name + "-model", 1, score, decision, fallback, 0, prompt, completion, cost, max(0, dearest - cost),
                       rng.uniform(50, 3000), rng.uniform(0.2, 2), "hit" if hit else "miss", status, 200 if status == "ok" else 502,
                       0, "chat"))
         if len(batch) == 50_000:

@@ -52,6 +52,13 @@ def _bucket(engine: Engine, size: str) -> Any:
     return func.to_char(requests.c.created_at, "YYYY-MM-DD" if size == "day" else "YYYY-MM-DD HH24")
 
 
+def _unindexed(column: Any) -> Any:
+    """The column as an expression SQLite cannot read from an index. Grouping a whole period by an
+    indexed column (team, key, tier) made SQLite walk that index and fetch every row at random:
+    5x slower than one sequential scan on a 200k-row ledger. NULL stays NULL."""
+    return column.op("||")("")
+
+
 def _usd(nano: Any) -> float:
     return int(nano or 0) / 1e9
 
@@ -82,9 +89,9 @@ def counterfactual_cost(policy: Policy, against: str, prompt: int, completion: i
 def overview(engine: Engine, policy: Policy, window: Window, against: str = "dearest") -> dict[str, Any]:
     """Totals, tier mix (requests and spend, $0 tiers included), cache and savings for a period."""
     # One scan: answered and failed requests apart by a group column rather than by a second query.
-    query = (select(requests.c.tier, cast(case((HIT, 1), else_=0), Integer).label("hit"),
+    query = (select(_unindexed(requests.c.tier).label("tier"), cast(case((HIT, 1), else_=0), Integer).label("hit"),
                     cast(case((OK, 1), else_=0), Integer).label("ok"), *_sums())
-             .where(*window.where()).group_by(requests.c.tier, "hit", "ok"))
+             .where(*window.where()).group_by("tier", "hit", "ok"))
     with engine.connect() as connection:
         every = connection.execute(query).all()
     rows = [row for row in every if row.ok]
@@ -162,7 +169,7 @@ def trend(engine: Engine, window: Window, size: str = "day") -> dict[str, Any]:
 
 def groups(engine: Engine, window: Window, by: str, page: int = 0, per_page: int = 50) -> dict[str, Any]:
     """Spend per team, tenant or key, dearest first, a page at a time."""
-    column = SCOPES[by].label("g")
+    column = _unindexed(SCOPES[by]).label("g")
     base = (select(column, *_sums(), func.coalesce(func.sum(cast(case((HIT, 1), else_=0), Integer)), 0).label("hits"))
             .where(OK, *window.where()).group_by(column))
     # The number of groups comes with the page (a window over the grouped rows), not from a second scan.

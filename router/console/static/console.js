@@ -239,7 +239,8 @@
     const [data, trend] = await Promise.all([api("/console/api/routing?" + query()), api("/console/api/trend?" + query())]);
     const reqs = pivot(trend.data, "requests");
     const binLabels = data.scores.bins.slice(0, -1).map((b) => b.toFixed(2));
-    const scoreSeries = Object.entries(data.scores.series).map(([tier, values]) => ({name: tierName(tier), values: values, color: color(tier)}));
+    const rank = (tier) => (tierOrder.indexOf(tier) >= 0 ? tierOrder.indexOf(tier) : tierOrder.length);
+    const scoreSeries = Object.entries(data.scores.series).sort((a, b) => rank(a[0]) - rank(b[0])).map(([tier, values]) => ({name: tierName(tier), values: values, color: color(tier)}));
     const editor = el("textarea", {id: "policy-text", rows: 18, spellcheck: "false", "aria-label": "policy YAML"}, data.text);
     const result = el("div", {id: "lint-result", role: "status"});
     const confirmBox = el("div", {id: "confirm"});
