@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from classifiers.embed import Embedder, EmbedderSpec, get_embedder, load_static_table, sha256_file
 from classifiers.families import family_of
 from classifiers.features import FEATURE_VERSION, prompt_text
+from classifiers.tiers import MIN_OWN_LABELS, calibrate_sparse_tiers
 from classifiers.trained import (
     KNN_K,
     MODEL_KIND,
@@ -152,7 +153,14 @@ def read_labeled(path: str | Path, limit: int | None = None) -> LabeledData:
 
 def pick_pair(data: LabeledData, weak: str | None, strong: str | None) -> tuple[str, str]:
     """Default pair: the models with the lowest and highest mean score."""
-    means = {m: float(np.nanmean(data.scores[:, j])) for j, m in enumerate(data.models)}
+    # A tier with a handful of labels (calibrated, classifiers/tiers.py) is never a default end.
+    counts = (~np.isnan(data.scores)).sum(axis=0)
+    dense = [j for j in range(len(data.models)) if counts[j] >= MIN_OWN_LABELS]
+    pool = dense if len(dense) >= 2 else list(range(len(data.models)))
+    means = {data.models[j]: float(np.nanmean(data.scores[:, j])) for j in pool}
+    for name in (weak, strong):
+        if name is not None and name in data.models and name not in means:
+            means[name] = float(np.nanmean(data.scores[:, data.models.index(name)]))
     for name in (weak, strong):
         if name is not None and name not in means:
             raise ValueError(f"model {name!r} not in the data (have {sorted(means)})")
@@ -327,6 +335,8 @@ def fit_quality_model(
             y = scores[rows, m]
             ok = ~np.isnan(y)
             prior[t, m] = (float(np.sum(y[ok] * w[rows][ok])) + PRIOR_SMOOTHING * base[m]) / (float(w[rows][ok].sum()) + PRIOR_SMOOTHING)
+    # Tiers with a handful of labels: one ability each against a well-labeled model (IRT).
+    calibrate_sparse_tiers(emb, scores, w, lr_w, lr_b, prior, base)
     stored = emb[_knn_store(emb, w, seed)].astype(np.float32)
     # The gate's scale: each stored row's similarity to its neighbours, itself left out.
     probe = stored[np.random.default_rng(seed).choice(len(stored), size=min(len(stored), 2000), replace=False)]
