@@ -153,6 +153,8 @@ def run_wrk(url: str, model: str, concurrency: int, duration: int, work: Path,
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    # Requests wrk gave up on (no answer within its 2 s) are errors too: they are missing from its latencies.
+    errors += int(m.group(1)) if (m := re.search(r"Socket errors:.*timeout (\d+)", out)) else 0
     if distinct is not None:
         sent = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         DISTINCT_SENT[script] = DISTINCT_SENT.get(script, 0) + sent + concurrency  # in-flight ones at the end too
@@ -267,7 +269,7 @@ def main() -> None:
                 proc.stop()
     direct = {r.concurrency: r for r in results if r.target == "direct upstream"}
     print(f"\nGateway overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, wrk -t1, "
-          f"{args.duration}s x {args.repeats} runs per cell (medians)")
+          f"{args.duration}s x {args.repeats} runs per cell (medians); load average at the end {os.getloadavg()[0]:.1f}")
     print(f"routing on uses classifier: {routing_note['classifier']}")
     for name, classifier in default_classifiers.items():
         print(f"{name} routes with classifier: {classifier}")
