@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -214,3 +216,67 @@ def test_langchain_streamed_tool_call(tools_gateway: Process) -> None:
     assert whole.response_metadata["finish_reason"] == "tool_calls"
     assert len(whole.tool_calls) == 1 and whole.tool_calls[0]["name"] == "get_weather"
     assert "city" in whole.tool_calls[0]["args"]
+
+
+# --- simonw's llm CLI, configured as its docs say for an OpenAI-compatible server ------------------
+
+LLM = Path(sys.executable).with_name("llm")
+
+
+def llm_home(gateway: Process, home: Path) -> dict[str, str]:
+    """An LLM_USER_PATH with the gateway's models in extra-openai-models.yaml and its key in keys.json."""
+    home.mkdir(exist_ok=True)
+    (home / "extra-openai-models.yaml").write_text(
+        f"- model_id: switchyard-local\n  model_name: local\n  api_base: {gateway.url}/v1\n  api_key_name: switchyard\n"
+        f"- model_id: switchyard-auto\n  model_name: auto\n  api_base: {gateway.url}/v1\n  api_key_name: switchyard\n")
+    (home / "keys.json").write_text(json.dumps({"switchyard": "sk-anything"}))
+    return {**os.environ, "LLM_USER_PATH": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+def run_llm(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LLM), *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def rows_asking(gateway: Process, words: str) -> list[dict[str, Any]]:
+    from router.ledger import Ledger
+
+    assert gateway.database_url
+    ledger = Ledger(gateway.database_url)
+    try:
+        return [r for r in ledger.rows() if words in json.dumps(r["messages"] or [])]
+    finally:
+        ledger.close()
+
+
+def test_llm_cli_prompt_streamed_and_not(gateway: Process, tmp_path: Path) -> None:
+    env = llm_home(gateway, tmp_path / "llm")
+    streamed = run_llm(env, "-m", "switchyard-local", "-o", "max_tokens", "4", "Say hello, llm streamed.")
+    assert streamed.returncode == 0 and streamed.stdout.strip(), streamed.stderr
+    whole = run_llm(env, "-m", "switchyard-auto", "--no-stream", "-o", "max_tokens", "4", "-s", "You are terse.",
+                    "Say hello, llm whole.")
+    assert whole.returncode == 0 and whole.stdout.strip(), whole.stderr
+    [first] = rows_asking(gateway, "llm streamed")
+    assert first["door"] == "chat" and first["tier"] == "local" and first["stream"] and first["status"] == "ok"
+    assert first["response"].strip() == streamed.stdout.strip()
+    [second] = rows_asking(gateway, "llm whole")
+    assert second["routed"] and not second["stream"] and second["messages"][0] == {"role": "system", "content": "You are terse."}
+    # llm logs what it got: the gateway's model name, as the response said it.
+    logged = run_llm(env, "logs", "-n", "1", "--json")
+    assert json.loads(logged.stdout)[0]["response"].strip() == whole.stdout.strip()
+
+
+def test_llm_cli_chat_keeps_the_conversation(gateway: Process, tmp_path: Path) -> None:
+    env = llm_home(gateway, tmp_path / "llm")
+    chat = run_llm(env, "chat", "-m", "switchyard-local", "-o", "max_tokens", "4",
+                   stdin="My name is Ada, llm chat.\nWhat is my name?\nexit\n")
+    assert chat.returncode == 0, chat.stderr
+    rows = rows_asking(gateway, "llm chat")
+    assert len(rows) == 2
+    second = max(rows, key=lambda r: len(r["messages"]))
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+
+
+def test_llm_cli_error_exits_non_zero(gateway: Process, tmp_path: Path) -> None:
+    env = llm_home(gateway, tmp_path / "llm")
+    failed = run_llm(env, "-m", "switchyard-local", "-o", "max_tokens", "999999", "hi")
+    assert failed.returncode != 0 and "max_tokens" in failed.stderr and "Traceback" not in failed.stderr
