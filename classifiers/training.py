@@ -403,9 +403,12 @@ def _score_splits(
         te_b = te[both[te]]
         w, s = data.scores[te_b, wi], data.scores[te_b, si]
         qb = oof_q[te_b]
-        fold_rows.append(routing_summary(route_score_from_quality(qb[:, wi], qb[:, si]), w, s))
-        g = model.generic_quality(emb[te_b])
-        generic_rows.append(routing_summary(route_score_from_quality(g[:, wi], g[:, si]), w, s))
+        if len(te_b) and s.mean() > w.mean():
+            fold_rows.append({"fold": float(k), **routing_summary(route_score_from_quality(qb[:, wi], qb[:, si]), w, s)})
+            g = model.generic_quality(emb[te_b])
+            generic_rows.append(routing_summary(route_score_from_quality(g[:, wi], g[:, si]), w, s))
+        else:  # PGR is undefined where the strong model gains nothing (a family both models ace)
+            log.warning("fold %d: strong model no better than weak on its %d test rows; not scored", k, len(te_b))
         if on_fold:
             on_fold(k)
     scored = both & ~np.isnan(oof_q[:, wi])
@@ -413,6 +416,8 @@ def _score_splits(
         route_score_from_quality(oof_q[scored, wi], oof_q[scored, si]), data.scores[scored, wi], data.scores[scored, si]
     )
     calib = {m: _calibration(oof_q[scored, j], data.scores[scored, j]) for j, m in enumerate(data.models)}
+    if not fold_rows:
+        raise ValueError("no test fold has a quality gap between the weak and strong model")
     return {
         "per_fold": fold_rows,
         "mean": _agg(fold_rows),
@@ -502,9 +507,10 @@ def grouped_cross_validate(
     if not splits:
         return {}
     out = _score_splits(data, emb, weak, strong, splits, on_fold)
-    for row, fams in zip(out["per_fold"], held_out, strict=True):
-        row["held_out"] = ", ".join(fams)  # type: ignore[assignment]
-    out["mean"] = _agg([{k: v for k, v in r.items() if k != "held_out"} for r in out["per_fold"]])
+    for row in out["per_fold"]:
+        row["held_out"] = ", ".join(held_out[int(row["fold"])])  # type: ignore[assignment]
+    if out["per_fold"]:
+        out["mean"] = _agg([{k: v for k, v in r.items() if k != "held_out"} for r in out["per_fold"]])
     return {"scheme": f"leave-family-out, {len(splits)} folds: {held_out}", "n": len(data), **out}
 
 

@@ -143,3 +143,22 @@ def test_learning_curve_rises_with_the_new_familys_labels(tmp_path: Path) -> Non
     assert curve[0]["router"] < 0.45
     assert curve[100]["router"] > 0.7
     assert curve[0]["random, cost-matched"] == pytest.approx(0.5)
+
+
+def test_cli_train_takes_weighted_extra_files_and_prints_both_cvs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from router.cli import app
+
+    base = _write(tmp_path / "base.jsonl", _family("base", 200, 0) + [("other-" + d, t, w, s) for d, t, w, s in _new_family(100, 5)])
+    operator = _write(tmp_path / "ops.jsonl", [("", t, w, s) for _d, t, w, s in _family("flipped", 60, 1)])
+    out = tmp_path / "artifact"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--data", str(base), "--extra", f"{operator}:4", "--folds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "random folds" in result.output and "whole families held out" in result.output
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [f["weight"] for f in meta["training_data"]["files"]] == [1.0, 4.0]
+    assert meta["grouped_metrics"]["per_fold"]
+    bad = runner.invoke(app, ["train", "--data", str(base), "--extra", str(tmp_path / "missing.jsonl"), "--out", str(out)])
+    assert bad.exit_code == 2 and "no such file" in bad.output
