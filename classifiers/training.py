@@ -5,7 +5,17 @@ Reproduce the shipped default artifact (about 1-2 minutes on 2 cores)::
     HF_HUB_OFFLINE=1 python -m classifiers.training \\
         ../shared/data/routing/mmlu-train.jsonl classifiers/artifacts/default
 
-(``scripts/train_default_classifier.sh`` runs exactly this.) The embedder is the shipped static
+(``scripts/train_default_classifier.sh`` runs exactly this.)
+
+API for the learning loop (``switchyard learn``) and ``switchyard train --extra PATH:WEIGHT``::
+
+    train(datasets: path | list[path | (path, weight)], out_dir, weak=None, strong=None,
+          folds=5, progress=True, limit=None, embedder=None, grouped=True) -> report dict
+
+writes the artifact to ``out_dir`` and returns ``{"cv": random-fold CV, "grouped_cv":
+leave-family-out CV, "artifact", "weak", "strong", "rows"}``. The first file is the shipped
+data, the others an operator's labeled traffic (same JSONL format), each row weighing ``weight``
+in every fitted piece. ``folds=0`` skips CV (fast refits). The embedder is the shipped static
 MiniLM table (``classifiers/embed.py``), so training needs neither torch nor a network.
 
 Cross-validation is what the report's numbers mean: ``folds``-fold StratifiedGroupKFold with
