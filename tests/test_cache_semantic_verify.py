@@ -259,3 +259,44 @@ def test_semantic_is_off_by_default_and_the_gateway_says_why() -> None:
     assert settings.semantic is False and settings.exact is True and settings.max_false_hit_rate == 0.01
     line = ResponseCache(settings).describe()
     assert "semantic cache off" in line and "max_false_hit_rate 1.0%" in line
+
+
+def test_partition_built_off_the_lock_keeps_every_change_made_meanwhile() -> None:
+    from router.cache.semantic import _Shard
+
+    rng = np.random.default_rng(11)
+    vecs = {i: (v / np.linalg.norm(v)).astype(np.float32) for i, v in enumerate(rng.standard_normal((300, DIM)))}
+    shard = _Shard(DIM, flat_max=64, max_probe=1000)
+    shard.background = True  # training is the index's job, off the lock
+    for i in range(200):
+        shard.insert(i, vecs[i])
+    assert shard.centroids is None and shard.wants_training()
+    ids, data = shard.snapshot()
+    for i in range(200, 300):  # adds and removals while the partition is computed
+        shard.insert(i, vecs[i])
+    for i in range(0, 200, 3):
+        shard.remove(i)
+    shard.install(_Shard.build(ids, data, DIM), len(ids))
+    assert shard.centroids is not None and shard.journal is None
+    alive = {i for i in range(300) if not (i < 200 and i % 3 == 0)}
+    assert set(shard.loc) == alive
+    for i in alive:  # each entry is found by its own vector, exactly once
+        found, _ = shard.search(vecs[i], 0.999)
+        assert [eid for _, eid in found] == [i]
+
+
+def test_index_partitions_a_large_scope_in_the_background() -> None:
+    import time
+
+    rng = np.random.default_rng(12)
+    index = SemanticIndex(dim=DIM, flat_max=64, background_training=True, guard=None)
+    vecs = [(v / np.linalg.norm(v)).astype(np.float32) for v in rng.standard_normal((200, DIM))]
+    for i, v in enumerate(vecs):
+        index.add("s", v, f"prompt {i}", str(i))
+    deadline = time.monotonic() + 30
+    while index.stats()["trainings"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert index.stats()["trainings"] >= 1
+    for i, v in enumerate(vecs):
+        hit = index.lookup("s", v, f"prompt {i}")
+        assert hit is not None and hit[0] == str(i)

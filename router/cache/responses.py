@@ -132,7 +132,8 @@ class ResponseCache:
         self.embedder_name = embedder_name
         self.rule = calibration.rule_for(self.settings.max_false_hit_rate)
         self.index = SemanticIndex(dim=dim, threshold=self.settings.semantic_threshold, max_entries=self.settings.max_entries,
-                                   ttl_s=self.settings.ttl_s, verifier=verdict, min_alignment=self.rule.min_alignment)
+                                   ttl_s=self.settings.ttl_s, verifier=verdict, min_alignment=self.rule.min_alignment,
+                                   background_training=True)
         if self._redis_url:
             import redis.asyncio as redis
 

@@ -45,6 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,6 +110,9 @@ class _Shard:
         self._c_norm2: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
         self.loc: dict[int, tuple[int, int]] = {}
         self.trained_at = 0
+        # While a partition is computed off the lock: what changed since its snapshot, replayed at the swap.
+        self.journal: list[tuple[int, Vector | None]] | None = None
+        self.background = False
 
     def __len__(self) -> int:
         return len(self.loc)
@@ -122,10 +126,36 @@ class _Shard:
             if dist > self.radii[lst]:
                 self.radii[lst] = dist
         self.loc[eid] = (lst, self.blocks[lst].append(eid, vec))
-        if len(self.loc) > self.flat_max and len(self.loc) >= 2 * self.trained_at:
+        if self.journal is not None:
+            self.journal.append((eid, vec.copy()))
+        elif len(self.loc) > self.flat_max and len(self.loc) >= 2 * self.trained_at and not self.background:
             self._train()
 
+    def wants_training(self) -> bool:
+        return self.journal is None and len(self.loc) > self.flat_max and len(self.loc) >= 2 * self.trained_at
+
+    def snapshot(self) -> tuple[NDArray[np.int64], Vector]:
+        """Copies of every id and vector; from now on changes are journalled until :meth:`install`."""
+        ids = np.concatenate([b.ids[: b.n] for b in self.blocks])
+        data = np.concatenate([b.vecs[: b.n] for b in self.blocks])
+        self.journal = []
+        return ids, data
+
+    def install(self, built: tuple[Any, ...], n: int) -> None:
+        """Swap in a partition built from a snapshot, then replay what changed since (under the lock)."""
+        journal, self.journal = self.journal or [], None
+        self.blocks, self.loc, self.centroids, self.radii, self._c_norm2 = built
+        self.trained_at = n
+        for eid, vec in journal:
+            if vec is None:
+                if eid in self.loc:
+                    self.remove(eid)
+            elif eid not in self.loc:
+                self.insert(eid, vec)
+
     def remove(self, eid: int) -> None:
+        if self.journal is not None:
+            self.journal.append((eid, None))
         lst, row = self.loc.pop(eid)
         moved = self.blocks[lst].remove(row)
         if moved is not None:
@@ -153,9 +183,15 @@ class _Shard:
                 found.append((float(sims[row]), int(block.ids[row])))
         return found, capped
 
-    def _train(self, iterations: int = 3, seed: int = 0) -> None:
+    def _train(self) -> None:
         ids = np.concatenate([b.ids[: b.n] for b in self.blocks])
         data = np.concatenate([b.vecs[: b.n] for b in self.blocks])
+        self.blocks, self.loc, self.centroids, self.radii, self._c_norm2 = self.build(ids, data, self.dim)
+        self.trained_at = len(ids)
+
+    @staticmethod
+    def build(ids: NDArray[np.int64], data: Vector, dim: int, iterations: int = 3, seed: int = 0) -> tuple[Any, ...]:
+        """A k-means partition of (ids, data): blocks, locations, centroids, radii, centroid norms."""
         n = len(ids)
         # ~2 sqrt(n) lists of ~sqrt(n)/2 rows: the centroid product and the scan of max_probe
         # lists then cost about the same, and both stay well under a millisecond at 100k.
@@ -184,16 +220,14 @@ class _Shard:
         loc: dict[int, tuple[int, int]] = {}
         for lst in range(nlist):
             rows = order[bounds[lst] : bounds[lst + 1]]
-            block = _Block(self.dim, capacity=max(4, len(rows) + len(rows) // 4))
+            block = _Block(dim, capacity=max(4, len(rows) + len(rows) // 4))
             block.vecs[: len(rows)] = data[rows]
             block.ids[: len(rows)] = ids[rows]
             block.n = len(rows)
             blocks.append(block)
             for row, eid in enumerate(ids[rows].tolist()):
                 loc[eid] = (lst, row)
-        self.blocks, self.loc, self.centroids, self.radii = blocks, loc, cents, radii
-        self._c_norm2 = np.einsum("ij,ij->i", cents, cents)
-        self.trained_at = n
+        return blocks, loc, cents, radii, np.einsum("ij,ij->i", cents, cents)
 
 
 def _nearest(data: Vector, cents: Vector, chunk: int = 16384) -> NDArray[np.intp]:
@@ -255,6 +289,7 @@ class SemanticIndex:
         max_checks: int = 16,
         verifier: Verifier | None = None,
         min_alignment: float = 1.0,
+        background_training: bool = False,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
@@ -269,6 +304,8 @@ class SemanticIndex:
         self.max_checks = max_checks
         self.verifier = verifier
         self.min_alignment = min_alignment
+        # Partition a large scope in a worker thread (the gateway's choice): adds and lookups go on meanwhile.
+        self.background_training = background_training
         self._tightened: OrderedDict[str, float] = OrderedDict()
         self._clock = clock
         self._lock = threading.RLock()
@@ -284,7 +321,7 @@ class SemanticIndex:
         self._next_id = 0
         self._stats = {"lookups": 0, "hits": 0, "guard_rejects": 0, "capped": 0, "evicted": 0, "expired": 0,
                        "too_long": 0,
-                       "verifier_rejects": 0, "penalized": 0}
+                       "verifier_rejects": 0, "penalized": 0, "trainings": 0}
 
     # -- public API ---------------------------------------------------------------------------
     def add(self, scope: str, vector: np.ndarray, text: str | None, value: str, ttl_s: float | None = None,
@@ -322,7 +359,12 @@ class SemanticIndex:
             shard = self._shards.get(scope)
             if shard is None:
                 shard = self._shards[scope] = _Shard(self.dim, self.flat_max, self.max_probe)
+                shard.background = self.background_training
             shard.insert(eid, vec)
+            if shard.background and shard.wants_training():
+                ids, data = shard.snapshot()
+                threading.Thread(target=self._train_off_lock, args=(scope, shard, ids, data), daemon=True,
+                                 name="semcache-train").start()
             while len(self._entries) > self.max_entries:
                 oldest = next(iter(self._lru))
                 self._remove(oldest)
@@ -336,6 +378,18 @@ class SemanticIndex:
     def lookup(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> tuple[str, float] | None:
         found = self.match(scope, vector, text, threshold)
         return None if found is None else (found.value, found.similarity)
+
+    def _train_off_lock(self, scope: str, shard: _Shard, ids: NDArray[np.int64], data: Vector) -> None:
+        try:
+            built = _Shard.build(ids, data, self.dim)
+        except Exception:  # noqa: BLE001 - a failed training leaves the old partition serving
+            built = None
+        with self._lock:
+            if built is None or self._shards.get(scope) is not shard:
+                shard.journal = None  # the scope went away (or training failed): nothing to swap
+                return
+            shard.install(built, len(ids))
+            self._stats["trainings"] += 1
 
     def has_scope(self, scope: str) -> bool:
         """Whether any entry lives in ``scope``: a lookup in an empty scope needs no embedding."""
