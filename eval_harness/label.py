@@ -45,6 +45,10 @@ class LabelError(Exception):
     pass
 
 
+# Agreement measured on this many answers is precise enough (+-0.13 at 95%); more checks only cost judge calls.
+JUDGE_CHECKS_ENOUGH = 50
+
+
 class CostCapReached(LabelError):
     """Labeling stopped before a call that could exceed ``max_cost_usd``; nothing was written."""
 
@@ -88,6 +92,7 @@ class LabelSummary:
     cost_usd: float = 0.0
     # (reference says pass, judge says pass or None when it gave no rating), per reference-graded answer.
     judge_checks: list[tuple[bool, bool | None]] = field(default_factory=list)
+    judge_checks_started: int = 0
 
     @property
     def judge_agreement(self) -> float | None:
@@ -335,7 +340,15 @@ async def _grade_record(
         text = answer[0]
         reference_grade = graders.reference_grade(record.meta, text, question)
         grade = reference_grade or graders.feedback_grade(record.meta, model, served_by)
-        if reference_grade is not None and reference_grade.score is not None and spec.judge is not None and not spec.trust_judge:
+        checking = call.summary.judge_checks_started < max(spec.judge_min_checks, JUDGE_CHECKS_ENOUGH)
+        if (
+            checking
+            and reference_grade is not None
+            and reference_grade.score is not None
+            and spec.judge is not None
+            and not spec.trust_judge
+        ):
+            call.summary.judge_checks_started += 1  # counted when scheduled: records are graded concurrently
             checks.append((reference_grade.score, _judge_single(question, text, None, spec.judge, spec, call)))
         if grade is not None:
             grades[model] = grade

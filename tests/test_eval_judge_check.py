@@ -116,3 +116,11 @@ def test_cost_cap_stops_before_the_call_that_would_cross_it(tmp_path) -> None:
         )
     assert summary.calls == 4 and summary.cost_usd == 96.0  # a fifth call would have crossed $100
     cache.close()
+
+
+def test_checks_stop_at_enough() -> None:
+    from eval_harness.label import JUDGE_CHECKS_ENOUGH
+
+    records = _records(JUDGE_CHECKS_ENOUGH + 20, 0)
+    summary = _run(records, {}, LabelSpec(judge="j"))
+    assert len(summary.judge_checks) == JUDGE_CHECKS_ENOUGH  # not one judge call per reference-graded answer
