@@ -36,6 +36,7 @@ from classifiers.embed import EmbedderSpec, get_embedder
 from classifiers.families import DEV_GROUPS, GROUPS, REPORT_GROUP
 from classifiers.trained import QualityModel, route_score_from_quality
 from classifiers.training import LabeledData, _topics, fit_quality_model, pick_pair, read_labeled
+from eval_harness.baselines import knn_route_scores
 from eval_harness.metrics import routing_summary
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing" / "mmlu-train.jsonl"
@@ -73,10 +74,8 @@ def evaluate(
     g = model.generic_quality(emb[te])
     p = {wi: g[:, wi], si: g[:, si]}
     out["plain LR on embeddings"] = _summary(p[si] - p[wi], w, s)
-    sim = emb[te] @ emb[tr].T
-    nn = np.argpartition(-sim, 50, axis=1)[:, :50]
     gain = data.scores[tr, si] - data.scores[tr, wi]
-    out["kNN router (k=50)"] = _summary(gain[nn].mean(axis=1), w, s)
+    out["kNN router (k=50)"] = _summary(knn_route_scores(emb[tr], gain, emb[te], k=50), w, s)
     out["random, cost-matched"] = _summary(np.zeros(len(te)), w, s)  # ties = random order
     out["_qualities"] = {"weak": float(w.mean()), "strong": float(s.mean()), "n": float(len(te))}
     return out
