@@ -283,6 +283,25 @@ def miss_path(n: int, concurrency_n: int) -> None:
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
+def maintenance(n: int, seed: int = 0) -> None:
+    """The longest an add waits while one scope grows to ``n`` entries (partitions at 8,192, then at
+    every doubling): with the k-means inline (the index's default) and off the lock (the gateway's)."""
+    rng = np.random.default_rng(seed)
+    vecs = rng.standard_normal((n, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    print(f"\nindex maintenance: {n:,} adds into one scope")
+    for background in (False, True):
+        index = SemanticIndex(dim=384, max_entries=2 * n, guard=None, background_training=background)
+        took = []
+        for i, vec in enumerate(vecs):
+            t = time.perf_counter()
+            index.add(SCOPE, vec, f"p{i}", "v")
+            took.append((time.perf_counter() - t) * 1000)
+        time.sleep(3)  # let a last background partition finish before the next run
+        where = "off the lock (gateway)" if background else "inline"
+        print(f"  partition {where:24s} add p99 {pct(took, 0.99):.3f} ms, p99.9 {pct(took, 0.999):.2f} ms, max {max(took):.0f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -293,6 +312,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--maintenance", type=int, default=0, metavar="N", help="also time adds while one scope grows to N entries")
     ap.add_argument("--gateway", type=int, default=0, metavar="N",
                     help="also time N misses at concurrency 1 (and 4N at 64) through real gateways, semantic off and on")
     ap.add_argument("--show-false", action="store_true", help="print the report split's false hits under the shipped rule")
@@ -355,6 +375,8 @@ def main() -> None:
         real_a = np.stack([vecs[p["a"]] for p in pairs])
         real_b = np.stack([vecs[p["b"]] for p in pairs])
         latency(real_a, [p["a"] for p in pairs], real_b, args.entries, args.queries, args.seed)
+    if args.maintenance:
+        maintenance(args.maintenance, args.seed)
     if args.gateway:
         miss_path(args.gateway, 4 * args.gateway)
     flags = " --calibrate" if args.calibrate else ""

@@ -136,22 +136,42 @@ class _Shard:
 
     def snapshot(self) -> tuple[NDArray[np.int64], Vector]:
         """Copies of every id and vector; from now on changes are journalled until :meth:`install`."""
-        ids = np.concatenate([b.ids[: b.n] for b in self.blocks])
-        data = np.concatenate([b.vecs[: b.n] for b in self.blocks])
         self.journal = []
-        return ids, data
+        parts = [self.copy_block(i) for i in range(len(self.blocks))]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def copy_block(self, i: int) -> tuple[NDArray[np.int64], Vector]:
+        block = self.blocks[i]
+        return block.ids[: block.n].copy(), block.vecs[: block.n].copy()
 
     def install(self, built: tuple[Any, ...], n: int) -> None:
         """Swap in a partition built from a snapshot, then replay what changed since (under the lock)."""
         journal, self.journal = self.journal or [], None
         self.blocks, self.loc, self.centroids, self.radii, self._c_norm2 = built
         self.trained_at = n
+        # Net effect of the journal: the ids added and still alive, the ids removed (a block copy may
+        # already hold a change, so each side is checked against the new locations).
+        added: dict[int, Vector] = {}
+        removed: set[int] = set()
         for eid, vec in journal:
             if vec is None:
-                if eid in self.loc:
-                    self.remove(eid)
-            elif eid not in self.loc:
-                self.insert(eid, vec)
+                added.pop(eid, None)
+                removed.add(eid)
+            else:
+                added[eid] = vec
+        for eid in removed:
+            if eid in self.loc:
+                self.remove(eid)
+        fresh = [(eid, vec) for eid, vec in added.items() if eid not in self.loc]
+        if not fresh:
+            return
+        # One matrix product for all of them: a busy scope can journal thousands of adds per training.
+        vecs = np.stack([vec for _, vec in fresh])
+        lists = _nearest(vecs, self.centroids)
+        dists = np.linalg.norm(vecs - self.centroids[lists], axis=1)
+        np.maximum.at(self.radii, lists, dists.astype(np.float32))
+        for (eid, vec), lst in zip(fresh, lists.tolist(), strict=True):
+            self.loc[eid] = (lst, self.blocks[lst].append(eid, vec))
 
     def remove(self, eid: int) -> None:
         if self.journal is not None:
@@ -362,9 +382,8 @@ class SemanticIndex:
                 shard.background = self.background_training
             shard.insert(eid, vec)
             if shard.background and shard.wants_training():
-                ids, data = shard.snapshot()
-                threading.Thread(target=self._train_off_lock, args=(scope, shard, ids, data), daemon=True,
-                                 name="semcache-train").start()
+                shard.journal = []  # from here on, changes are journalled; the thread copies block by block
+                threading.Thread(target=self._train_off_lock, args=(scope, shard), daemon=True, name="semcache-train").start()
             while len(self._entries) > self.max_entries:
                 oldest = next(iter(self._lru))
                 self._remove(oldest)
@@ -379,7 +398,18 @@ class SemanticIndex:
         found = self.match(scope, vector, text, threshold)
         return None if found is None else (found.value, found.similarity)
 
-    def _train_off_lock(self, scope: str, shard: _Shard, ids: NDArray[np.int64], data: Vector) -> None:
+    def _train_off_lock(self, scope: str, shard: _Shard) -> None:
+        # Copy one block per lock hold (a block is at most a few thousand rows): requests wait for one
+        # copy at most, never for the whole scope's. A block copied after a journalled change already
+        # holds it; install() replays the journal idempotently.
+        parts = []
+        with self._lock:
+            count = len(shard.blocks)
+        for i in range(count):
+            with self._lock:
+                parts.append(shard.copy_block(i))
+        ids = np.concatenate([p[0] for p in parts])
+        data = np.concatenate([p[1] for p in parts])
         try:
             built = _Shard.build(ids, data, self.dim)
         except Exception:  # noqa: BLE001 - a failed training leaves the old partition serving
