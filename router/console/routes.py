@@ -336,7 +336,7 @@ def _burn(gateway: Gateway, budget: dict[str, Any], now: datetime) -> dict[str, 
         runs_out, verdict = None, "no spend yet"
     else:
         runs_out = now + timedelta(days=left / rate)
-        verdict = "within the period" if end is None or runs_out < end else "lasts the period"
+        verdict = "at the last 7 days' rate" if end is None else "before the period ends" if runs_out < end else "lasts the period"
     return {**budget, "window_start": start.isoformat() if start else None, "window_end": end.isoformat() if end else None,
             "daily": steps, "rate_usd_per_day": rate, "runs_out_at": runs_out.isoformat(timespec="minutes") if runs_out else None,
             "forecast": verdict}

@@ -130,7 +130,7 @@
     root.appendChild(svg("text", {x: left + plotW - 4, y: y(opts.limit) - 4, class: "tick", "text-anchor": "end"}, `limit ${fmt(opts.limit, "$")}`));
     if (opts.points.length) {
       const path = opts.points.map((p) => `${x(p.day).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
-      root.appendChild(svg("polyline", {points: `${x(0)},${y(0)} ${path}`, class: "spent"}));
+      root.appendChild(svg("polyline", {points: `${x(0)},${y(opts.base || 0)} ${path}`, class: "spent"}));
       const last = opts.points[opts.points.length - 1];
       if (opts.forecastDay !== null && opts.forecastDay !== undefined) {
         root.appendChild(svg("line", {x1: x(last.day), y1: y(last.value), x2: x(Math.min(opts.forecastDay, span)),

@@ -161,17 +161,22 @@
       const start = b.window_start ? new Date(b.window_start) : new Date(Date.now() - 30 * 86400e3);
       const end = b.window_end ? new Date(b.window_end) : new Date(Date.now() + 7 * 86400e3);
       const days = (end - start) / 86400e3;
-      let cumulative = 0;
+      // A total budget's chart shows its last 30 days: start the line at what was spent before them.
+      const base = b.window_start ? 0 : Math.max(0, b.spent_usd - b.daily.reduce((sum, d) => sum + d.spend_usd, 0));
+      let cumulative = base;
       const points = b.daily.map((d) => {
         cumulative += d.spend_usd;
         return {day: (new Date(d.day + "T23:59:59Z") - start) / 86400e3, value: cumulative};
       });
       const now = (Date.now() - start) / 86400e3;
-      const forecastDay = b.runs_out_at ? (new Date(b.runs_out_at) - start) / 86400e3 : (b.rate_usd_per_day > 0 ? days : null);
-      const forecastValue = b.runs_out_at ? b.limit_usd : b.spent_usd + b.rate_usd_per_day * Math.max(days - now, 0);
+      // The forecast runs from now at the recent rate, to the run-out point or the chart's end, whichever comes first.
+      const outDay = b.runs_out_at ? (new Date(b.runs_out_at) - start) / 86400e3 : Infinity;
+      const forecastDay = b.rate_usd_per_day > 0 || b.runs_out_at ? Math.min(outDay, days) : null;
+      const forecastValue = forecastDay === null ? 0 : Math.min(b.limit_usd, b.spent_usd + b.rate_usd_per_day * Math.max(forecastDay - now, 0));
       const who = b.scope === "team" && b.tenant ? `team ${b.scope_id} of ${b.tenant}` : `${b.scope} ${b.scope_id}`;
       return el("div", {class: "budget"},
-        Charts.burn({title: `${who} · ${b.period} budget`, limit: b.limit_usd, points: points.map((p) => ({day: Math.min(Math.max(p.day, 0), now), value: p.value})),
+        Charts.burn({title: `${who} · ${b.period} budget`, limit: b.limit_usd, base: base,
+          points: [{day: now, value: b.spent_usd}, ...points.map((p) => ({day: Math.min(Math.max(p.day, 0), now), value: p.value}))].sort((x, y) => x.day - y.day),
           days: days, forecastDay: forecastDay, forecastValue: forecastValue, startLabel: start.toISOString().slice(0, 10), endLabel: end.toISOString().slice(0, 10)}),
         el("p", {class: "forecast-text"}, `${money(b.spent_usd)} of ${money(b.limit_usd)} spent (${money(b.reserved_usd)} held); ` +
           `${money(b.rate_usd_per_day)}/day; ` + (b.forecast === "spent" ? "spent: requests are refused" + (b.hard ? "" : " (soft: logged only)") :
