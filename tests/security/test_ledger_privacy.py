@@ -45,6 +45,8 @@ tiers:
     upstream_model: only
     base_url: {upstream}/v1
     max_output_tokens: 16
+    # Room for BIG: this test's refusals are the rate limit's and validation's, not the context window's.
+    context_window: 1000000
     prices: {{input_per_mtok: 1, output_per_mtok: 1}}
 routing: {{classifier: rules}}
 cache: {{exact: false, semantic: false}}
