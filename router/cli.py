@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -54,6 +55,9 @@ def _main(
     """Switchyard: a cost-aware model router and cascade gateway."""
 
 
+if TYPE_CHECKING:
+    from router.gateway import Gateway
+
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]
 
 
@@ -86,7 +90,7 @@ def serve(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    gateway = Gateway(loaded, str(policy or DEFAULT_POLICY))
+    gateway = _open_gateway(Gateway, loaded, str(policy or DEFAULT_POLICY))
     for line in gateway.banner():
         console.print(line, highlight=False)
     console.print(f"  clients: {limits.describe()}", highlight=False)
@@ -126,6 +130,22 @@ def _preflight(loaded: Policy, source: str, warnings: bool = True) -> bool:
         colour = "red" if finding.level == "error" else "yellow"
         console.print(f"  [{colour}]{finding.level}[/{colour}]: {finding.where}: {finding.message}", highlight=False)
     return not bad
+
+
+def _open_gateway(factory: Callable[[Policy, str], Gateway], loaded: Policy, source: str) -> Gateway:
+    """The gateway, with its ledger reachable, or one line on why not (exit 2): a bad
+    SWITCHYARD_DATABASE_URL, a missing directory or a database that does not answer was a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        gateway = factory(loaded, source)
+        with gateway.ledger.engine.connect():
+            pass
+    except (SQLAlchemyError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        console.print(f"[red]cannot open the ledger (SWITCHYARD_DATABASE_URL): {first}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    return gateway
 
 
 def _first_start_note(loaded: Policy) -> str | None:

@@ -117,3 +117,20 @@ def test_version_comes_from_the_package_metadata() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"switchyard {version('switchyard')}"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("garbage://x", "Can't load plugin: sqlalchemy.dialects:garbage"),
+    (f"postgresql://127.0.0.1:{free_port()}/x", "Connection refused"),
+    ("sqlite:////proc/switchyard-none/ledger.db", "No such file or directory"),  # /proc: not creatable even by root
+])
+def test_serve_says_in_one_line_when_the_ledger_cannot_open(url: str, expected: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """These died with a traceback (SQLAlchemy's, or uvicorn's startup failure for an unreachable Postgres)."""
+    monkeypatch.setenv("SWITCHYARD_DATABASE_URL", url)
+    policy = _policy(tmp_path, OK_LOCAL)
+    serve = CliRunner().invoke(app, ["serve", "--policy", str(policy), "--port", str(free_port())])
+    assert serve.exit_code == 2, serve.output
+    line = next(line for line in serve.output.splitlines() if line.startswith("cannot open the ledger (SWITCHYARD_DATABASE_URL): "))
+    assert expected in line
+    assert "Traceback" not in serve.output and isinstance(serve.exception, SystemExit)
