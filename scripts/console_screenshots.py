@@ -1,7 +1,8 @@
 """Regenerate docs/console/*.png: the console's pages in Debian's headless Chromium (Playwright, no download).
 
 Builds a synthetic 60-day ledger (bench/console.py's generator, 50,000 rows), starts the real gateway on
-it with the bundled policy, sets two budgets, signs in and photographs each page.
+it with the bundled policy, sets two budgets, writes one real eval report (`switchyard eval run` on
+../shared/data/routing/mmlu-train.jsonl, gated), signs in and photographs each page.
 
     .venv/bin/python scripts/console_screenshots.py [--rows 50000] [--out docs/console] [--eval-dir DIR]
 """
@@ -9,6 +10,7 @@ it with the bundled policy, sets two budgets, signs in and photographs each page
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.console import ADMIN_KEY, build  # noqa: E402
 from tests.servers import start_gateway  # noqa: E402
 
+MMLU = ROOT.parent / "shared" / "data" / "routing" / "mmlu-train.jsonl"
 PAGES = ["overview", "teams", "requests", "routing", "keys", "eval"]
 
 
@@ -39,6 +42,11 @@ def main() -> None:
         build(db, args.rows)
         reports = args.eval_dir or work / "eval-reports"
         reports.mkdir(exist_ok=True)
+        if args.eval_dir is None and MMLU.is_file():  # one real eval report, gated, for the Eval page
+            subprocess.run([sys.executable, "-m", "router.cli", "eval", "run", "--data", str(MMLU), "--weak", "mixtral-8x7b-instruct-v0.1",
+                            "--strong", "gpt-4-1106-preview", "--classifier", "rules", "--bootstrap", "20",
+                            "--min-quality-retained", "0.9", "--html", str(reports / "mmlu-length-rule.html")],
+                           cwd=ROOT, capture_output=True, timeout=600, check=False)  # exit 1 = the gate failed: still a report
         env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{db}", "SWITCHYARD_ADMIN_KEY": ADMIN_KEY, "SWITCHYARD_POLICY_POLL_S": "0",
                "SWITCHYARD_EVAL_REPORTS_DIR": str(reports)}
         gateway = start_gateway(ROOT / "policies" / "default.yaml", work, env=env)
@@ -62,6 +70,10 @@ def main() -> None:
                 for name in PAGES:
                     page.goto(f"{gateway.url}/console/{name}?since=30d" if name != "keys" else f"{gateway.url}/console/{name}")
                     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+                    if name == "eval" and page.locator("tbody tr.clickable").count():
+                        page.locator("tbody tr.clickable").first.click()
+                        page.wait_for_selector("#report-frame iframe")
+                        page.wait_for_timeout(1000)  # the frame's own load; a screenshot, not an assertion
                     if name == "requests":
                         page.locator("table.requests tbody tr").first.click()
                         page.wait_for_selector("#detail h2")

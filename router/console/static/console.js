@@ -339,7 +339,7 @@
   async function evalPage() {
     const data = await api("/console/api/eval");
     const frame = el("div", {id: "report-frame"});
-    app.replaceChildren(section("Eval reports", el("p", {class: "explain"}, `HTML reports in ${data.folder} (write one with \`switchyard eval replay ... --html ${data.folder}/NAME.html\`; set SWITCHYARD_EVAL_REPORTS_DIR to look elsewhere).`),
+    app.replaceChildren(section("Eval reports", el("p", {class: "explain"}, `HTML reports in ${data.folder} (write one with \`switchyard eval run ... --html ${data.folder}/NAME.html\`; set SWITCHYARD_EVAL_REPORTS_DIR to look elsewhere).`),
       table(["report", "quality gate", "modified (UTC)", "size"], data.data.map((r) => [r.name, r.gate || "–", r.modified.replace("T", " "), `${Math.ceil(r.bytes / 1024)} KiB`]),
         {onRow: (i) => frame.replaceChildren(el("iframe", {src: "/console/eval/report/" + encodeURIComponent(data.data[i].name), title: data.data[i].name, sandbox: ""}))})),
     frame);
