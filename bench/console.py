@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -114,7 +115,9 @@ def main() -> None:
         build(db, args.rows)
         print(f"built {args.rows:,} rows in {time.perf_counter() - started:.0f} s ({db.stat().st_size / 2**20:.0f} MiB)")
         env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{db}", "SWITCHYARD_ADMIN_KEY": ADMIN_KEY, "SWITCHYARD_POLICY_POLL_S": "0"}
-        gateway = start_gateway(ROOT / "policies" / "default.yaml", work, env=env)
+        policy = work / "policy.yaml"  # a copy: the console can reload the file it was given
+        shutil.copy(ROOT / "policies" / "default.yaml", policy)
+        gateway = start_gateway(policy, work, env=env)
         try:
             with httpx.Client(base_url=gateway.url, timeout=600) as client:
                 client.post("/console/login", data={"key": ADMIN_KEY})

@@ -10,6 +10,7 @@ it with the bundled policy, sets two budgets, writes one real eval report (`swit
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,9 @@ def main() -> None:
                            cwd=ROOT, capture_output=True, timeout=600, check=False)  # exit 1 = the gate failed: still a report
         env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{db}", "SWITCHYARD_ADMIN_KEY": ADMIN_KEY, "SWITCHYARD_POLICY_POLL_S": "0",
                "SWITCHYARD_EVAL_REPORTS_DIR": str(reports)}
-        gateway = start_gateway(ROOT / "policies" / "default.yaml", work, env=env)
+        policy = work / "policy.yaml"  # a copy: the Routing page can reload the file it was given
+        shutil.copy(ROOT / "policies" / "default.yaml", policy)
+        gateway = start_gateway(policy, work, env=env)
         try:
             with httpx.Client(base_url=gateway.url, timeout=120) as client:
                 client.post("/console/login", data={"key": ADMIN_KEY})
