@@ -24,6 +24,7 @@ don't touch the project's: python3 -m venv .bench-litellm && .bench-litellm/bin/
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
@@ -35,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -199,8 +201,16 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    started: list[Process] = []
+
+    def spawn(*spec: Any, **kwargs: Any) -> Process:
+        started.append(proc := Process(*spec, **kwargs))
+        return proc
+
+    # Whatever fails while setting up (or measuring), no server outlives the script.
+    atexit.register(lambda: [proc.stop() for proc in started])
     upstream_port = free_port()
-    upstream = Process([sys.executable, str(ROOT / "bench/fast_upstream.py"), "--port", str(upstream_port)],
+    upstream = spawn([sys.executable, str(ROOT / "bench/fast_upstream.py"), "--port", str(upstream_port)],
                        upstream_port, "/v1/models", work / "upstream.log", env=env)
     policy = work / "policy.yaml"
     policy.write_text(POLICY.format(upstream=upstream.url, classifier=args.classifier))
@@ -208,7 +218,7 @@ def main() -> None:
     for sync in ("journal", "full"):
         port = free_port()
         genv = {**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{sync}.db", "SWITCHYARD_LEDGER_SYNC": sync}
-        gateways[sync] = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port),
+        gateways[sync] = spawn([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(port),
                                   "--log-level", "warning"], port, "/readyz", work / f"gateway-{sync}.log", env=genv)
     defaults: dict[str, tuple[Process, Path, str]] = {}
     base_script = distinct_prompts_script(work)
@@ -221,7 +231,7 @@ def main() -> None:
                                   "--budget-usd", "1000000", "--json"], capture_output=True, text=True, check=True, env=denv, cwd=ROOT)
         bearer = json.loads(created.stdout)["key"]
         port = free_port()
-        proc = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(dpolicy), "--port", str(port),
+        proc = spawn([sys.executable, "-m", "router.cli", "serve", "--policy", str(dpolicy), "--port", str(port),
                         "--log-level", "warning"], port, "/readyz", work / f"gateway-{tag}.log", env=denv)
         proc.database_url = denv["SWITCHYARD_DATABASE_URL"]
         script = work / f"distinct-{tag}.lua"  # a copy per gateway: each counts its own way into the prompts
