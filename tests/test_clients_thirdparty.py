@@ -1,5 +1,6 @@
 """Third-party clients of the gateway, unchanged but for their base URL and key: litellm (its SDK as a client,
-not as an engine) and langchain-openai's ChatOpenAI, against a real gateway process on the bundled model
+not as an engine), langchain-openai's ChatOpenAI and simonw's `llm` CLI (a subprocess configured through
+extra-openai-models.yaml, as its docs say), against a real gateway process on the bundled model
 (the conftest `gateway`: the local tier pinned as `local`, the default MiniLM serving embeddings as `auto`).
 
 Nothing may leave the machine (no cost-map download, no tiktoken BPE files, no LangSmith): a guard refuses
