@@ -54,6 +54,7 @@ from classifiers.trained import (
     route_score_from_quality,
     save_artifact,
 )
+from eval_harness.baselines import knn_route_scores
 from eval_harness.metrics import routing_summary  # pure numpy, imports nothing of ours
 
 log = logging.getLogger(__name__)
@@ -406,6 +407,7 @@ def _score_splits(
     oof_q = np.full_like(data.scores, np.nan)
     fold_rows: list[dict[str, float]] = []
     generic_rows: list[dict[str, float]] = []
+    knn_rows: list[dict[str, float]] = []  # the baseline a router must beat (eval_harness/baselines.py)
     for k, (tr, te) in enumerate(splits):
         model = QualityModel(fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names), weights[tr]))
         q, _ = model.quality(emb[te], [data.texts[i] for i in te])
@@ -417,6 +419,9 @@ def _score_splits(
             fold_rows.append({"fold": float(k), **routing_summary(route_score_from_quality(qb[:, wi], qb[:, si]), w, s)})
             g = model.generic_quality(emb[te_b])
             generic_rows.append(routing_summary(route_score_from_quality(g[:, wi], g[:, si]), w, s))
+            tr_b = tr[both[tr]]
+            gain = data.scores[tr_b, si] - data.scores[tr_b, wi]
+            knn_rows.append(routing_summary(knn_route_scores(emb[tr_b], gain, emb[te_b], k=50), w, s))
         else:  # PGR is undefined where the strong model gains nothing (a family both models ace)
             log.warning("fold %d: strong model no better than weak on its %d test rows; not scored", k, len(te_b))
         if on_fold:
@@ -433,6 +438,7 @@ def _score_splits(
         "mean": _agg(fold_rows),
         "pooled_oof": pooled,
         "generic_part_only": _agg(generic_rows),
+        "knn_baseline_k50": _agg(knn_rows),
         "calibration": calib,
     }
 
@@ -636,7 +642,7 @@ def _print_report(console: Any, report: dict[str, Any]) -> None:
         if not cv:
             continue
         table = Table(title=f"CV, {title}: {cv['scheme']}")
-        for col in ("metric", "mean", "std", "pooled OOF", "generic part only"):
+        for col in ("metric", "mean", "std", "pooled OOF", "generic part only (= plain LR)", "kNN router (k=50)"):
             table.add_column(col)
         for metric in ("apgr", "cpt50", "cpt80", "pgr_at_30pct"):
             table.add_row(
@@ -645,8 +651,10 @@ def _print_report(console: Any, report: dict[str, Any]) -> None:
                 f"{cv['mean'][metric]['std']:.4f}",
                 f"{cv['pooled_oof'][metric]:.4f}",
                 f"{cv['generic_part_only'][metric]['mean']:.4f}",
+                f"{cv['knn_baseline_k50'][metric]['mean']:.4f}" if "knn_baseline_k50" in cv else "-",
             )
         console.print(table)
+        console.print("  baselines: cost-matched random router APGR 0.5000, best single fixed tier 0.5000 (PGR 0 below 100% strong calls)")
         if key == "grouped_cv":
             for row in cv["per_fold"]:
                 console.print(f"  held out {row['held_out']}: APGR {row['apgr']:.4f} (n={int(row['n'])})")

@@ -157,6 +157,7 @@ def test_cli_train_takes_weighted_extra_files_and_prints_both_cvs(tmp_path: Path
     result = runner.invoke(app, ["train", "--data", str(base), "--extra", f"{operator}:4", "--folds", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "random folds" in result.output and "whole families held out" in result.output
+    assert "kNN router" in result.output and "cost-matched random" in result.output
     meta = json.loads((out / "metadata.json").read_text())
     assert [f["weight"] for f in meta["training_data"]["files"]] == [1.0, 4.0]
     assert meta["grouped_metrics"]["per_fold"]
