@@ -30,6 +30,9 @@ tiers:
     model: paid
     upstream_model: standin
     base_url: {upstream}/v1
+    # A provider with a two-million-token window (as some have): the megabyte prompts reach it,
+    # rather than being refused at planning as too long for the tier.
+    context_window: 2000000
     max_output_tokens: 8
     prices: {{input_per_mtok: 0, output_per_mtok: 0}}
 routing: {{classifier: rules}}
