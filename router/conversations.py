@@ -60,17 +60,37 @@ def switch_loses(stay: Tier, go: Tier, prompt_tokens: int, output_tokens: int) -
 
 
 class Conversations:
-    """conversation id -> the tier its last step was sent to, least recently used dropped first."""
+    """(tenant, conversation id) -> the tier its last step was sent to, least recently used dropped first.
 
-    def __init__(self, limit: int = MAX_CONVERSATIONS) -> None:
+    Keyed by tenant because the id is the client's to name: one tenant sending another's id must
+    neither set the tier that tenant's next step sticks to nor learn it. Each tenant holds at most
+    `per_tenant` entries, so one tenant flooding fresh ids only recycles its own."""
+
+    def __init__(self, limit: int = MAX_CONVERSATIONS, per_tenant: int = MAX_CONVERSATIONS // 10) -> None:
         self.limit = limit
-        self._tiers: OrderedDict[str, str] = OrderedDict()
+        self.per_tenant = per_tenant
+        self._tiers: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._by_tenant: dict[str, OrderedDict[str, None]] = {}
 
-    def tier(self, conversation: str) -> str | None:
-        return self._tiers.get(conversation)
+    def __len__(self) -> int:
+        return len(self._tiers)
 
-    def remember(self, conversation: str, tier: str) -> None:
-        self._tiers[conversation] = tier
-        self._tiers.move_to_end(conversation)
+    def tier(self, tenant: str, conversation: str) -> str | None:
+        return self._tiers.get((tenant, conversation))
+
+    def remember(self, tenant: str, conversation: str, tier: str) -> None:
+        key = (tenant, conversation)
+        self._tiers[key] = tier
+        self._tiers.move_to_end(key)
+        own = self._by_tenant.setdefault(tenant, OrderedDict())
+        own[conversation] = None
+        own.move_to_end(conversation)
+        while len(own) > self.per_tenant:
+            self._tiers.pop((tenant, own.popitem(last=False)[0]), None)
         while len(self._tiers) > self.limit:
-            self._tiers.popitem(last=False)
+            (owner, oldest), _ = self._tiers.popitem(last=False)
+            theirs = self._by_tenant.get(owner)
+            if theirs is not None:
+                theirs.pop(oldest, None)
+                if not theirs:
+                    del self._by_tenant[owner]

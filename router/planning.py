@@ -50,18 +50,19 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
         return Plan(first, stages)
     decision = await gateway.decide(chat, cheapest_only=downgrade)
     if conversation is not None and not decision.pinned:
-        decision = _agent_step(gateway, chat, conversation, decision, downgrade)
-        gateway.conversations.remember(conversation, decision.tier)
+        decision = _agent_step(gateway, chat, identity.tenant, conversation, decision, downgrade)
+        gateway.conversations.remember(identity.tenant, conversation, decision.tier)
     return Plan(decision, (decision,), downgrade)
 
 
-def _agent_step(gateway: Gateway, chat: ChatRequest, conversation: str, decision: Decision, downgrade: str | None) -> Decision:
+def _agent_step(gateway: Gateway, chat: ChatRequest, tenant: str, conversation: str, decision: Decision,
+                downgrade: str | None) -> Decision:
     """A routed step of a conversation whose last step went to another tier: mid tool chain it stays there
     (a dearer tier only where the policy allows escalation; never a cheaper one), and at a new human turn
     it stays where moving to a cheaper tier would lose more to the provider's prompt cache than it saves.
     A budget downgrade is the tenant's limit, not routing's: it is not overruled."""
     policy = gateway.policy
-    prior = gateway.conversations.tier(conversation)
+    prior = gateway.conversations.tier(tenant, conversation)
     if (prior is None or prior == decision.tier or downgrade is not None or not policy.routing.agent.sticky
             or prior not in gateway.engines or needs(chat).missing(policy.tiers[prior])):
         return decision

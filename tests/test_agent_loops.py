@@ -125,8 +125,23 @@ def test_conversation_helpers() -> None:
     assert not mid_chain(answered)
     memory = Conversations(limit=2)
     for name in ("a", "b", "c"):
-        memory.remember(name, "local")
-    assert memory.tier("a") is None and memory.tier("c") == "local"
+        memory.remember("t", name, "local")
+    assert memory.tier("t", "a") is None and memory.tier("t", "c") == "local"
+
+
+def test_a_tenant_can_neither_steer_nor_evict_another_tenants_conversations() -> None:
+    """The conversation id is the client's to name: tenant A naming B's id must not set the tier B's
+    next step sticks to, nor read it; and A flooding fresh ids must not push B's conversations out."""
+    memory = Conversations(limit=1000, per_tenant=10)
+    memory.remember("tenant-b", "agent-run-42", "local")
+    memory.remember("tenant-a", "agent-run-42", "strong")
+    assert memory.tier("tenant-b", "agent-run-42") == "local"
+    assert memory.tier("tenant-a", "agent-run-42") == "strong"
+    assert memory.tier("tenant-c", "agent-run-42") is None
+    for n in range(5000):
+        memory.remember("tenant-a", f"flood-{n}", "strong")
+    assert memory.tier("tenant-b", "agent-run-42") == "local"
+    assert len(memory) <= 1000
 
 
 def test_prompt_cache_discount_weighs_a_switch() -> None:
