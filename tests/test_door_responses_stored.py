@@ -139,3 +139,30 @@ def test_policy_that_keeps_no_prompts_says_so(tmp_path: Path) -> None:
         assert "store_prompts" in message
     finally:
         gateway.stop()
+
+
+def test_responses_kept_before_store_prompts_was_turned_off_are_no_longer_served(tmp_path: Path) -> None:
+    """An operator who turns store_prompts off expects no prompt or answer to be handed out again:
+    responses kept while it was on are neither retrieved nor continued once the policy says so."""
+    import time
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LOCAL_ONLY.format(store="true"))
+    gateway = start_gateway(policy, tmp_path, env={"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"})
+    try:
+        client = sdk(gateway)
+        first = client.responses.create(model="local", input=SAY, max_output_tokens=2)
+        assert client.responses.retrieve(first.id).id == first.id
+        policy.write_text(LOCAL_ONLY.format(store="false"))  # the gateway polls the file and reloads it
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                client.responses.retrieve(first.id)
+            except openai.NotFoundError:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("a response kept before store_prompts: false is still served 30 s after the reload")
+        not_found(lambda: client.responses.create(model="local", input=SAY, previous_response_id=first.id, max_output_tokens=2))
+    finally:
+        gateway.stop()
