@@ -136,6 +136,15 @@ def test_without_a_session_only_the_login_page_answers(console_gateway: Process)
         assert client.get("/console/api/overview", cookies={"switchyard_console": "forged"}).status_code == 401
 
 
+def test_a_malformed_login_form_is_a_client_error(console_gateway: Process) -> None:
+    """A form with more fields than the login reads is the client's mistake: a 400 page, no 500."""
+    form = "&".join(f"f{i}=x" for i in range(20))
+    answer = httpx.post(console_gateway.url + "/console/login", content=form,
+                        headers={"content-type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert answer.status_code == 400 and "Traceback" not in answer.text
+    assert "set-cookie" not in answer.headers
+
+
 def _sign_in(client: httpx.Client, key: str = ADMIN_KEY) -> httpx.Response:
     return client.post("/console/login", data={"key": key})
 

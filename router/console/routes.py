@@ -103,7 +103,10 @@ async def login(request: Request) -> Response:
         raw += chunk
         if len(raw) > FORM_LIMIT:
             return _login_page("That form was too large.", 413)
-    fields = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=8)
+    try:
+        fields = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=8)
+    except ValueError:  # more fields than a login form has: the client's mistake
+        return _login_page("That form was not a sign-in form.", 400)
     offered = (fields.get("key") or [""])[0]
     if not key_matches(offered):
         await asyncio.sleep(0.5)  # a guess costs half a second
