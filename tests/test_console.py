@@ -176,6 +176,10 @@ def test_sign_in_cookie_and_csrf(console_gateway: Process) -> None:
         # With it, the admin API's own validation answers: a client mistake is a 400, not a 5xx.
         bad = client.post("/console/api/keys", json={"tenant": ""}, headers={"X-CSRF-Token": _csrf(client)})
         assert bad.status_code == 400 and bad.json()["error"]["param"]
+        # A new key's plaintext is shown once: no cache may keep the answer that carries it.
+        made = client.post("/console/api/keys", json={"tenant": "acme", "team": "ml"}, headers={"X-CSRF-Token": _csrf(client)})
+        assert made.status_code in (200, 201) and made.headers["cache-control"] == "no-store"
+        assert made.headers["x-content-type-options"] == "nosniff"
         assert client.get("/console/api/overview?since=yesterday-ish").status_code == 400
         assert client.get("/console/api/overview?against=nope").status_code == 400
         assert client.get("/console/api/requests?before=garbage").status_code == 400

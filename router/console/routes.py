@@ -41,6 +41,13 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Con
            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 sessions = Sessions()
+
+
+def _secured(response: Response) -> Response:
+    """The admin API's own answer with the console's headers: a created or rotated key's plaintext is
+    in it, which no cache may keep."""
+    response.headers.update(HEADERS)
+    return response
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -414,34 +421,34 @@ async def policy_apply(request: Request) -> Response:
 @router.get("/api/keys")
 async def keys(request: Request) -> Response:
     _session(request)
-    return await admin.list_keys(request, request.query_params.get("include_revoked") == "true")
+    return _secured(await admin.list_keys(request, request.query_params.get("include_revoked") == "true"))
 
 
 @router.post("/api/keys")
 async def create_key(request: Request) -> Response:
     _session(request)
-    return await admin.create_key(request)
+    return _secured(await admin.create_key(request))
 
 
 @router.post("/api/keys/{key_id}/rotate")
 async def rotate_key(key_id: str, request: Request) -> Response:
     _session(request)
-    return await admin.rotate_key(key_id, request)
+    return _secured(await admin.rotate_key(key_id, request))
 
 
 @router.delete("/api/keys/{key_id}")
 async def revoke_key(key_id: str, request: Request) -> Response:
     _session(request)
-    return await admin.revoke_key(key_id, request)
+    return _secured(await admin.revoke_key(key_id, request))
 
 
 @router.put("/api/budgets")
 async def set_budget(request: Request) -> Response:
     _session(request)
-    return await admin.set_budget(request)
+    return _secured(await admin.set_budget(request))
 
 
 @router.delete("/api/budgets/{budget_id}")
 async def remove_budget(budget_id: str, request: Request) -> Response:
     _session(request)
-    return await admin.remove_budget(budget_id, request)
+    return _secured(await admin.remove_budget(budget_id, request))
