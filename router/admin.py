@@ -89,7 +89,9 @@ async def _blocking(fn: Any, *args: Any) -> Any:
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+    # no-store: a created or rotated key's plaintext is in the answer, which no cache may keep.
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json",
+                    headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 
 @router.post("/keys", openapi_extra=_schema(NewKey))

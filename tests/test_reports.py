@@ -132,6 +132,7 @@ tiers:
         assert httpx.get(gateway.url + "/admin/keys", headers={"authorization": "Bearer nope"}).status_code == 401
         made = httpx.post(gateway.url + "/admin/keys", headers=admin, json={"tenant": "acme", "team": "ml", "budget_usd": "1"})
         assert made.status_code == 201, made.text
+        assert made.headers["cache-control"] == "no-store"  # the key's plaintext is in this answer, once
         key, key_id = made.json()["key"], made.json()["key_id"]
         bad = httpx.post(gateway.url + "/admin/keys", headers=admin, json={"tenant": "acme"})
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
