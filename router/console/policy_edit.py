@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,30 @@ def lint_text(text: str) -> dict[str, Any]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".console-", dir=path.parent)
+    """Replace the policy file's content as one rename: through a symlink to its target (a ConfigMap
+    mount, an operator's link), keeping the file's mode, durable before the rename."""
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=".console-", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(tmp, path)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
+
+
+# One apply at a time: two operators applying at once must not interleave write, reload and restore.
+_applying = asyncio.Lock()
 
 
 async def apply_text(reloader: Any, text: str) -> dict[str, Any]:
@@ -62,9 +79,10 @@ async def apply_text(reloader: Any, text: str) -> dict[str, Any]:
     if not linted["ok"]:
         return {"reloaded": False, "issues": linted["issues"]}
     loop = asyncio.get_running_loop()
-    previous = await loop.run_in_executor(None, path.read_text, "utf-8")
-    await loop.run_in_executor(None, _write_atomically, path, text)
-    outcome = await reloader.reload()
-    if not outcome.ok:
-        await loop.run_in_executor(None, _write_atomically, path, previous)
+    async with _applying:
+        previous = await loop.run_in_executor(None, path.read_text, "utf-8")
+        await loop.run_in_executor(None, _write_atomically, path, text)
+        outcome = await reloader.reload()
+        if not outcome.ok:
+            await loop.run_in_executor(None, _write_atomically, path, previous)
     return outcome.as_dict()
