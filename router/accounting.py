@@ -100,6 +100,7 @@ class Call:
     conversation: str | None = None  # which conversation and step of it (router/conversations.py)
     step: int | None = None
     payload: dict[str, Any] | None = None  # the chat body a door translated, when not read from the request
+    keep_text: bool = True  # False: the client asked that nothing be stored (Responses' `store: false`)
     cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
     billed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # failed attempts providers bill (router/billing.py)
     control: CacheControl | None = None
@@ -193,7 +194,7 @@ def finish(
         )
     # Only a request an engine worked on keeps its prompt and answer: a refused one (any 4xx, a 429,
     # a 5xx before an answer began) would let anyone fill the ledger with megabytes for free.
-    store = gateway.policy.store_prompts and (status in ("ok", "cancelled") or response_text is not None)
+    store = gateway.policy.store_prompts and call.keep_text and (status in ("ok", "cancelled") or response_text is not None)
     row = LedgerRow(
         request_id=call.request_id,
         tenant=call.tenant,

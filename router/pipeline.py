@@ -54,14 +54,15 @@ async def chat_completions(request: Request) -> Response:
     return await serve_chat(request)
 
 
-async def serve_chat(request: Request, payload: dict[str, Any] | None = None, door: str = "chat") -> Response:
+async def serve_chat(request: Request, payload: dict[str, Any] | None = None, door: str = "chat", keep_text: bool = True) -> Response:
     """The whole pipeline for one chat request: the body read from `request`, or `payload` that a
-    front door (router/doors/) translated into chat's wire format; `door` goes into the ledger row.
+    front door (router/doors/) translated into chat's wire format; `door` goes into the ledger row;
+    `keep_text` False keeps the prompt and answer out of the ledger whatever the policy says.
     Returns chat's JSON answer or its SSE stream; raises APIError for what is not answered."""
     gateway: Gateway = request.app.state.gateway
     request_id = os.urandom(16).hex()  # a uuid4's randomness without building the UUID object
     call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id}, door=door,
-                payload=payload)
+                payload=payload, keep_text=keep_text)
     request.state.request_id = request_id
     request.state.headers = call.headers
     gateway.active += 1

@@ -91,8 +91,12 @@ def test_function_call_round_trip_by_reference(gateway: Process) -> None:
 
 def test_store_false_is_not_kept(gateway: Process) -> None:
     client = sdk(gateway)
-    first = client.responses.create(model="local", input=SAY, store=False, max_output_tokens=2)
+    raw = client.responses.with_raw_response.create(model="local", input=SAY, store=False, max_output_tokens=2)
+    first = raw.parse()
     assert first.store is False
+    # Nor is its text kept in the ledger, though the policy keeps prompts: the client said not to.
+    row = ledger_row(gateway, raw.headers["x-switchyard-request-id"])
+    assert row["messages"] is None and row["response"] is None and row["prompt_tokens"] > 0
     not_found(lambda: client.responses.create(model="local", input=SAY, previous_response_id=first.id))
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)

@@ -280,7 +280,7 @@ async def create_response(request: Request) -> Response:
     keep = stored_responses.keeps(gateway, body)
     body = {**body, "store": keep}
     try:
-        answer = await serve_chat(request, payload, door="responses")
+        answer = await serve_chat(request, payload, door="responses", keep_text=body.get("store") is not False)
     except APIError as exc:
         raise _in_door_terms(exc) from None
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
