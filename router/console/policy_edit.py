@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -14,6 +15,34 @@ from typing import Any
 from policies.loader import PolicyError, load_policy_text
 from policies.preflight import preflight
 from router.capabilities import lint as capability_lint
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def env_names(text: str) -> set[str]:
+    """Every environment variable a policy text makes the gateway read: `${VAR}` substitutions, and the
+    names in `*_env` fields (API keys, salts) and `enabled_when.env`."""
+    names = set(_ENV_REFERENCE.findall(text))
+    try:
+        policy = load_policy_text(text, "<console>")
+    except PolicyError:
+        return names
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("_env") and isinstance(value, str):
+                    names.add(value)
+                elif key == "env" and isinstance(value, list):
+                    names.update(str(v) for v in value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(policy.model_dump())
+    return names
 
 
 def lint_text(text: str) -> dict[str, Any]:
@@ -75,12 +104,20 @@ async def apply_text(reloader: Any, text: str) -> dict[str, Any]:
     if path is None:
         return {"reloaded": False, "issues": [{"path": [], "message": "the gateway serves the bundled policy; start it with "
                                                "--policy FILE to edit the policy from the console", "line": None, "column": None}]}
-    linted = lint_text(text)
-    if not linted["ok"]:
-        return {"reloaded": False, "issues": linted["issues"]}
     loop = asyncio.get_running_loop()
     async with _applying:
         previous = await loop.run_in_executor(None, path.read_text, "utf-8")
+        # A console session must not turn the policy into a way to read the server's environment (a
+        # database URL, another provider's key) by naming a new variable as a key or in a URL: only
+        # variables the file on the server already names may appear. New ones are added in the file.
+        added = sorted(env_names(text) - env_names(previous))
+        if added:
+            message = (f"the console cannot add environment variables the policy file does not already name: {', '.join(added)}; "
+                       "add them to the file on the server")
+            return {"reloaded": False, "issues": [{"path": [], "message": message, "line": None, "column": None, "text": message}]}
+        linted = lint_text(text)
+        if not linted["ok"]:
+            return {"reloaded": False, "issues": linted["issues"]}
         await loop.run_in_executor(None, _write_atomically, path, text)
         outcome = await reloader.reload()
         if not outcome.ok:
