@@ -145,6 +145,35 @@ def test_a_malformed_login_form_is_a_client_error(console_gateway: Process) -> N
     assert "set-cookie" not in answer.headers
 
 
+def test_failed_sign_ins_are_limited(upstream: FaultyUpstream, tmp_path: Path) -> None:
+    """Guessing the admin key at the login page stops after a few failures a minute: then even the
+    right key is refused (a 429 with Retry-After) until the minute has passed."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(upstream=upstream.url))
+    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db", "SWITCHYARD_ADMIN_KEY": ADMIN_KEY,
+           "SWITCHYARD_CONSOLE_SIGNIN_FAILURES": "3", "SWITCHYARD_POLICY_POLL_S": "0"}
+    gw = start_gateway(policy, tmp_path, env=env)
+    try:
+        with httpx.Client(base_url=gw.url, follow_redirects=False, timeout=30) as client:
+            assert [_sign_in(client, f"guess-{n}").status_code for n in range(3)] == [401, 401, 401]
+            refused = _sign_in(client)
+            assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
+            assert "set-cookie" not in refused.headers
+    finally:
+        gw.stop()
+
+
+def test_failed_sign_in_window_slides() -> None:
+    from router.console.auth import FailedSignIns
+
+    limit = FailedSignIns(per_minute=2)
+    limit.failed(now=100.0)
+    assert limit.retry_after(now=100.5) == 0
+    limit.failed(now=110.0)
+    assert limit.retry_after(now=130.0) == 30.0  # the first failure is a minute old at 160
+    assert limit.retry_after(now=160.0) == 0
+
+
 def _sign_in(client: httpx.Client, key: str = ADMIN_KEY) -> httpx.Response:
     return client.post("/console/login", data={"key": key})
 

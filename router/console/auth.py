@@ -31,6 +31,32 @@ def session_seconds() -> float:
         return 28800.0
 
 
+class FailedSignIns:
+    """Failed sign-ins over the last minute, from every client together: past the limit, every sign-in
+    is refused until the oldest failure is a minute old, the right key included (else the refusals
+    would still tell a guesser which key is right). Global rather than per address, because behind a
+    proxy every client has the proxy's address; the cost is that a flood of guesses also keeps the
+    operator out of the console for a minute, never out of the API."""
+
+    def __init__(self, per_minute: int | None = None) -> None:
+        if per_minute is None:
+            try:
+                per_minute = int(os.environ.get("SWITCHYARD_CONSOLE_SIGNIN_FAILURES", "20"))
+            except ValueError:
+                per_minute = 20
+        self.per_minute = max(1, per_minute)
+        self._times: list[float] = []
+
+    def retry_after(self, now: float | None = None) -> float:
+        """Seconds until a sign-in may be tried again; 0 when it may be now."""
+        now = time.monotonic() if now is None else now
+        self._times = [t for t in self._times if now - t < 60.0]
+        return 60.0 - (now - self._times[0]) if len(self._times) >= self.per_minute else 0.0
+
+    def failed(self, now: float | None = None) -> None:
+        self._times.append(time.monotonic() if now is None else now)
+
+
 def admin_key() -> str | None:
     """The admin key the admin API uses; without it the console is off, as the admin API is."""
     return os.environ.get("SWITCHYARD_ADMIN_KEY") or None

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from router import admin
 from router.body import read_json
 from router.console import queries
-from router.console.auth import COOKIE, UNSAFE, Session, Sessions, admin_key, csrf_ok, key_matches, session_seconds
+from router.console.auth import COOKIE, UNSAFE, FailedSignIns, Session, Sessions, admin_key, csrf_ok, key_matches, session_seconds
 from router.console.policy_edit import apply_text, lint_text
 from router.errors import APIError
 from router.gateway import Gateway
@@ -41,6 +41,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Con
            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 sessions = Sessions()
+failed_sign_ins = FailedSignIns()
 
 
 def _secured(response: Response) -> Response:
@@ -115,7 +116,13 @@ async def login(request: Request) -> Response:
     except ValueError:  # more fields than a login form has: the client's mistake
         return _login_page("That form was not a sign-in form.", 400)
     offered = (fields.get("key") or [""])[0]
+    wait = failed_sign_ins.retry_after()
+    if wait > 0:
+        page = _login_page(f"Too many failed sign-ins; try again in {int(wait) + 1} s.", 429)
+        page.headers["retry-after"] = str(int(wait) + 1)
+        return page
     if not key_matches(offered):
+        failed_sign_ins.failed()
         await asyncio.sleep(0.5)  # a guess costs half a second
         return _login_page("That is not the admin key.", 401)
     token, _ = sessions.open()
