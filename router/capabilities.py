@@ -54,9 +54,10 @@ def needs(chat: ChatRequest) -> Needs:
     return Needs(tools=tools, json_schema=structured, images=images, context_tokens=prompt + (chat.output_limit() or 1))
 
 
-def capable(policy: Policy, tiers: list[str], chat: ChatRequest) -> list[str]:
-    """The tiers (of `tiers`, in order) that can serve the request; a 400 naming what is missing when none can."""
-    need = needs(chat)
+def capable(policy: Policy, tiers: list[str], chat: ChatRequest, need: Needs | None = None) -> list[str]:
+    """The tiers (of `tiers`, in order) that can serve the request; a 400 naming what is missing when none can.
+    `need`: the request's needs when the caller already has them (they cost a pass over the whole prompt)."""
+    need = need or needs(chat)
     fit = [t for t in tiers if not need.missing(policy.tiers[t])]
     if fit or not tiers:
         return fit

@@ -14,7 +14,7 @@ from policies.decide import Decision, NoTierAvailable, decide, pinned
 from policies.schema import Policy
 from policies.vllm import reprice
 from router.cache.responses import ResponseCache
-from router.capabilities import capable
+from router.capabilities import Needs, capable
 from router.conversations import Conversations
 from router.errors import APIError
 from router.ledger import Ledger
@@ -176,7 +176,8 @@ class Gateway:
         result = await loop.run_in_executor(None, self.classifier.predict, [text])
         return result[0]
 
-    async def decide(self, request: ChatRequest, cheapest_only: str | None = None) -> Decision:
+    async def decide(self, request: ChatRequest, cheapest_only: str | None = None, need: Needs | None = None) -> Decision:
+        """`need`: the request's capability needs, when the caller (plan()) has them already."""
         if request.model != "auto":
             tier = self.policy.resolve(request.model)
             if tier is None:
@@ -196,7 +197,7 @@ class Gateway:
                 )
             if request.tools and not self.engines[tier].supports_tools:
                 raise APIError(400, f"tier {tier!r} cannot call tools", code="tools_unsupported", param="tools")
-            capable(self.policy, [tier], request)  # a pinned tier that lacks what the request needs: a 400 naming it
+            capable(self.policy, [tier], request, need)  # a pinned tier that lacks what the request needs: a 400 naming it
             return pinned(self.policy, tier, f"pinned by the request's model {request.model!r}")
         enabled = self.enabled()
         if request.tools:
@@ -204,7 +205,7 @@ class Gateway:
             if not enabled:
                 raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
         # Only tiers that can serve the request compete, a budget downgrade included.
-        enabled = capable(self.policy, enabled, request)
+        enabled = capable(self.policy, enabled, request, need)
         if cheapest_only is not None:
             # A budget is nearly spent: the policy asks to downgrade rather than refuse.
             cheapest = self.policy.by_cost(enabled)[0]

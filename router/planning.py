@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from policies.decide import Decision
 from router import cascade
-from router.capabilities import estimate_prompt_tokens, needs
+from router.capabilities import Needs, estimate_prompt_tokens, needs
 from router.conversations import mid_chain, switch_loses
 from router.gateway import Gateway
 from router.schemas import ChatRequest
@@ -37,10 +37,10 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
     if fraction is not None and identity.buckets and chat.model == "auto":
         nearly = await gateway.tenancy.nearly_spent(identity, fraction)
         downgrade = nearly.name if nearly else None
+    need = needs(chat)  # one pass over the prompt, for the cascade, the classifier's tiers and an agent's step
     tiers = cascade.stages(gateway, chat) if downgrade is None else None
     if tiers is not None:
         # A stage that cannot serve the request is left out; fewer than two stages is no cascade.
-        need = needs(chat)
         tiers = [t for t in tiers if not need.missing(gateway.policy.tiers[t])]
         tiers = tiers if len(tiers) >= 2 else None
     if tiers is not None:
@@ -48,14 +48,14 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
         first = Decision(tiers[0], stages[0].model, 0.0, None, f"cascade over {', '.join(tiers)}")
         gateway.metrics.decisions.labels(tiers[0]).inc()
         return Plan(first, stages)
-    decision = await gateway.decide(chat, cheapest_only=downgrade)
+    decision = await gateway.decide(chat, cheapest_only=downgrade, need=need)
     if conversation is not None and not decision.pinned:
-        decision = _agent_step(gateway, chat, identity.tenant, conversation, decision, downgrade)
+        decision = _agent_step(gateway, chat, need, identity.tenant, conversation, decision, downgrade)
         gateway.conversations.remember(identity.tenant, conversation, decision.tier)
     return Plan(decision, (decision,), downgrade)
 
 
-def _agent_step(gateway: Gateway, chat: ChatRequest, tenant: str, conversation: str, decision: Decision,
+def _agent_step(gateway: Gateway, chat: ChatRequest, need: Needs, tenant: str, conversation: str, decision: Decision,
                 downgrade: str | None) -> Decision:
     """A routed step of a conversation whose last step went to another tier: mid tool chain it stays there
     (a dearer tier only where the policy allows escalation; never a cheaper one), and at a new human turn
@@ -64,7 +64,7 @@ def _agent_step(gateway: Gateway, chat: ChatRequest, tenant: str, conversation: 
     policy = gateway.policy
     prior = gateway.conversations.tier(tenant, conversation)
     if (prior is None or prior == decision.tier or downgrade is not None or not policy.routing.agent.sticky
-            or prior not in gateway.engines or needs(chat).missing(policy.tiers[prior])):
+            or prior not in gateway.engines or need.missing(policy.tiers[prior])):
         return decision
     order = policy.by_cost()
     dearer = order.index(decision.tier) > order.index(prior)
