@@ -341,8 +341,10 @@ def test_keys_and_budgets_from_the_console_work_at_the_api(tab: Tab, console_gat
     tab.open("keys")
     row = tab.page.locator("table.keys tbody tr", has_text=key_id)
     row.locator("button.revoke").click()
-    row.locator("button.confirm-revoke").click()
-    tab.page.wait_for_load_state("load")
+    # The page reloads once the key is revoked: wait for that navigation, not for the page already loaded
+    # (whose ready flag the check would otherwise read just before the reload replaced it).
+    with tab.page.expect_navigation(timeout=30_000):
+        row.locator("button.confirm-revoke").click()
     tab.ready()
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url + "/v1", api_key=rotated, max_retries=0).chat.completions.create(
