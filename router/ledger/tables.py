@@ -112,3 +112,28 @@ stored_responses = Table(
     Column("history", JSON, nullable=False),
     Column("response", JSON, nullable=False),  # the response object, as the client received it
 )
+
+# Shared state that must outlive a process and be the same on every replica (migration 0006).
+# Agent loops (router/conversations.py): the tier a conversation's last step was planned on. Keyed by tenant
+# as well, since the conversation id is the client's to name. Rows idle past a day are swept.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("conversation_id", String(64), primary_key=True),
+    Column("tier", String(64), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("mid_chain", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Console sessions (router/console/auth.py): an HMAC of the cookie's token keyed by the admin key, never the
+# token itself, so neither a copy of this table nor a changed admin key leaves a session that works.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
