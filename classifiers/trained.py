@@ -180,6 +180,9 @@ class TrainedClassifier(Classifier):
         self.name = f"trained:{metadata.get('artifact_version', 'unknown')}"
         self._embedder = embedder
         self._lock = threading.Lock()
+        # Static embeddings cost a tokenisation and a gather (the text is clipped first): cheaper than a
+        # hop to a worker thread and back, so the gateway predicts on its event loop (router/gateway.py).
+        self.cheap = self.spec.backend == "static"
 
     @property
     def embedder(self) -> Embedder:

@@ -25,6 +25,7 @@ def load_classifier(spec: str, long_prompt_words: int) -> tuple[Classifier, str]
             classifier = trained.load_artifact(trained.DEFAULT_ARTIFACT)
         else:
             classifier = trained.load_artifact(Path(spec))
+        classifier.embedder.warmup()  # the tokenizer loads now, not on the first request (which may predict on the event loop)
     except Exception as exc:  # noqa: BLE001 - any load failure falls back, loudly
         log.warning("classifier %s did not load, using the length rule: %s", spec, exc)
         return rules, f"length rule (artifact {spec!r} did not load: {exc})"
