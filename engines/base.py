@@ -77,8 +77,9 @@ class EngineRequest:
 
 @runtime_checkable
 class Engine(Protocol):
+    # What a tier can serve (tools, structured output, images) is the policy's declaration alone
+    # (Tier.capabilities, router/capabilities.py): an engine passes on what it is sent.
     kind: str
-    supports_tools: bool
 
     async def start(self) -> None:
         """Load weights or open connection pools; called once before serving."""

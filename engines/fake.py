@@ -44,7 +44,6 @@ def _forced_tool(request: EngineRequest) -> str | None:
 
 class FakeEngine:
     kind = "fake"
-    supports_tools = True
 
     def __init__(self, model: str, *, context_window: int = 8192, default_max_tokens: int = 256) -> None:
         self.model = model

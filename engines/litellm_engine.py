@@ -35,7 +35,6 @@ def _map_error(exc: Exception, model: str) -> EngineError:
 
 class LiteLLMEngine:
     kind = "litellm"
-    supports_tools = True
 
     def __init__(
         self,

@@ -144,7 +144,6 @@ def resolve_gguf(spec: str) -> Path:
 class LlamaCppEngine:
     kind = "llamacpp"
     # Through grammar-constrained decoding: engines/llamacpp_tools.py.
-    supports_tools = True
 
     def __init__(
         self,

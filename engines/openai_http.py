@@ -61,7 +61,6 @@ def _usage_estimate(request: EngineRequest, completion: int) -> dict[str, int]:
 
 class OpenAIHTTPEngine:
     kind = "openai"
-    supports_tools = True
 
     def __init__(
         self,

@@ -225,7 +225,6 @@ class ReplicaPool:
 
 class VLLMEngine:
     kind = "vllm"
-    supports_tools = True
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ or a thinking budget interpolated in its ``thinking_tokens`` bounds (:func:`reas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from classifiers.base import Prediction
 from policies.schema import Policy, Tier
@@ -27,6 +27,12 @@ DEFAULT_QUALITY_TARGET = 0.6
 
 class NoTierAvailable(Exception):
     pass
+
+
+class Requirements(Protocol):
+    """What a request needs of the tier that answers it (router/capabilities.py `Needs`)."""
+
+    def missing(self, tier: Tier) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Decision:
     classifier: str = ""
     pinned: bool = False
     reasoning: dict[str, Any] | None = None  # what the chosen tier is asked to think: reasoning_for()
+    # What the request needs of any tier that answers it: a fallback lacking it is skipped (router/upstream.py).
+    needs: Requirements | None = field(default=None, compare=False, repr=False)
 
 
 def predicted_quality(policy: Policy, prediction: Prediction, tier_name: str) -> float:

@@ -121,10 +121,12 @@ def _replica_vars(raw: dict[str, Any], name: str) -> list[str]:
 def secret_names(policy: Policy) -> list[str]:
     names = ["SWITCHYARD_DATABASE_URL", "SWITCHYARD_REDIS_URL"]
     for tier in policy.tiers.values():
-        if tier.api_key_env:
-            names.append(tier.api_key_env)
-        if tier.vllm is not None and tier.vllm.cache_salt.secret_env:
-            names.append(tier.vllm.cache_salt.secret_env)
+        key = tier.key_variable()
+        if key:
+            names.append(key)
+        settings = getattr(tier, "vllm", None)  # only vLLM tiers have a cache salt
+        if settings is not None and settings.cache_salt.secret_env:
+            names.append(settings.cache_salt.secret_env)
     return list(dict.fromkeys(names))
 
 

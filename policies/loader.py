@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from engines.factory import fields_of, kinds
 from policies.schema import Policy
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -76,21 +77,7 @@ def _cross_checks(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     tiers = set(policy.tiers)
     for name, tier in policy.tiers.items():
-        if tier.engine == "llamacpp" and not tier.model_path:
-            problems.append((("tiers", name, "engine"), "a llamacpp tier needs model_path (a GGUF file or a package)"))
-        if tier.engine == "openai" and tier.base_url is None:
-            problems.append((("tiers", name, "engine"), "an openai tier needs base_url (it may be ${VAR})"))
-        if tier.engine == "litellm" and not tier.litellm_model:
-            problems.append((("tiers", name, "engine"), "a litellm tier needs litellm_model, e.g. openai/gpt-4o"))
-        if tier.engine == "vllm" and (tier.vllm is None or tier.vllm.replicas is None):
-            problems.append((("tiers", name, "vllm"), "a vllm tier needs vllm.replicas (a list of URLs, or ${VAR} with url1,url2)"))
-        for i, url in enumerate((tier.vllm.replicas or []) if tier.vllm else []):
-            if not re.match(r"^https?://", url):
-                problems.append((("tiers", name, "vllm", "replicas", i), f"{url!r} is not an http(s) URL"))
-        if tier.vllm is not None and tier.vllm.pricing is not None and "prices" in tier.model_fields_set:
-            problems.append((("tiers", name, "prices"), "give prices or vllm.pricing (GPU-hour pricing), not both"))
-        if tier.base_url and not re.match(r"^https?://", tier.base_url):
-            problems.append((("tiers", name, "base_url"), f"{tier.base_url!r} is not an http(s) URL"))
+        problems += [(("tiers", name, *where), message) for where, message in tier.problems()]
     seen: dict[str, str] = {}
     for name, tier in policy.tiers.items():
         for label in [tier.model, *tier.aliases]:
@@ -127,6 +114,35 @@ def _cross_checks(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
     return problems
 
 
+def _explain(data: dict[str, Any], loc: tuple[str | int, ...], error: Any) -> tuple[tuple[str | int, ...], str]:
+    """Where a validation error is in the file, and what it says, in the policy's terms.
+
+    Pydantic places an error inside a tier under the tier's engine kind (tiers.x.openai.model_path), a
+    place that is not in the file: the kind comes out of the path and into the message, which names the
+    tier and its engine, and for a field of another kind says which kinds take it."""
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see policies/examples/three-tier.yaml)"
+    if len(loc) < 2 or loc[0] != "tiers":
+        return loc, message
+    name = loc[1]
+    raw = (data.get("tiers") or {}).get(name)
+    engine = raw.get("engine") if isinstance(raw, dict) else None
+    if error["type"] == "union_tag_not_found":
+        return ("tiers", name), f"tier {name!r} names no engine; engine is one of {', '.join(kinds())}"
+    if error["type"] == "union_tag_invalid":
+        return ("tiers", name, "engine"), f"tier {name!r}: unknown engine {engine!r}; engine is one of {', '.join(kinds())}"
+    if len(loc) < 3 or loc[2] != engine:
+        return loc, message
+    loc = ("tiers", name, *loc[3:])
+    if error["type"] == "extra_forbidden":
+        field = str(loc[-1])
+        takers = [k for k in kinds() if field in fields_of(k)] if len(loc) == 3 else []
+        hint = f"{field!r} belongs to {' and '.join(takers)} tiers" if takers else "check the spelling"
+        return loc, f"tier {name!r} (engine: {engine}): unknown field {field!r} ({hint})"
+    return loc, f"tier {name!r} (engine: {engine}): {message}"
+
+
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -144,10 +160,7 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         issues = []
         for error in exc.errors():
-            loc = tuple(error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown field (check the spelling; see policies/examples/three-tier.yaml)"
+            loc, message = _explain(data, tuple(error["loc"]), error)
             line, column = _locate(root, loc)
             issues.append(Issue(loc, message, line, column))
         raise PolicyError(source, issues) from None

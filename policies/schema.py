@@ -1,59 +1,38 @@
 """The policy schema: what operators write in YAML, validated by pydantic.
 
-Cross-references between sections (fallbacks naming tiers, thresholds naming tiers) are checked
-in `policies.loader`, which reports each problem with its place in the file.
+A tier's fields depend on its engine: `tiers` is a union of one settings class per registered engine
+kind, told apart by `engine` (policies/tier.py has what every tier shares, engines/factory.py each
+kind's own). Cross-references between sections (fallbacks naming tiers, thresholds naming tiers) and a
+kind's required settings are checked in `policies.loader`, which reports each problem with its place
+in the file.
 """
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from policies.vllm import VLLMSettings
+from engines.factory import kinds, tier_union
+from policies.tier import (
+    MILLION,
+    BreakerSettings,
+    Capabilities,
+    Effort,
+    EnabledWhen,
+    Prices,
+    Reasoning,
+    Strict,
+    Tier,
+    Timeouts,
+)
 
-# "fake": engines/fake.py, the in-process deterministic engine for tests and benchmarks.
-EngineKind = Literal["llamacpp", "openai", "litellm", "vllm", "fake"]
-MILLION = Decimal(1_000_000)
+__all__ = ["MILLION", "Capabilities", "Effort", "EnabledWhen", "EngineKind", "Policy", "Prices", "Reasoning", "Tier", "Timeouts"]
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Prices(Strict):
-    """US dollars per million tokens."""
-
-    input_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
-    output_per_mtok: Decimal = Field(default=Decimal(0), ge=0)
-    cached_input_per_mtok: Decimal | None = Field(
-        default=None, ge=0, description="Input the provider's prompt cache served (a repeated prefix); unset: no discount.")
-
-    @property
-    def blended(self) -> Decimal:
-        # A 1:3 input:output mix, the usual way price lists are compared.
-        return (self.input_per_mtok + 3 * self.output_per_mtok) / 4
-
-
-class EnabledWhen(Strict):
-    """The tier is enabled only when every listed environment variable is set and non-empty."""
-
-    env: list[str] = Field(default_factory=list)
-
-    def unmet(self) -> list[str]:
-        return [name for name in self.env if not os.environ.get(name)]
-
-
-class Timeouts(Strict):
-    connect_s: float = Field(default=5.0, gt=0)
-    read_s: float = Field(default=120.0, gt=0)
-    # Unset means bounded by read_s alone (the behaviour before these existed).
-    first_token_s: float | None = Field(
-        default=None, gt=0, description="Longest wait for a stream's first chunk; a non-streamed call is bounded by total_s."
-    )
-    total_s: float | None = Field(default=None, gt=0, description="Longest one upstream call may take, streamed or not.")
+EngineKind = Literal[tuple(kinds())]  # type: ignore[valid-type]  # the registered kinds (engines/factory.py)
+# What a policy's `tiers` holds: the registered kinds' settings classes, by `engine`.
+AnyTier = tier_union()
 
 
 class RetrySettings(Strict):
@@ -68,135 +47,9 @@ class RetrySettings(Strict):
     budget_s: float = Field(default=10.0, gt=0, le=3600, description="Most time one request may spend waiting between attempts.")
 
 
-class BreakerSettings(Strict):
-    """A circuit breaker per tier: consecutive failures open it, a single probe after the cool-down closes it."""
-
-    failures: int = Field(default=5, ge=1, le=1000)
-    cooldown_s: float = Field(default=10.0, gt=0, le=3600)
-
-
 class Resilience(Strict):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
-
-
-class Capabilities(Strict):
-    """What a tier's model can serve; routing sends a request only to tiers that have what it needs
-    (router/capabilities.py). Unset fields take the engine's default: tools and json_schema yes (llama.cpp
-    through grammars, the others by passing them on), images no: declare `images: true` for a vision model."""
-
-    tools: bool = True
-    json_schema: bool = Field(default=True, description="Structured output: response_format json_schema / json_object.")
-    images: bool = False
-
-
-Effort = Literal["minimal", "low", "medium", "high"]
-
-
-class Reasoning(Strict):
-    """How much a tier may think, bounded by the policy; the decision picks within the bounds by difficulty.
-
-    ``efforts`` (easiest first) are sent as OpenAI's ``reasoning_effort``; ``thinking_tokens``
-    [min, max] as Anthropic's ``thinking.budget_tokens`` (through litellm), whichever ``style`` says.
-    """
-
-    style: Literal["openai", "anthropic"] = "openai"
-    efforts: list[Effort] | None = Field(default=None, min_length=1)
-    thinking_tokens: tuple[int, int] | None = Field(default=None, description="[min, max] thinking budget (Anthropic: min 1024).")
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Reasoning:
-        if self.style == "openai" and not self.efforts:
-            raise ValueError("reasoning with style openai needs efforts, e.g. [low, medium, high]")
-        if self.style == "anthropic":
-            if self.thinking_tokens is None:
-                raise ValueError("reasoning with style anthropic needs thinking_tokens: [min, max]")
-            low, high = self.thinking_tokens
-            if not 1024 <= low <= high:
-                raise ValueError("thinking_tokens must be [min, max] with 1024 <= min <= max")
-        return self
-
-
-class Tier(Strict):
-    engine: EngineKind
-    model: str = Field(min_length=1, description="Model name clients see and may pin.")
-    aliases: list[str] = Field(default_factory=list)
-    # llamacpp: a GGUF path or a Python package shipping one.
-    model_path: str | None = None
-    n_ctx: int = Field(default=2048, ge=128)
-    n_threads: int | None = Field(default=None, ge=1)
-    # openai: the server's base URL (ending in /v1); litellm: optional api_base.
-    base_url: str | None = None
-    upstream_model: str | None = None
-    # litellm: the provider model string, e.g. "openai/gpt-4o" or "anthropic/claude-3-5-sonnet".
-    litellm_model: str | None = None
-    api_key_env: str | None = Field(default=None, description="Environment variable holding the key.")
-    prices: Prices = Field(default_factory=Prices)
-    context_window: int = Field(default=8192, ge=128)
-    max_output_tokens: int = Field(default=1024, ge=1)
-    quality_prior: float = Field(default=0.5, ge=0, le=1)
-    quality_model: str | None = Field(
-        default=None, description="The classifier's label for this tier's model, if it has one."
-    )
-    enabled: bool = True
-    enabled_when: EnabledWhen = Field(default_factory=EnabledWhen)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
-    breaker: BreakerSettings | None = Field(
-        default=None, description="This tier's circuit breaker settings, when not the policy's resilience.breaker."
-    )
-    # vllm: replicas, launch arguments, balancing, GPU pricing (policies/vllm.py).
-    vllm: VLLMSettings | None = None
-    capabilities: Capabilities | None = Field(default=None, description="What the model can serve; unset: the engine's defaults.")
-    reasoning: Reasoning | None = Field(default=None, description="Reasoning effort or thinking budget, chosen per request by difficulty.")
-
-    @model_validator(mode="after")
-    def _gpu_priced(self) -> Tier:
-        # A vLLM tier priced by its GPUs carries that price, so routing and spend compare it with API tiers.
-        if self.vllm is not None and self.vllm.pricing is not None and "prices" not in self.model_fields_set:
-            inp, out = self.vllm.pricing.per_mtok(self.vllm.gpus_per_replica)
-            object.__setattr__(self, "prices", Prices(input_per_mtok=inp, output_per_mtok=out))
-        return self
-
-    def capabilities_or_default(self) -> Capabilities:
-        return self.capabilities or Capabilities()
-
-    def context_tokens(self) -> int:
-        """The context window requests must fit: an in-process llama.cpp model has only the n_ctx it was loaded with."""
-        if self.engine == "llamacpp":
-            return min(self.n_ctx, self.context_window) if "context_window" in self.model_fields_set else self.n_ctx
-        return self.context_window
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return (
-            Decimal(prompt_tokens) * self.prices.input_per_mtok
-            + Decimal(completion_tokens) * self.prices.output_per_mtok
-        ) / MILLION
-
-    def api_key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
-
-    def status(self) -> tuple[bool, str]:
-        """Whether the tier is enabled, and why, in words for the start-up banner."""
-        if not self.enabled:
-            return False, "disabled in the policy"
-        unmet = self.enabled_when.unmet()
-        if unmet:
-            return False, f"waiting for {', '.join(unmet)} to be set"
-        if self.api_key_env and not os.environ.get(self.api_key_env):
-            return False, f"no key: {self.api_key_env} is not set"
-        if self.engine == "openai" and not self.base_url:
-            return False, "no base_url configured"
-        if self.engine == "vllm" and not (self.vllm and self.vllm.replicas):
-            return False, "no vllm replicas configured"
-        if self.engine == "llamacpp":
-            return True, f"in-process llama.cpp on {self.model_path}"
-        if self.engine == "openai":
-            return True, f"OpenAI-compatible server at {self.base_url}"
-        if self.engine == "vllm" and self.vllm and self.vllm.replicas:
-            return True, f"vLLM, {len(self.vllm.replicas)} replica(s) with prefix affinity"
-        if self.engine == "fake":
-            return True, "in-process fake engine (deterministic echo; tests and benchmarks)"
-        return True, f"litellm provider model {self.litellm_model}"
 
 
 class Cascade(Strict):
@@ -291,7 +144,7 @@ class Embeddings(Strict):
 class Policy(Strict):
     version: Literal[1] = 1
     name: str = "policy"
-    tiers: dict[str, Tier] = Field(min_length=1)
+    tiers: dict[str, AnyTier] = Field(min_length=1)  # type: ignore[valid-type]
     routing: Routing = Field(default_factory=Routing)
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)

@@ -160,11 +160,12 @@ def reprice(policy: Policy, measured_tokens_per_s: dict[str, float | None]) -> P
     changed = False
     for name, tokens_per_s in measured_tokens_per_s.items():
         tier = tiers.get(name)
-        if tier is None or tier.vllm is None or tier.vllm.pricing is None or not tier.vllm.pricing.measured:
+        settings: VLLMSettings | None = getattr(tier, "vllm", None)  # only vLLM tiers have GPU pricing
+        if tier is None or settings is None or settings.pricing is None or not settings.pricing.measured:
             continue
         if not tokens_per_s or tokens_per_s <= 0:
             continue
-        inp, out = tier.vllm.pricing.per_mtok(tier.vllm.gpus_per_replica, tokens_per_s)
+        inp, out = settings.pricing.per_mtok(settings.gpus_per_replica, tokens_per_s)
         if (inp, out) == (tier.prices.input_per_mtok, tier.prices.output_per_mtok):
             continue
         tiers[name] = tier.model_copy(update={"prices": type(tier.prices)(input_per_mtok=inp, output_per_mtok=out)})

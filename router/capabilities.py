@@ -93,6 +93,6 @@ def lint(policy: Policy) -> list[str]:
             if lacks:
                 warnings.append(f"fallbacks.{source}: {target} lacks {', '.join(lacks)} that {source} serves")
     for name, tier in policy.tiers.items():
-        if tier.engine == "llamacpp" and tier.capabilities is not None and tier.capabilities.images:
-            warnings.append(f"tiers.{name}: images: true, but the in-process llama.cpp engine reads text only")
+        if not tier.reads_images and tier.capabilities is not None and tier.capabilities.images:
+            warnings.append(f"tiers.{name}: images: true, but the {tier.engine} engine reads text only")
     return warnings

@@ -8,18 +8,17 @@ import os
 from typing import Any
 
 from classifiers.base import Prediction
-from classifiers.embed import limit_blas_threads
 from engines.base import Engine
 from engines.factory import build_engine
-from policies.decide import Decision, NoTierAvailable, decide, pinned
+from policies.decide import Decision, NoTierAvailable, Requirements, decide, pinned
 from policies.schema import Policy
-from policies.vllm import reprice
 from router.cache.responses import ResponseCache
 from router.capabilities import Needs, capable
 from router.conversations import Conversations
 from router.errors import APIError
 from router.ledger import Ledger
 from router.ledger.store import QuarantineCollector
+from router.measured_prices import MeasuredPrices
 from router.metrics import Metrics
 from router.resilience import Guard
 from router.schemas import ChatRequest
@@ -46,6 +45,10 @@ def routing_text(messages: list[Any]) -> str:
 
 class Gateway:
     def __init__(self, policy: Policy, source: str = "<default>", ledger: Ledger | None = None) -> None:
+        # `declared` is the policy as loaded and is never changed; `policy`, which routing and pricing read,
+        # is it with the measured prices laid over it (router/measured_prices.py).
+        self.declared = policy
+        self.measured_prices = MeasuredPrices()
         self.policy = policy
         self.source = source
         self.ledger = ledger or Ledger()
@@ -83,7 +86,6 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        limit_blas_threads()  # per-request products are tiny: BLAS threads cost wake-ups, not time saved
         await loop.run_in_executor(None, self.ledger.start)
         await self.tenancy.start()  # logs who may call; refuses a second replica counting budgets in memory
         if self.policy.cache.semantic:
@@ -103,16 +105,16 @@ class Gateway:
     def refresh_engine_stats(self) -> None:
         """Copy what vLLM tiers scraped from their replicas into the metrics, and re-price those tiers
         from their measured decode throughput (so routing and spend use what the GPUs deliver)."""
-        measured: dict[str, float | None] = {}
         for name, engine in self.engines.items():
             stats = getattr(engine, "stats", None)
             if stats is not None:
                 pool = stats()
                 self.metrics.observe_vllm(name, pool)
-                measured[name] = pool.busy_tokens_per_s
-        if measured:
-            self.policy = reprice(self.policy, measured)
-            self.metrics.observe_prices(self.policy)
+                self.measured_prices.observe(name, self.declared.tiers[name].model, pool.busy_tokens_per_s)
+        priced = self.measured_prices.priced(self.declared)
+        if [t.prices for t in priced.tiers.values()] != [t.prices for t in self.policy.tiers.values()]:
+            self.policy = priced
+            self.metrics.observe_prices(priced)
 
     async def _refresh_stats_every(self, interval: float) -> None:
         while True:
@@ -197,15 +199,9 @@ class Gateway:
                     code="model_unavailable",
                     param="model",
                 )
-            if request.tools and not self.engines[tier].supports_tools:
-                raise APIError(400, f"tier {tier!r} cannot call tools", code="tools_unsupported", param="tools")
             capable(self.policy, [tier], request, need)  # a pinned tier that lacks what the request needs: a 400 naming it
             return pinned(self.policy, tier, f"pinned by the request's model {request.model!r}")
         enabled = self.enabled()
-        if request.tools:
-            enabled = [t for t in enabled if self.engines[t].supports_tools]
-            if not enabled:
-                raise APIError(400, "no enabled tier supports tools", code="tools_unsupported", param="tools")
         # Only tiers that can serve the request compete, a budget downgrade included.
         enabled = capable(self.policy, enabled, request, need)
         if cheapest_only is not None:
@@ -221,10 +217,11 @@ class Gateway:
         self.metrics.decisions.labels(decision.tier).inc()
         return decision
 
-    def plan(self, first: str) -> list[str]:
-        """The tier to call and, after it, the enabled fallbacks the policy lists for it."""
+    def plan(self, first: str, need: Requirements | None = None) -> list[str]:
+        """The tier to call and, after it, the enabled fallbacks the policy lists for it that have what the
+        request needs (`need`: a tools request never falls back to a tier without tools)."""
         order = [first]
         for name in self.policy.fallbacks.get(first, []):
-            if name in self.engines and name not in order:
+            if name in self.engines and name not in order and not (need and need.missing(self.policy.tiers[name])):
                 order.append(name)
         return order

@@ -44,14 +44,15 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
         tiers = [t for t in tiers if not need.missing(gateway.policy.tiers[t])]
         tiers = tiers if len(tiers) >= 2 else None
     if tiers is not None:
-        stages = tuple(Decision(t, gateway.policy.tiers[t].model, 0.0, None, "cascade stage") for t in tiers)
-        first = Decision(tiers[0], stages[0].model, 0.0, None, f"cascade over {', '.join(tiers)}")
+        stages = tuple(Decision(t, gateway.policy.tiers[t].model, 0.0, None, "cascade stage", needs=need) for t in tiers)
+        first = Decision(tiers[0], stages[0].model, 0.0, None, f"cascade over {', '.join(tiers)}", needs=need)
         gateway.metrics.decisions.labels(tiers[0]).inc()
         return Plan(first, stages)
     decision = await gateway.decide(chat, cheapest_only=downgrade, need=need)
     if conversation is not None and not decision.pinned:
         decision = _agent_step(gateway, chat, need, identity.tenant, conversation, decision, downgrade)
         gateway.conversations.remember(identity.tenant, conversation, decision.tier)
+    decision = dataclasses.replace(decision, needs=need)  # its fallbacks are held to what the request needs
     return Plan(decision, (decision,), downgrade)
 
 

@@ -1,7 +1,8 @@
 """Policy hot reload: from a changed file (its mtime polled) or `POST /admin/policy/reload`.
 
 A reload builds a *successor* gateway that shares everything that outlives a policy (ledger,
-tenancy and quota store, metrics, circuit breakers, embedder) and swaps it in with one assignment.
+tenancy and quota store, metrics, circuit breakers, measured prices, embedder) and swaps it in with
+one assignment.
 A request holds the gateway it started with for its whole life, so an in-flight request keeps the
 policy, engines and prices it was admitted and reserved under; its budget settles exactly as
 reserved. Engines of unchanged tiers carry over; engines of changed or removed tiers are closed
@@ -53,16 +54,17 @@ class Outcome:
 
 
 def _engine_key(policy: Policy, name: str) -> Any:
-    """What an engine is built from: a tier whose definition is equal keeps its engine."""
+    """What an engine is built from: a tier whose definition (as declared, measured prices apart) is equal keeps its engine."""
     return policy.tiers[name]
 
 
 async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway, list[str], list[str], list[str]]:
     """A gateway for `policy` sharing `old`'s long-lived parts and the engines of its unchanged tiers."""
-    new = copy.copy(old)  # shares the ledger, tenancy, metrics, breakers, embedder and anything else long-lived
-    new.policy, new.source = policy, source
+    new = copy.copy(old)  # shares the ledger, tenancy, metrics, breakers, measured prices, embedder, anything long-lived
+    new.declared, new.source = policy, source
+    new.policy = old.measured_prices.priced(policy)  # what was measured prices the new policy's tiers from its first request
     new.status = {name: tier.status() for name, tier in policy.tiers.items()}
-    new.dearest = policy.by_cost()[-1]
+    new.dearest = new.policy.by_cost()[-1]
     new.active = 0
     new._stats_task = None
     loop = asyncio.get_running_loop()
@@ -85,7 +87,7 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
         for name, (enabled, _) in new.status.items():
             if not enabled:
                 continue
-            if name in old.engines and name in old.policy.tiers and _engine_key(old.policy, name) == _engine_key(policy, name):
+            if name in old.engines and name in old.declared.tiers and _engine_key(old.declared, name) == _engine_key(policy, name):
                 engines[name] = old.engines[name]
                 continue
             engine = build_engine(policy.tiers[name])
@@ -109,7 +111,7 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
             new.metrics.tier_up.labels(name).set(0)
     for name, (enabled, _) in new.status.items():
         new.metrics.tier_up.labels(name).set(1 if enabled else 0)
-    new.metrics.observe_prices(policy)
+    new.metrics.observe_prices(new.policy)
     if any(hasattr(engine, "stats") for engine in engines.values()):
         new._stats_task = asyncio.create_task(new._refresh_stats_every(STATS_INTERVAL_S))
     return new, added, removed, changed

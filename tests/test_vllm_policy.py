@@ -11,6 +11,7 @@ import pytest
 from policies import PolicyError, load_policy, load_policy_text
 from policies.deploy import vllm_launch_args
 from policies.vllm import Pricing, reprice
+from router.measured_prices import MeasuredPrices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +70,23 @@ def test_reprice_uses_measured_throughput() -> None:
     assert reprice(policy, {"gpu": None}) is policy
     fixed = load("vllm:\n      replicas: [http://h:8000]\n      pricing: {gpu_hourly_usd: 3.6, tokens_per_s: 100, measured: false}")
     assert reprice(fixed, {"gpu": 400.0}) is fixed
+
+
+def test_measured_prices_are_an_overlay_the_policy_never_holds() -> None:
+    priced_by_gpus = "vllm:\n      replicas: [http://h:8000]\n      pricing: {gpu_hourly_usd: GPU, tokens_per_s: 100}"
+    policy = load(priced_by_gpus.replace("GPU", "3.6"))
+    overlay = MeasuredPrices()
+    assert overlay.priced(policy) is policy  # nothing measured yet
+    overlay.observe("gpu", "qwen-7b", 400.0)
+    overlay.observe("gpu", "qwen-7b", None)  # not measured long enough this time: the last measurement stands
+    priced = overlay.priced(policy)
+    assert priced.tiers["gpu"].prices.output_per_mtok == Decimal("2.5")
+    assert policy.tiers["gpu"].prices.output_per_mtok == Decimal("10")  # the declared policy is left as loaded
+    # The overlay holds throughput, not a price: a reloaded policy with dearer GPUs is priced from the same measurement.
+    assert overlay.priced(load(priced_by_gpus.replace("GPU", "7.2"))).tiers["gpu"].prices.output_per_mtok == Decimal("5")
+    # Keyed by tier and model: the tier now serving another model starts from its declared price.
+    other = load_policy_text(TIER.replace("VLLM", priced_by_gpus.replace("GPU", "3.6")).replace("model: qwen-7b", "model: qwen-14b"))
+    assert overlay.priced(other) is other
 
 
 @pytest.mark.parametrize(
