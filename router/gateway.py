@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from classifiers.base import Prediction
+from classifiers.embed import limit_blas_threads
 from engines.base import Engine
 from engines.factory import build_engine
 from policies.decide import Decision, NoTierAvailable, Requirements, decide, pinned
@@ -86,6 +87,7 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        limit_blas_threads()  # per-request products are tiny: BLAS threads cost wake-ups, not time saved
         await loop.run_in_executor(None, self.ledger.start)
         await self.tenancy.start()  # logs who may call; refuses a second replica counting budgets in memory
         if self.policy.cache.semantic:
