@@ -457,6 +457,11 @@ class Embedder:
                 opts.intra_op_num_threads = self._threads or min(4, os.cpu_count() or 1)
                 opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # ORT's pool threads otherwise spin for a while after each run: on a few busy cores that
+                # burns the CPU the event loop and the next requests need (the semantic cache's misses
+                # cost tens of ms under load while idle embedder threads spun).
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
                 self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             self._ready = True
 
@@ -680,11 +685,12 @@ class BatchingEmbedder:
 class AsyncBatcher:
     """asyncio micro-batcher: ``await batcher.embed(text)``; the model runs in a thread.
 
-    The first request of a batch waits at most ``max_wait_ms`` for company; a batch is cut at
-    ``max_batch``. Embedding runs in the default executor so the event loop never blocks.
+    Texts that arrive while a batch runs form the next one (cut at ``max_batch``), so batching
+    costs an idle gateway nothing; ``max_wait_ms`` > 0 makes the first text of a batch also wait
+    that long for company. Embedding runs in the default executor so the event loop never blocks.
     """
 
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait_ms: float = 1.0) -> None:
+    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0

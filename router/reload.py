@@ -77,7 +77,7 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
         new.cache = ResponseCache(policy.cache, os.environ.get("SWITCHYARD_REDIS_URL"))
         inner = getattr(old._embedder, "embedder", None)
         if policy.cache.semantic and inner is not None:
-            new.cache.attach_embedder(inner.dim, inner.spec.name)
+            new.cache.attach_embedder(inner.dim, inner.spec.name, new.embed_texts)
         elif policy.cache.semantic:
             await new._start_embedder()
         await new.cache.start()

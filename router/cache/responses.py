@@ -8,6 +8,11 @@ with its longest-lived entry). Under `store_prompts: false` a stream entry carri
 the prompt instead of its text: peers then match it by the same text only, while the replica
 that answered keeps the text in memory (never in Redis) and matches it by meaning.
 
+While the calibrated rule demands the same content words (the shipped one does), the index is
+lazy (router.cache.semantic): a store keeps the text without embedding it, a lookup embeds only
+when an entry with the same content words exists, and then embeds that entry too (once), through
+the embedding function the gateway attaches. A miss then costs a hash and no model call.
+
 Prompts longer than the meaning guard reads (router.cache.guards.MAX_TEXT_CHARS) use the exact
 cache only, and lookups with long texts run their guard checks in a worker thread, so a client's
 megabyte prompts neither hold memory in the index nor hold the event loop.
@@ -21,7 +26,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +80,10 @@ def never_cached(chat: ChatRequest, settings: CacheSettings) -> str | None:
         return "temperature"
     marked = set(settings.side_effect_tools)
     if marked and chat.tools:
-        names = {((tool.get("function") or {}).get("name") if isinstance(tool.get("function"), dict) else None) or tool.get("name")
-                 for tool in chat.tools}
+        names = {
+            ((tool.get("function") or {}).get("name") if isinstance(tool.get("function"), dict) else None) or tool.get("name")
+            for tool in chat.tools
+        }
         if "*" in marked or names & marked:
             return "side-effect-tools"
     return None
@@ -121,9 +128,15 @@ class ResponseCache:
         # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded).
         self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and words
+        self._embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
 
-    def attach_embedder(self, dim: int, embedder_name: str) -> None:
-        """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it)."""
+    def attach_embedder(
+        self, dim: int, embedder_name: str, embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
+    ) -> None:
+        """Turn the semantic cache on for embeddings of `dim` dimensions (when the policy wants it).
+
+        With ``embed_texts`` (texts -> their embeddings, None for one that failed) the index is lazy
+        while the rule allows: entries are embedded when a query first needs them, not when stored."""
         if not self.settings.semantic:
             return
         from router.cache.semantic import SemanticIndex
@@ -131,9 +144,17 @@ class ResponseCache:
 
         self.embedder_name = embedder_name
         self.rule = calibration.rule_for(self.settings.max_false_hit_rate)
-        self.index = SemanticIndex(dim=dim, threshold=self.settings.semantic_threshold, max_entries=self.settings.max_entries,
-                                   ttl_s=self.settings.ttl_s, verifier=verdict, min_alignment=self.rule.min_alignment,
-                                   background_training=True)
+        self.index = SemanticIndex(
+            dim=dim,
+            threshold=self.settings.semantic_threshold,
+            max_entries=self.settings.max_entries,
+            ttl_s=self.settings.ttl_s,
+            verifier=verdict,
+            min_alignment=self.rule.min_alignment,
+            background_training=True,
+            lazy=embed_texts is not None,
+        )
+        self._embed_texts = embed_texts
         if self._redis_url:
             import redis.asyncio as redis
 
@@ -181,8 +202,9 @@ class ResponseCache:
     def scope(self, tenant: str) -> str:
         return "*" if self.settings.share_across_tenants else f"tenant:{tenant}"
 
-    async def lookup(self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]],
-                     request_id: str | None = None) -> Hit | None:
+    async def lookup(
+        self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]], request_id: str | None = None
+    ) -> Hit | None:
         scope = self.scope(tenant)
         if self.exact is not None:
             raw = await self.exact.get(exact_key(scope, chat))
@@ -203,9 +225,12 @@ class ResponseCache:
             await asyncio.wait([pending], timeout=PENDING_WAIT_S)
             if not self.index.may_match(sem_scope, text):
                 return None
-        vector = await embedding()
-        if vector is None:
-            return None
+        if self.index.lazy:
+            vector = await self._lazy_vectors(sem_scope, text, embedding)
+        else:
+            vector = await embedding()
+            if vector is None:
+                return None
         if len(text) > INLINE_LOOKUP_CHARS:
             found = await asyncio.to_thread(self.index.match, sem_scope, vector, text)
         else:
@@ -218,6 +243,19 @@ class ResponseCache:
                 self._served.popitem(last=False)
         return Hit("semantic", orjson.loads(found.value), float(found.similarity))
 
+    async def _lazy_vectors(self, sem_scope: str, text: str, embedding: Callable[[], Awaitable[np.ndarray | None]]) -> np.ndarray | None:
+        """Embed what a lazy match of ``text`` needs: the query (unless every candidate is the same
+        text) and the candidates not embedded yet, in one batch with the query when both are needed."""
+        need_query, missing = self.index.embedding_needs(sem_scope, text)
+        if missing and self._embed_texts is not None:
+            vectors = await asyncio.gather(embedding(), self._embed_texts([t for _, t in missing]))
+            query, fresh = vectors[0], vectors[1]
+            for (eid, _), vec in zip(missing, fresh, strict=True):
+                if vec is not None:
+                    self.index.set_vector(eid, vec)
+            return query
+        return await embedding() if need_query else None
+
     def feedback(self, request_id: str, score: float) -> bool:
         """A user's verdict on an answer: a bad one (score < 0.5) given from the semantic cache
         evicts that entry and tightens its scope's rule. True when it did."""
@@ -229,8 +267,16 @@ class ResponseCache:
         self.index.penalize(*served)
         return True
 
-    async def store(self, tenant: str, chat: ChatRequest, control: CacheControl, entry: dict[str, Any],
-                    embedding: Callable[[], Awaitable[np.ndarray | None]], *, store_prompts: bool = True) -> None:
+    async def store(
+        self,
+        tenant: str,
+        chat: ChatRequest,
+        control: CacheControl,
+        entry: dict[str, Any],
+        embedding: Callable[[], Awaitable[np.ndarray | None]],
+        *,
+        store_prompts: bool = True,
+    ) -> None:
         """Keep an answer; with ``store_prompts`` False no prompt text goes to Redis."""
         if not control.store:
             return
@@ -244,12 +290,22 @@ class ResponseCache:
         text = chat.messages[-1].content
         assert isinstance(text, str)
         key = (sem_scope, content_key(text))
+        if self.index.lazy:
+            # No embedding to wait for: the entry is matchable now; only Redis (if any) is left, off the path.
+            self.index.add(sem_scope, None, text, value.decode(), ttl_s=control.ttl_s)
+            if self._redis is not None and len(self._pending) < MAX_PENDING_STORES and key not in self._pending:
+                self._track(key, asyncio.create_task(self._share(sem_scope, None, text, value, control.ttl_s, store_prompts)))
+            elif self._redis is not None:
+                await self._share(sem_scope, None, text, value, control.ttl_s, store_prompts)
+            return
         if len(self._pending) >= MAX_PENDING_STORES or key in self._pending:
             # Backpressure: past the bound (or a store of the same words in flight) this answer waits for its own.
             await self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts)
             return
         # Off the request path: the answer leaves now, its embedding and index insert follow.
-        task = asyncio.create_task(self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts))
+        self._track(key, asyncio.create_task(self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts)))
+
+    def _track(self, key: tuple[str, bytes], task: asyncio.Task[None]) -> None:
         self._pending[key] = task
         task.add_done_callback(lambda done: self._stored(key, done))
 
@@ -259,21 +315,36 @@ class ResponseCache:
         if not task.cancelled() and task.exception() is not None:
             log.warning("semantic cache store failed: %s", task.exception())
 
-    async def _store_semantic(self, sem_scope: str, text: str, value: bytes, ttl_s: float,
-                              embedding: Callable[[], Awaitable[np.ndarray | None]], store_prompts: bool) -> None:
+    async def _store_semantic(
+        self,
+        sem_scope: str,
+        text: str,
+        value: bytes,
+        ttl_s: float,
+        embedding: Callable[[], Awaitable[np.ndarray | None]],
+        store_prompts: bool,
+    ) -> None:
         vector = await embedding()
         if vector is None:
             return
-        control_ttl = ttl_s
-        self.index.add(sem_scope, vector, text, value.decode(), ttl_s=control_ttl)
-        if self._redis is None:
-            return
+        self.index.add(sem_scope, vector, text, value.decode(), ttl_s=ttl_s)
+        if self._redis is not None:
+            await self._share(sem_scope, vector, text, value, ttl_s, store_prompts)
+
+    async def _share(self, sem_scope: str, vector: np.ndarray | None, text: str, value: bytes, ttl_s: float, store_prompts: bool) -> None:
+        """Append an entry to the Redis stream the replicas tail (a lazy index's carries no vector)."""
         fields: dict[str, str | bytes] = {
-            "scope": sem_scope, "vec": np.asarray(vector, dtype=np.float32).tobytes(), "digest": text_digest(sem_scope, text),
-            "value": value, "exp": str(time.time() + control_ttl), "origin": self._origin}
+            "scope": sem_scope,
+            "digest": text_digest(sem_scope, text),
+            "value": value,
+            "exp": str(time.time() + ttl_s),
+            "origin": self._origin,
+        }
+        if vector is not None:
+            fields["vec"] = np.asarray(vector, dtype=np.float32).tobytes()
         if store_prompts:
             fields["text"] = text
-        ttl_ms = max(1, math.ceil(control_ttl * 1000))
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
         args = [self.settings.max_entries, ttl_ms, *(x for pair in fields.items() for x in pair)]
         await self._append(keys=[STREAM], args=args)
 
@@ -299,9 +370,17 @@ class ResponseCache:
                     text = fields[b"text"].decode() if b"text" in fields else None
                     if text is None and b"digest" not in fields:
                         continue
-                    vector = np.frombuffer(fields[b"vec"], dtype=np.float32)
-                    self.index.add(fields[b"scope"].decode(), vector, text, fields[b"value"].decode(), ttl_s=expires - now,
-                                   digest=fields.get(b"digest"))
+                    vector = np.frombuffer(fields[b"vec"], dtype=np.float32) if b"vec" in fields else None
+                    if vector is None and not self.index.lazy:
+                        continue  # a lazy peer's entry: this replica's rule searches by vector and cannot use it
+                    self.index.add(
+                        fields[b"scope"].decode(),
+                        vector,
+                        text,
+                        fields[b"value"].decode(),
+                        ttl_s=expires - now,
+                        digest=fields.get(b"digest"),
+                    )
 
 
 def _matchable(chat: ChatRequest) -> bool:

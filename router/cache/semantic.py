@@ -33,6 +33,14 @@ With a ``verifier`` (:func:`router.cache.verify.verdict`, what the gateway uses)
 threshold only finds candidates; the verifier then decides on both whole texts, with a
 ``min_alignment`` that a scope's negative feedback raises (:meth:`SemanticIndex.penalize`): a
 scope that was served a wrong answer stops accepting matches as loose as that one.
+
+A *lazy* index (``lazy=True``; in force while the rule demands alignment 1.0, the shipped one)
+needs no search structure at all: the verifier accepts only entries with the same content words in
+order, so an entry's candidates are the entries sharing its content-word hash, found by a dict
+lookup. Entries are then added without a vector and embedded only when a later query with the
+same content words needs the cosine (:meth:`SemanticIndex.embedding_needs`,
+:meth:`SemanticIndex.set_vector`): a store costs no embedding, a miss none either, and there is
+no partition to maintain. Cosine, threshold and verifier decide exactly as in the searched index.
 """
 
 from __future__ import annotations
@@ -261,8 +269,12 @@ def _nearest(data: Vector, cents: Vector, chunk: int = 16384) -> NDArray[np.intp
 
 def text_digest(scope: str, text: str) -> bytes:
     """What identifies an entry's text (salted by its scope, so equal prompts of two scopes differ)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, person=b"sy-semcache",
-                           salt=hashlib.blake2b(scope.encode(), digest_size=16).digest()).digest()
+    return hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"),
+        digest_size=16,
+        person=b"sy-semcache",
+        salt=hashlib.blake2b(scope.encode(), digest_size=16).digest(),
+    ).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +297,7 @@ class _Entry:
     digest: bytes
     value: str
     expires: float
+    vector: Vector | None = None  # a lazy index's entries carry their own (once embedded); else it lives in a shard
 
 
 class SemanticIndex:
@@ -310,6 +323,7 @@ class SemanticIndex:
         verifier: Verifier | None = None,
         min_alignment: float = 1.0,
         background_training: bool = False,
+        lazy: bool = False,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
@@ -326,6 +340,8 @@ class SemanticIndex:
         self.min_alignment = min_alignment
         # Partition a large scope in a worker thread (the gateway's choice): adds and lookups go on meanwhile.
         self.background_training = background_training
+        self._lazy = lazy
+        self._scopes: dict[str, int] = {}  # live entries per scope (a lazy index has no shards to ask)
         self._tightened: OrderedDict[str, float] = OrderedDict()
         self._clock = clock
         self._lock = threading.RLock()
@@ -339,18 +355,51 @@ class SemanticIndex:
         # (expires, id); ids of entries already gone are skipped when popped.
         self._expiry: list[tuple[float, int]] = []
         self._next_id = 0
-        self._stats = {"lookups": 0, "hits": 0, "guard_rejects": 0, "capped": 0, "evicted": 0, "expired": 0,
-                       "too_long": 0,
-                       "verifier_rejects": 0, "penalized": 0, "trainings": 0}
+        self._stats = {
+            "lookups": 0,
+            "hits": 0,
+            "guard_rejects": 0,
+            "capped": 0,
+            "evicted": 0,
+            "expired": 0,
+            "too_long": 0,
+            "verifier_rejects": 0,
+            "penalized": 0,
+            "trainings": 0,
+        }
 
     # -- public API ---------------------------------------------------------------------------
-    def add(self, scope: str, vector: np.ndarray, text: str | None, value: str, ttl_s: float | None = None,
-            *, digest: bytes | None = None) -> bool:
+    @property
+    def lazy(self) -> bool:
+        """Whether entries are matched by their content-word hash and embedded only when needed
+        (see the module docstring): only while that hash decides every match exactly."""
+        return self._lazy and self._hash_decides(None)
+
+    def _hash_decides(self, scope: str | None) -> bool:
+        # The verifier accepts only the same content words in order: an entry without them cannot hit.
+        if self.verifier is None:
+            return False
+        need = self.min_alignment if scope is None else self._tightened.get(scope, self.min_alignment)
+        return need >= 1.0
+
+    def add(
+        self,
+        scope: str,
+        vector: np.ndarray | None,
+        text: str | None,
+        value: str,
+        ttl_s: float | None = None,
+        *,
+        digest: bytes | None = None,
+    ) -> bool:
         """Store an entry; False when its text is too long to be matched by meaning (not stored).
 
         ``text`` may be None when ``digest`` (:func:`text_digest`) is given: the entry then only
-        matches the same text."""
-        vec = self._unit(vector)
+        matches the same text. ``vector`` may be None in a lazy index (embedded when first needed)."""
+        lazy = self.lazy
+        if vector is None and not lazy:
+            raise ValueError("an entry needs its vector unless the index is lazy")
+        vec = None if vector is None else self._unit(vector)
         ttl = self.ttl_s if ttl_s is None else ttl_s
         if text is not None:
             if len(text) > self.max_text_chars:
@@ -373,17 +422,15 @@ class SemanticIndex:
             self._entries[eid] = entry
             self._lru[eid] = None
             self._by_digest[(scope, digest)] = eid
+            self._scopes[scope] = self._scopes.get(scope, 0) + 1
             if text is not None:
                 self._by_content.setdefault((scope, content_key(text)), set()).add(eid)
             heapq.heappush(self._expiry, (entry.expires, eid))
-            shard = self._shards.get(scope)
-            if shard is None:
-                shard = self._shards[scope] = _Shard(self.dim, self.flat_max, self.max_probe)
-                shard.background = self.background_training
-            shard.insert(eid, vec)
-            if shard.background and shard.wants_training():
-                shard.journal = []  # from here on, changes are journalled; the thread copies block by block
-                threading.Thread(target=self._train_off_lock, args=(scope, shard), daemon=True, name="semcache-train").start()
+            if lazy:
+                entry.vector = vec
+            else:
+                assert vec is not None
+                self._insert(scope, eid, vec)
             while len(self._entries) > self.max_entries:
                 oldest = next(iter(self._lru))
                 self._remove(oldest)
@@ -393,6 +440,51 @@ class SemanticIndex:
                 self._expiry = [(e.expires, i) for i, e in self._entries.items()]
                 heapq.heapify(self._expiry)
         return True
+
+    def _insert(self, scope: str, eid: int, vec: Vector) -> None:
+        shard = self._shards.get(scope)
+        if shard is None:
+            shard = self._shards[scope] = _Shard(self.dim, self.flat_max, self.max_probe)
+            shard.background = self.background_training
+        shard.insert(eid, vec)
+        if shard.background and shard.wants_training():
+            shard.journal = []  # from here on, changes are journalled; the thread copies block by block
+            threading.Thread(target=self._train_off_lock, args=(scope, shard), daemon=True, name="semcache-train").start()
+
+    def embedding_needs(self, scope: str, text: str) -> tuple[bool, list[tuple[int, str]]]:
+        """What a lazy index's :meth:`match` of ``text`` needs embedded: (the query itself?, the
+        (entry id, text) of candidates not embedded yet). The query is not needed when no candidate
+        exists or every candidate is the very same text (similarity 1 without a model)."""
+        with self._lock:
+            ids = self._candidate_ids(scope, text)
+            query = False
+            missing: list[tuple[int, str]] = []
+            for eid in ids:
+                entry = self._entries[eid]
+                if entry.text is None or entry.text == text:
+                    continue
+                query = True
+                if entry.vector is None:
+                    missing.append((eid, entry.text))
+            return query, missing
+
+    def set_vector(self, eid: int, vector: np.ndarray) -> None:
+        """A lazy entry's embedding, computed when a query first needed it (a no-op once set or gone)."""
+        vec = self._unit(vector)
+        with self._lock:
+            entry = self._entries.get(eid)
+            if entry is not None and entry.vector is None:
+                entry.vector = vec
+
+    def _candidate_ids(self, scope: str, text: str) -> list[int]:
+        # The entries a lazy match considers: those with the same content words, and a digest-only one
+        # of the very same text; at most max_checks of them (the bound a searched lookup has).
+        ids = list(self._by_content.get((scope, content_key(text)), ()))
+        same = self._by_digest.get((scope, text_digest(scope, text)))
+        if same is not None and same not in ids:
+            ids.append(same)
+        ids.sort(reverse=True)  # newest first
+        return ids[: self.max_checks]
 
     def lookup(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> tuple[str, float] | None:
         found = self.match(scope, vector, text, threshold)
@@ -424,7 +516,7 @@ class SemanticIndex:
     def has_scope(self, scope: str) -> bool:
         """Whether any entry lives in ``scope``: a lookup in an empty scope needs no embedding."""
         with self._lock:
-            return scope in self._shards
+            return scope in self._scopes
 
     def may_match(self, scope: str, text: str) -> bool:
         """False only when no entry could pass this scope's rule for ``text``, decided without an
@@ -432,9 +524,9 @@ class SemanticIndex:
         rule demands alignment 1.0 (the same content words in order, as the shipped rule does);
         looser rules always answer True."""
         with self._lock:
-            if scope not in self._shards:
+            if scope not in self._scopes:
                 return False
-            if self.verifier is None or self._tightened.get(scope, self.min_alignment) < 1.0:
+            if not self._hash_decides(scope):
                 return True
             if (scope, content_key(text)) in self._by_content:
                 return True
@@ -463,8 +555,10 @@ class SemanticIndex:
             self._remove(eid)
             return True
 
-    def match(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> Match | None:
-        q = self._unit(vector)
+    def match(self, scope: str, vector: np.ndarray | None, text: str, threshold: float | None = None) -> Match | None:
+        """The best entry for ``text`` that passes threshold and verifier. ``vector`` may be None in a
+        lazy index when :meth:`embedding_needs` said the query need not be embedded."""
+        q = None if vector is None else self._unit(vector)
         t = self.threshold if threshold is None else threshold
         with self._lock:
             self._stats["lookups"] += 1
@@ -473,12 +567,15 @@ class SemanticIndex:
                 return None
             now = self._clock()
             self._purge_expired(now)
-            shard = self._shards.get(scope)
-            if shard is None:
-                return None
-            found, capped = shard.search(q, t)
-            if capped:
-                self._stats["capped"] += 1
+            if self.lazy:
+                found = self._lazy_candidates(scope, q, text, t)
+            else:
+                shard = self._shards.get(scope)
+                if shard is None or q is None:
+                    return None
+                found, capped = shard.search(q, t)
+                if capped:
+                    self._stats["capped"] += 1
             found.sort(reverse=True)
             candidates = [(sim, eid, entry) for sim, eid in found if (entry := self._entries[eid]).expires > now]
         # The guard runs without the lock: adds and other lookups need not wait for it.
@@ -516,6 +613,20 @@ class SemanticIndex:
                 return Match(entry.value, sim, score, entry.digest)
         return None
 
+    def _lazy_candidates(self, scope: str, q: Vector | None, text: str, threshold: float) -> list[tuple[float, int]]:
+        found: list[tuple[float, int]] = []
+        for eid in self._candidate_ids(scope, text):
+            entry = self._entries[eid]
+            if entry.text is None or entry.text == text:
+                sim = 1.0  # the very same text (a digest-only entry matched by its digest)
+            elif q is None or entry.vector is None:
+                continue  # not embedded (an embedding failed): no cosine, no hit
+            else:
+                sim = float(entry.vector @ q)
+            if sim >= threshold:
+                found.append((sim, eid))
+        return found
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
@@ -526,6 +637,7 @@ class SemanticIndex:
             self._lru.clear()
             self._by_digest.clear()
             self._by_content.clear()
+            self._scopes.clear()
             self._shards.clear()
             self._expiry.clear()
             self._tightened.clear()
@@ -567,7 +679,13 @@ class SemanticIndex:
                 same.discard(eid)
                 if not same:
                     del self._by_content[key]
-        shard = self._shards[entry.scope]
-        shard.remove(eid)
-        if len(shard) == 0:
-            del self._shards[entry.scope]
+        left = self._scopes[entry.scope] - 1
+        if left:
+            self._scopes[entry.scope] = left
+        else:
+            del self._scopes[entry.scope]
+        shard = self._shards.get(entry.scope)
+        if shard is not None and eid in shard.loc:
+            shard.remove(eid)
+            if len(shard) == 0:
+                del self._shards[entry.scope]

@@ -1,0 +1,181 @@
+"""The semantic cache's miss path costs no embedding: what the lazy index embeds, and when.
+
+Counted through the embedding functions the cache is handed (the same hooks the gateway passes), never
+by patching. Vectors come from a deterministic bag-of-words embedder, so no assertion depends on a
+model's numerics; every decision asserted is the verifier's exact string logic."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from policies.schema import CacheSettings
+from router.cache.responses import CacheControl, ResponseCache
+from router.cache.semantic import SemanticIndex
+from router.cache.verify import verdict
+from router.schemas import parse_chat_request
+
+DIM = 64
+KEEP = CacheControl(lookup=True, store=True, ttl_s=600)
+
+
+def bag_embed(text: str) -> np.ndarray:
+    vec = np.zeros(DIM, dtype=np.float32)
+    for word in text.lower().split():
+        vec[int.from_bytes(hashlib.blake2b(word.strip("?.,!").encode(), digest_size=4).digest(), "little") % DIM] += 1.0
+    vec[0] += 0.01  # never the zero vector
+    return vec / np.linalg.norm(vec)
+
+
+class Counted:
+    """The two embedding hooks a cache gets, counting what each was asked to embed."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        self.entries: list[str] = []
+
+    def query(self, text: str) -> Callable[[], Awaitable[np.ndarray]]:
+        async def get() -> np.ndarray:
+            self.queries.append(text)
+            return bag_embed(text)
+
+        return get
+
+    async def texts(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+        self.entries.extend(texts)
+        return [bag_embed(t) for t in texts]
+
+
+def chat(text: str) -> Any:
+    return parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": text}]})
+
+
+def cache_with(counted: Counted | None) -> ResponseCache:
+    """A semantic-only cache (exact off, so only the semantic path can answer) under the strictest rule
+    (no calibration certifies a bound this tight); lazy when given hooks."""
+    cache = ResponseCache(CacheSettings(exact=False, semantic=True, max_false_hit_rate=1e-6))
+    cache.attach_embedder(DIM, "bag-of-words", None if counted is None else counted.texts)
+    cache.index.threshold = 0.5  # candidates by this toy embedder's cosine; the verifier decides
+    return cache
+
+
+def store(cache: ResponseCache, counted: Counted, tenant: str, text: str, answer: str) -> None:
+    async def keep() -> None:
+        await cache.store(tenant, chat(text), KEEP, {"response": answer}, counted.query(text))
+        await cache.drain()
+
+    asyncio.run(keep())
+
+
+def ask(cache: ResponseCache, counted: Counted, tenant: str, text: str) -> str | None:
+    hit = asyncio.run(cache.lookup(tenant, chat(text), counted.query(text)))
+    return None if hit is None else hit.entry["response"]
+
+
+def test_stores_and_misses_embed_nothing_and_a_candidate_is_embedded_once() -> None:
+    counted = Counted()
+    cache = cache_with(counted)
+    assert cache.index.lazy  # alignment 1.0 (the shipped rule) with an embedding hook: lazy
+    for i in range(20):
+        store(cache, counted, "t", f"what is the boiling point of compound number {i}", f"answer {i}")
+    assert counted.queries == [] and counted.entries == []  # storing embeds nothing
+    for question in ("what is a monad", "how do I sort a list", "what is the freezing point of water"):
+        assert ask(cache, counted, "t", question) is None
+    assert counted.queries == [] and counted.entries == []  # misses embed nothing
+    store(cache, counted, "t", "what is a functor", "functor")
+    assert ask(cache, counted, "t", "What is a functor?") == "functor"
+    assert counted.queries == ["What is a functor?"] and counted.entries == ["what is a functor"]
+    assert ask(cache, counted, "t", "what is a functor please") == "functor"
+    # The entry keeps its embedding: a second paraphrase embeds only itself.
+    assert counted.queries[-1] == "what is a functor please" and counted.entries == ["what is a functor"]
+
+
+def test_the_very_same_text_hits_without_any_embedding() -> None:
+    counted = Counted()
+    cache = cache_with(counted)
+    store(cache, counted, "t", "how do i reverse a list in python", "reverse")
+    assert ask(cache, counted, "t", "how do i reverse a list in python") == "reverse"
+    assert counted.queries == [] and counted.entries == []
+
+
+def test_lazy_and_searched_indexes_decide_the_same() -> None:
+    """Same hits and misses (and the same answers) with the entries embedded at store time or when
+    first needed, on pairs that keep and pairs that change the meaning."""
+    stored = {
+        "what is the capital of france": "paris",
+        "how do i reverse a list in python": "reverse",
+        "convert 5 miles to kilometres": "8 km",
+        "is it safe to eat raw eggs": "eggs",
+        "sort the list of users by age": "by-age",
+    }
+    queries = [
+        "What is the capital of France?",
+        "what is not the capital of france",
+        "what is the capital of germany",
+        "How do I reverse a list in Python?",
+        "how do i reverse a string in python",
+        "convert 5 miles to kilometres!",
+        "convert 6 miles to kilometres",
+        "convert 5 kilometres to miles",
+        "is it safe to eat raw eggs?",
+        "is it unsafe to eat raw eggs",
+        "sort the list of users by their age",
+        "sort the list of users by name",
+    ]
+    answers = []
+    for lazy in (False, True):
+        counted = Counted()
+        cache = cache_with(counted if lazy else None)
+        assert cache.index.lazy is lazy
+        for text, answer in stored.items():
+            store(cache, counted, "t", text, answer)
+        answers.append([ask(cache, counted, "t", q) for q in queries])
+    assert answers[0] == answers[1]
+    assert answers[1].count(None) < len(queries)  # some hit (the comparison is not vacuous)
+    assert answers[1][1] is None and answers[1][6] is None  # and meaning changes miss in both
+
+
+def test_lazy_semantic_path_is_tenant_scoped() -> None:
+    counted = Counted()
+    cache = cache_with(counted)
+    store(cache, counted, "tenant-a", "how do i reverse a list in python", "a's answer")
+    assert ask(cache, counted, "tenant-b", "How do I reverse a list in Python?") is None
+    assert ask(cache, counted, "tenant-b", "how do i reverse a list in python") is None
+    assert counted.queries == [] and counted.entries == []  # another tenant's entry is no candidate
+    assert ask(cache, counted, "tenant-a", "How do I reverse a list in Python?") == "a's answer"
+
+
+def test_a_looser_rule_keeps_the_searched_index() -> None:
+    """Alignment below 1.0 cannot be decided by a hash of the content words: entries are embedded when
+    stored and searched by vector, as before."""
+    counted = Counted()
+    cache = ResponseCache(CacheSettings(exact=False, semantic=True, max_false_hit_rate=0.5))
+    cache.attach_embedder(DIM, "bag-of-words", counted.texts)
+    if cache.index.min_alignment >= 1.0:
+        pytest.skip("the calibration certifies no looser rule at this bound")
+    assert not cache.index.lazy
+    store(cache, counted, "t", "what is a functor", "functor")
+    assert counted.queries == ["what is a functor"]
+
+
+def test_expired_and_evicted_lazy_entries_leave_nothing_to_embed() -> None:
+    now = [0.0]
+    index = SemanticIndex(dim=DIM, max_entries=2, ttl_s=10, verifier=verdict, min_alignment=1.0, lazy=True, clock=lambda: now[0])
+    assert index.lazy
+    index.add("s", None, "what is a functor", "f")
+    index.add("s", None, "what is a monad", "m")
+    index.add("s", None, "what is a lens", "l")  # evicts the functor (least recently used)
+    assert index.embedding_needs("s", "What is a functor?") == (False, [])
+    assert not index.may_match("s", "What is a functor?")
+    needs = index.embedding_needs("s", "What is a monad?")
+    assert needs[0] and [text for _, text in needs[1]] == ["what is a monad"]
+    now[0] = 11.0
+    assert index.match("s", bag_embed("what is a lens"), "what is a lens") is None  # expired
+    assert not index.has_scope("s") and len(index) == 0
+    with pytest.raises(ValueError):
+        SemanticIndex(dim=DIM).add("s", None, "x", "v")  # a searched index needs the vector
