@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from classifiers.base import Prediction
@@ -143,8 +144,9 @@ class Gateway:
     async def _start_embedder(self) -> None:
         # The semantic cache needs a contextual embedding (MiniLM, ONNX int8): the classifier's static
         # token embeddings rank difficulty well but cannot tell a paraphrase from a changed question
-        # (bench/semantic_cache.py --backend static). So this is a second embedding, computed once
-        # per request for the cache's lookup and store; the classifier embeds on its own in ~1 ms.
+        # (bench/semantic_cache.py --backend static). So this is a second embedding, computed at most
+        # once per request and only when an entry with the same content words exists (the cache's
+        # lazy index); the classifier embeds on its own in ~1 ms.
         try:
             from classifiers.embed import AsyncBatcher, Embedder, EmbedderSpec
 
@@ -153,7 +155,7 @@ class Gateway:
             embedder = Embedder(EmbedderSpec(backend=backend, head_tokens=96, tail_tokens=32))  # type: ignore[arg-type]
             await loop.run_in_executor(None, embedder.warmup)
             self._embedder = AsyncBatcher(embedder)
-            self.cache.attach_embedder(embedder.dim, embedder.spec.name)
+            self.cache.attach_embedder(embedder.dim, embedder.spec.name, self.embed_texts)
         except Exception as exc:  # noqa: BLE001 - without embeddings the gateway still serves, uncached by meaning
             log.warning("request embeddings unavailable (%s); semantic cache off", exc)
             self._embedder = None
@@ -167,6 +169,10 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001
             log.warning("embedding failed: %s", exc)
             return None
+
+    async def embed_texts(self, texts: Sequence[str]) -> list[Any]:
+        """Embeddings of other texts (cache entries embedded when first needed), None where one failed."""
+        return list(await asyncio.gather(*(self.embed(text) for text in texts)))
 
     def done(self) -> None:
         """One request on this gateway finished (it began with `active += 1` in the pipeline)."""
