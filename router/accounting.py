@@ -1,28 +1,25 @@
 """What a request costs and how it is recorded: prompt-token bounds, worst-case holds on budgets,
-the per-request state, the ledger row and its commit."""
+and the ledger row a request's books (router/books.py) close with."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.responses import Response
 
 from engines.base import messages_text
 from policies.decide import Decision
 from router.billing import ESTIMATED, attempts, estimate
-from router.cache.responses import CacheControl
-from router.errors import APIError
-from router.gateway import Gateway, routing_text
-from router.ledger.store import LedgerRow, LedgerUnavailable, to_nanousd
+from router.gateway import Gateway
+from router.ledger.store import LedgerRow, to_nanousd
 from router.schemas import ChatRequest
-from router.tenancy.guard import Identity
-from router.upstream import engine_request
+
+if TYPE_CHECKING:
+    from router.books import Outcome, RequestBooks
 
 log = logging.getLogger("switchyard")
 PARAMS = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "user", "stream", "tools", "tool_choice"}
@@ -79,82 +76,22 @@ def worst_case(gateway: Gateway, chat: ChatRequest, decision: Decision, prompt_b
     return to_nanousd(worst)
 
 
-@dataclass
-class Call:
-    """One chat request on its way through the gateway."""
-
-    request_id: str
-    started: float
-    headers: dict[str, str]
-    tenant: str = "anonymous"
-    team: str = "default"
-    key_id: str | None = None
-    chat: ChatRequest | None = None
-    decision: Decision | None = None
-    overhead_ms: float | None = None
-    identity: Identity | None = None
-    reserved: int = 0
-    holding: bool = False  # a budget reservation is held until settled or released
-    cache: str = "off"  # off, bypass, miss, hit-exact, hit-semantic
-    door: str = "chat"  # the API surface the request came through (router/doors/)
-    conversation: str | None = None  # which conversation and step of it (router/conversations.py)
-    step: int | None = None
-    payload: dict[str, Any] | None = None  # the chat body a door translated, when not read from the request
-    keep_text: bool = True  # False: the client asked that nothing be stored (Responses' `store: false`)
-    cascade: list[dict[str, Any]] | None = None  # the cascade's stages so far, when the request is cascaded
-    billed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # failed attempts providers bill (router/billing.py)
-    control: CacheControl | None = None
-    _embedding: Any = None
-    _embedded: bool = False
-
-    def embedding(self, gateway: Gateway) -> Callable[[], Awaitable[Any]]:
-        """The request's embedding, computed at most once, when first needed."""
-
-        async def get() -> Any:
-            if not self._embedded:
-                self._embedded = True
-                assert self.chat is not None
-                self._embedding = await gateway.embed(routing_text(self.chat.messages))
-            return self._embedding
-
-        return get
-
-    async def settle(self, gateway: Gateway, actual: int) -> None:
-        if self.holding and self.identity is not None:
-            self.holding = False
-            await gateway.tenancy.settle(self.identity, self.request_id, actual)
-
-    async def release(self, gateway: Gateway) -> None:
-        if self.holding and self.identity is not None:
-            self.holding = False
-            await gateway.tenancy.release(self.identity, self.request_id)
-
-
-def finish(
-    gateway: Gateway,
-    call: Call,
-    tier: str | None,
-    usage: dict[str, Any],
-    *,
-    status: str = "ok",
-    http_status: int = 200,
-    error: str | None = None,
-    response_text: str | None = None,
-    cached_cost: int | None = None,
-    prior: list[tuple[str, dict[str, Any]]] | None = None,
-) -> tuple[Decimal, LedgerRow]:
+def ledger_row(gateway: Gateway, books: RequestBooks, outcome: Outcome) -> tuple[Decimal, LedgerRow]:
     """Price the request, count it in the metrics and log line, and build its ledger row.
 
-    `prior` are earlier calls of the same request (cascade stages that did not answer): each is
-    priced at its own tier and added, so the one row carries everything the request cost; so are
-    the request's failed attempts that providers bill (`call.billed`). Usage the gateway estimated
+    The request's earlier calls (cascade stages that did not give the answer) are each priced at
+    their own tier and added, so the one row carries everything the request cost; so are the
+    request's failed attempts that providers bill (`books.billed`). Usage the gateway estimated
     is listed, with how, in the row's `decision.usage_estimated`; billed attempts in `decision.billed_attempts`.
     """
-    prior = [*(prior or []), *call.billed]
+    tier, usage, status = outcome.tier, outcome.usage, outcome.status
+    cached_cost = outcome.cached.cost_nanousd if outcome.cached is not None else None
+    prior = [(s.tier, s.usage) for s in books.stages or [] if s.usage is not None and s is not outcome.final]
+    prior += books.billed
     estimated = [u[ESTIMATED] for u in (usage, *(u for _, u in prior)) if u.get(ESTIMATED)]
     prompt, completion = reported_tokens(usage.get("prompt_tokens")), reported_tokens(usage.get("completion_tokens"))
-    latency_ms = (time.perf_counter() - call.started) * 1000
-    chat, decision = call.chat, call.decision
+    latency_ms = (time.perf_counter() - books.started) * 1000
+    chat, decision = books.chat, books.decision
     cost = saved = Decimal(0)
     model = None
     if tier is not None:
@@ -166,7 +103,7 @@ def finish(
         metrics = gateway.metrics
         if cached_cost is not None:
             metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
-        metrics.answered(tier, model, status, call.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
+        metrics.answered(tier, model, status, books.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
     for stage, stage_usage in prior:
         stage_prompt = reported_tokens(stage_usage.get("prompt_tokens"))
         stage_completion = reported_tokens(stage_usage.get("completion_tokens"))
@@ -178,30 +115,31 @@ def finish(
         gateway.metrics.tokens.labels(stage, "completion").inc(stage_completion)
         gateway.metrics.cost.labels(stage).inc(float(stage_cost))
     excess = 0
-    if call.reserved and to_nanousd(cost) > call.reserved:
+    if books.reserved and to_nanousd(cost) > books.reserved:
         # The upstream reported more than this request's worst case: a lie or a bug, never a cost
         # a budget should carry. Charge the reservation; keep the rest aside for reconciliation.
-        excess = to_nanousd(cost) - call.reserved
-        cost = Decimal(call.reserved) / Decimal(1_000_000_000)
+        excess = to_nanousd(cost) - books.reserved
+        cost = Decimal(books.reserved) / Decimal(1_000_000_000)
         gateway.metrics.over_reservation.labels(tier or "none").inc(excess / 1e9)
         log.warning("usage reported beyond the reservation: $%s not charged, kept for reconciliation", Decimal(excess) / 10**9,
-                    extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier})
+                    extra={"request_id": books.request_id, "tenant": books.tenant, "tier": tier})
     if log.isEnabledFor(logging.INFO):
         log.info(
             "chat completion",
-            extra={"request_id": call.request_id, "tenant": call.tenant, "tier": tier, "status": status, "http_status": http_status,
-                   "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": str(cost), "latency_ms": round(latency_ms, 2)},
+            extra={"request_id": books.request_id, "tenant": books.tenant, "tier": tier, "status": status,
+                   "http_status": outcome.http_status, "prompt_tokens": prompt, "completion_tokens": completion,
+                   "cost_usd": str(cost), "latency_ms": round(latency_ms, 2)},
         )
     # Only a request an engine worked on keeps its prompt and answer: a refused one (any 4xx, a 429,
     # a 5xx before an answer began) would let anyone fill the ledger with megabytes for free.
-    store = gateway.policy.store_prompts and call.keep_text and (status in ("ok", "cancelled") or response_text is not None)
+    store = gateway.policy.store_prompts and books.keep_text and (status in ("ok", "cancelled") or outcome.text is not None)
     row = LedgerRow(
-        request_id=call.request_id,
-        tenant=call.tenant,
-        team=call.team,
-        key_id=call.key_id,
+        request_id=books.request_id,
+        tenant=books.tenant,
+        team=books.team,
+        key_id=books.key_id,
         status=status,
-        http_status=http_status,
+        http_status=outcome.http_status,
         requested_model=chat.model if chat else None,
         tier=tier,
         model=model,
@@ -211,14 +149,14 @@ def finish(
             {"tier": decision.tier, "predicted": decision.predicted, "threshold": decision.threshold,
              "reason": decision.reason, "classifier": decision.classifier,
              **({"reasoning": decision.reasoning} if decision.reasoning is not None else {}),
-             **({"cascade": call.cascade} if call.cascade is not None else {}),
+             **({"cascade": [stage.as_row() for stage in books.stages]} if books.stages is not None else {}),
              **({"usage_estimated": estimated} if estimated else {}),
-             **({"billed_attempts": attempts(call.billed)} if call.billed else {})}
+             **({"billed_attempts": attempts(books.billed)} if books.billed else {})}
             if decision else None
         ),
         fallback_from=decision.tier if decision and tier and tier != decision.tier else None,
         messages=chat.plain_messages if chat and store else None,
-        response=response_text if store else None,
+        response=outcome.text if store else None,
         params=chat.model_dump(include=PARAMS, exclude_none=True) if chat else None,
         stream=bool(chat and chat.stream),
         prompt_tokens=prompt,
@@ -226,42 +164,14 @@ def finish(
         cost_nanousd=to_nanousd(cost),
         saved_nanousd=to_nanousd(saved),
         latency_ms=round(latency_ms, 3),
-        overhead_ms=call.overhead_ms,
-        cache=call.cache,
-        error=error,
+        overhead_ms=books.overhead_ms,
+        cache=books.cache,
+        error=outcome.error,
         excess_nanousd=excess,
-        door=call.door,
-        conversation_id=call.conversation,
-        step=call.step,
+        door=books.door,
+        conversation_id=books.conversation,
+        step=books.step,
     )
+    if outcome.row:
+        row = dataclasses.replace(row, **outcome.row)
     return cost, row
-
-
-async def commit(gateway: Gateway, row: LedgerRow) -> None:
-    try:
-        await gateway.ledger.record(row)
-    except LedgerUnavailable as exc:
-        log.error("ledger write failed: %s", exc, extra={"request_id": row.request_id})
-        message = "the gateway could not record this request, so it is not answered; retry later"
-        raise APIError(503, message, code="ledger_unavailable") from None
-    gateway.metrics.recorded(row.tenant, row.team, row.tier, row.status, row.cost_nanousd / 1e9)
-
-
-async def abandoned(gateway: Gateway, call: Call) -> Response:
-    """The client left while the upstream call (or its retries) was under way; that call was cancelled."""
-    chat, decision = call.chat, call.decision
-    assert chat is not None and decision is not None
-    log.info("client went away; upstream call cancelled", extra={"request_id": call.request_id})
-    # The upstream saw the prompt before it was cancelled: charge that, estimated.
-    prompt = messages_text(engine_request(gateway, chat, decision.tier).messages)
-    usage = estimate(prompt, 0, "client left before the answer: prompt estimated from its text")
-    _, row = finish(gateway, call, decision.tier, usage, status="cancelled", http_status=499, error="client disconnected",
-                    prior=completed_stages(call))
-    await call.settle(gateway, row.cost_nanousd)
-    await commit(gateway, row)
-    return Response(status_code=499)
-
-
-def completed_stages(call: Call, final: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Cascade stages that answered, except the final answer's own (finish prices that one)."""
-    return [(s["tier"], s["usage"]) for s in call.cascade or [] if "usage" in s and s is not final]

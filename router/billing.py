@@ -21,7 +21,7 @@ from engines.base import EngineError, estimate_tokens, messages_text
 
 if TYPE_CHECKING:
     from policies.schema import Tier
-    from router.accounting import Call
+    from router.books import RequestBooks
     from router.gateway import Gateway
 
 log = logging.getLogger("switchyard")
@@ -52,11 +52,11 @@ def attempts(billed: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 class Meter:
-    """Records the failed attempts of one request that its providers bill, on `call.billed`."""
+    """Records the failed attempts of one request that its providers bill, on its books' `billed`."""
 
     __slots__ = ("call", "gateway")
 
-    def __init__(self, gateway: Gateway, call: Call) -> None:
+    def __init__(self, gateway: Gateway, call: RequestBooks) -> None:
         self.gateway = gateway
         self.call = call
 

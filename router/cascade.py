@@ -9,10 +9,39 @@ cascade escalates rather than trusting a signal it does not have.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from router.gateway import Gateway
 from router.schemas import ChatRequest
+
+
+@dataclass(slots=True)
+class Stage:
+    """One tier asked in a cascade: its answer's usage, or the error that ended it; a judged stage
+    (every stage but the last) carries its answer's confidence and whether it stood."""
+
+    tier: str
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+    judged: bool = False
+    confidence: float | None = None
+    accepted: bool = False
+
+    def as_row(self) -> dict[str, Any]:
+        """The stage as a ledger row's `decision.cascade` keeps it (the format rows already hold)."""
+        if self.error is not None:
+            return {"tier": self.tier, "error": self.error}
+        row: dict[str, Any] = {"tier": self.tier, "usage": self.usage}
+        if self.judged:
+            row["confidence"], row["accepted"] = self.confidence, self.accepted
+        return row
+
+    def label(self) -> str:
+        """`tier:confidence` (or `:error`, `:n/a`), as the cascade's header and decision reason show it."""
+        if self.error is not None:
+            return f"{self.tier}:error"
+        return f"{self.tier}:{'n/a' if self.confidence is None else format(self.confidence, '.3f')}"
 
 
 def stages(gateway: Gateway, chat: ChatRequest) -> list[str] | None:

@@ -1,5 +1,6 @@
-"""Answers delivered as streams, answers served from the cache (replayed as streams when the client
-streams), and answers kept in the cache for later."""
+"""Answers delivered as streams, and answers served from the cache (replayed as streams when the
+client streams). Either way the request's books (router/books.py) are closed once, however the
+stream ends."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from starlette.responses import Response, StreamingResponse
 
 from engines.base import Engine, EngineError
 from engines.deltas import StreamedAnswer
-from router.accounting import Call, abandoned, commit, finish, money, partial_usage
+from router.accounting import money, partial_usage
 from router.billing import Meter
+from router.books import Outcome, RequestBooks, abandoned
+from router.cache.entries import CachedAnswer
 from router.cache.responses import Hit
 from router.errors import APIError
 from router.gateway import Gateway
@@ -38,54 +41,29 @@ from router.upstream import (
 log = logging.getLogger("switchyard")
 
 
-# How an answer may have ended to be kept: whole, cut at max_tokens, calling tools, or withheld by the
-# provider's filter all replay as they ended; an error or an unknown ending is asked again.
-KEPT_ENDINGS = frozenset({"stop", "length", "tool_calls", "content_filter"})
-
-
-async def remember(gateway: Gateway, call: Call, tier: str, payload: dict[str, Any], cost_nanousd: int) -> None:
-    """Keep an answer for later identical or equivalent requests; a cache failure never fails a request."""
-    if call.control is None or not call.control.store or not gateway.cache.enabled or call.chat is None:
-        return
-    if (payload.get("choices") or [{}])[0].get("finish_reason") not in KEPT_ENDINGS:
-        return
-    entry = {"response": payload, "tier": tier, "model": payload.get("model"), "usage": payload.get("usage") or {},
-             "cost_nanousd": cost_nanousd}
-    try:
-        await gateway.cache.store(call.tenant, call.chat, call.control, entry, call.embedding(gateway),
-                                  store_prompts=gateway.policy.store_prompts)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("cache store failed: %s", exc, extra={"request_id": call.request_id})
-
-
 def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text) or [text]
 
 
-async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
+async def serve_hit(gateway: Gateway, books: RequestBooks, hit: Hit) -> Response:
     """Answer from the cache: at $0, recorded with what it saved, as a stream if the client streams."""
-    chat, headers, entry = call.chat, call.headers, hit.entry
+    chat = books.chat
     assert chat is not None
-    call.cache = f"hit-{hit.kind}"
-    tier = entry.get("tier") if entry.get("tier") in gateway.policy.tiers else None
-    response = dict(entry["response"])
-    choice = (response.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    text = message.get("content") if isinstance(message.get("content"), str) else ""
-    usage = entry.get("usage") or {}
-    _, row = finish(gateway, call, tier, usage, response_text=text, cached_cost=int(entry.get("cost_nanousd") or 0))
-    await commit(gateway, row)
-    headers.update({"x-switchyard-tier": str(entry.get("tier")), "x-switchyard-model": str(entry.get("model")),
-                    "x-switchyard-route-score": "0.0000", "x-switchyard-cache": call.cache, "x-switchyard-cost-usd": money(Decimal(0)),
-                    "x-switchyard-overhead-ms": f"{(time.perf_counter() - call.started) * 1000:.3f}"})
+    entry = books.hit = CachedAnswer.from_wire(hit.entry)
+    books.cache = f"hit-{hit.kind}"
     if hit.kind == "semantic":
-        headers["x-switchyard-cache-similarity"] = f"{hit.similarity:.4f}"
-    response["id"] = f"chatcmpl-{call.request_id}"
+        books.similarity = hit.similarity
+    tier = entry.tier if entry.tier in gateway.policy.tiers else None
+    response, choice, text = dict(entry.response), entry.choice, entry.text
+    await books.close(gateway, Outcome(tier=tier, usage=entry.usage, text=text, cached=entry))
+    headers = books.headers()
+    response["id"] = f"chatcmpl-{books.request_id}"
     response["created"] = int(time.time())
     if not chat.stream:
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+    message = choice.get("message") or {}
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-    base = {"id": response["id"], "object": "chat.completion.chunk", "created": response["created"], "model": entry.get("model")}
+    base = {"id": response["id"], "object": "chat.completion.chunk", "created": response["created"], "model": entry.model}
     finish_reason = choice.get("finish_reason") or "stop"
 
     async def replay() -> AsyncIterator[bytes]:
@@ -93,9 +71,9 @@ async def serve_hit(gateway: Gateway, call: Call, hit: Hit) -> Response:
             yield _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": logprobs}]})
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason, "logprobs": None}]})
         if include_usage:
-            yield _sse({**base, "choices": [], "usage": usage,
-                        "switchyard": {"request_id": call.request_id, "tier": entry.get("tier"), "cost_usd": money(Decimal(0)),
-                                       "cache": call.cache}})
+            yield _sse({**base, "choices": [], "usage": entry.usage,
+                        "switchyard": {"request_id": books.request_id, "tier": entry.tier, "cost_usd": money(Decimal(0)),
+                                       "cache": books.cache}})
         yield b"data: [DONE]\n\n"
 
     headers["cache-control"] = "no-cache"
@@ -167,8 +145,8 @@ class GuardedStream(StreamingResponse):
                     self.after()
 
 
-async def stream_completion(request: Request, gateway: Gateway, call: Call) -> Response:
-    chat, decision, headers = call.chat, call.decision, call.headers
+async def stream_completion(request: Request, gateway: Gateway, books: RequestBooks) -> Response:
+    chat, decision = books.chat, books.decision
     assert chat is not None and decision is not None
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     loop = asyncio.get_running_loop()
@@ -178,9 +156,9 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
         # status code and the fallback tiers a chance (retries stop at the first byte sent).
         served = gateway.policy.tiers[tier]
         opened = loop.time()
-        stream = engine.stream(engine_request(gateway, chat, tier, call.tenant, call.decision))
+        stream = engine.stream(engine_request(gateway, chat, tier, books.tenant, books.decision))
         try:
-            first = await timed(served, stream.__anext__(), first_token_limit(served), Meter(gateway, call))
+            first = await timed(served, stream.__anext__(), first_token_limit(served), Meter(gateway, books))
         except StopAsyncIteration:
             raise EngineError("upstream closed the stream without sending anything") from None
         except BaseException:
@@ -190,17 +168,16 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
 
     try:
         # Retries and fallbacks can take a while: a client that leaves meanwhile cancels them.
-        tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, call.tenant))
+        tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, books.tenant))
     except ClientDisconnected:
-        return await abandoned(gateway, call)
+        return await abandoned(gateway, books)
     served = gateway.policy.tiers[tier]
     total_s = served.timeouts.total_s
     deadline = opened + total_s if total_s is not None else None
-    if tier != decision.tier:
-        headers["x-switchyard-tier"], headers["x-switchyard-model"] = tier, served.model
-        headers["x-switchyard-fallback-from"] = decision.tier
+    books.answer_from(tier, served.model)
     # A stream's headers leave before its tokens are counted: the cost arrives in the usage chunk.
-    headers["x-switchyard-cost-usd"] = "deferred"
+    books.deferred = True
+    headers = books.headers()
     headers["cache-control"] = "no-cache"
 
     async def next_chunk() -> dict[str, Any]:
@@ -239,56 +216,51 @@ async def stream_completion(request: Request, gateway: Gateway, call: Call) -> R
             # Bytes already went out: no retry, no fallback; the client gets an error event, then [DONE].
             status, error = "error", exc.message
             if retryable(exc.status):
-                gateway.guard.breaker(tier).failure(None, exc.retry_after, blame(exc, call.tenant))
-            log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": call.request_id})
+                gateway.guard.breaker(tier).failure(None, exc.retry_after, blame(exc, books.tenant))
+            log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": books.request_id})
             yield _sse(upstream_error(exc).body())
         except (asyncio.CancelledError, GeneratorExit):
             # The client left: stop the upstream, and still charge and record what was generated.
             await stream.aclose()
-            _, row = finish(gateway, call, tier, usage or partial_usage(chat, answer.fragments), status="cancelled", http_status=499,
-                            error="client disconnected", response_text="".join(pieces))
-            await call.settle(gateway, row.cost_nanousd)
             with contextlib.suppress(APIError):
-                await commit(gateway, row)
+                await books.close(gateway, Outcome("cancelled", 499, tier, usage or partial_usage(chat, answer.fragments),
+                                                   error="client disconnected", text="".join(pieces)))
             raise
         except Exception as exc:  # noqa: BLE001 - a malformed chunk must end the stream cleanly, not kill it
             status, error = "error", f"invalid stream from tier {tier}: {exc!r}"
-            log.warning("stream from tier %s broke mid-way: %r", tier, exc, extra={"request_id": call.request_id})
+            log.warning("stream from tier %s broke mid-way: %r", tier, exc, extra={"request_id": books.request_id})
             yield _sse(APIError(502, f"the upstream of tier {tier} sent an invalid stream", code="upstream_error").body())
         finally:
             await stream.aclose()
-        cost, row = finish(gateway, call, tier, usage or partial_usage(chat, answer.fragments), status=status,
-                           http_status=200 if status == "ok" else 502, error=error, response_text="".join(pieces))
-        await call.settle(gateway, row.cost_nanousd)
+        kept: dict[str, Any] | None = None
+        if status == "ok":
+            # Kept as the non-streamed answer would be: tool calls, refusal, logprobs and how it ended included.
+            choice: dict[str, Any] = {"index": 0, "message": answer.message(), "finish_reason": answer.finish_reason or "stop"}
+            if (logprobs := answer.choice_logprobs()) is not None:
+                choice["logprobs"] = logprobs
+            kept = {"id": f"chatcmpl-{books.request_id}", "object": "chat.completion", "created": int(time.time()),
+                    "model": served.model, "usage": usage, "choices": [choice]}
         try:
             # The row is committed before the stream ends, or the client learns it was not.
-            await commit(gateway, row)
+            cost = await books.close(gateway, Outcome(status, 200 if status == "ok" else 502, tier,
+                                                      usage or partial_usage(chat, answer.fragments), error=error,
+                                                      text="".join(pieces), answer=kept))
         except APIError as exc:
             yield _sse(exc.body())
             return
-        if status == "ok":
-            # Kept as the non-streamed answer would be: tool calls, refusal, logprobs and how it ended included.
-            kept: dict[str, Any] = {"index": 0, "message": answer.message(), "finish_reason": answer.finish_reason or "stop"}
-            if (logprobs := answer.choice_logprobs()) is not None:
-                kept["logprobs"] = logprobs
-            response = {"id": f"chatcmpl-{call.request_id}", "object": "chat.completion", "created": int(time.time()),
-                        "model": served.model, "usage": usage, "choices": [kept]}
-            await remember(gateway, call, tier, response, row.cost_nanousd)
         if status == "ok" and include_usage and usage_chunk is not None:
             usage_chunk["model"] = served.model
-            usage_chunk["switchyard"] = {"request_id": call.request_id, "tier": tier, "cost_usd": money(cost)}
+            usage_chunk["switchyard"] = {"request_id": books.request_id, "tier": tier, "cost_usd": money(cost)}
             yield _sse(usage_chunk)
         yield b"data: [DONE]\n\n"
 
     async def unsent() -> None:
-        if not call.holding:
+        if books.closed:
             return
         # The upstream saw the prompt and began answering before the client left: charge the prompt.
         await stream.aclose()
-        _, row = finish(gateway, call, tier, partial_usage(chat, []), status="cancelled", http_status=499,
-                        error="client disconnected before the stream began")
-        await call.settle(gateway, row.cost_nanousd)
         with contextlib.suppress(APIError):
-            await commit(gateway, row)
+            await books.close(gateway, Outcome("cancelled", 499, tier, partial_usage(chat, []),
+                                               error="client disconnected before the stream began"))
 
     return GuardedStream(body(), unsent, media_type="text/event-stream", headers=headers)

@@ -3,14 +3,13 @@ the bundled all-MiniLM-L6-v2 by default).
 
 No chat model is involved, so this door does not go through the chat pipeline; it goes through the same
 books: the caller's key (tenancy.identify: a 401 writes nothing), rate limits (tenancy.admit, in tokens
-embedded), budgets (a hold of the price before, settled after) and one ledger row built by accounting.finish
-and written by accounting.commit, door "embeddings"."""
+embedded), budgets (a hold of the price before, settled after) and one ledger row, door "embeddings", all
+closed once by the request's books (router/books.py)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.accounting import Call, commit, finish, money
 from router.body import read_json
+from router.books import Outcome, RequestBooks
 from router.doors import embedding_model
 from router.doors.models import EMBEDDING_TIER
 from router.errors import APIError
@@ -100,9 +99,8 @@ def _vector(row: np.ndarray, encoding: str) -> Any:
 async def create_embeddings(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     request_id = os.urandom(16).hex()
-    call = Call(request_id=request_id, started=time.perf_counter(), headers={"x-switchyard-request-id": request_id},
-                door="embeddings")
-    request.state.request_id, request.state.headers = request_id, call.headers
+    call = RequestBooks(request_id=request_id, started=time.perf_counter(), door="embeddings")
+    request.state.request_id, request.state.headers = request_id, call.out
     # An unauthenticated caller gets a 401 and no ledger row: else anyone could fill the ledger for free.
     identity = call.identity = await gateway.tenancy.identify(request.headers.get("authorization"))
     call.tenant, call.team, call.key_id = identity.tenant, identity.team, identity.key_id
@@ -113,20 +111,18 @@ async def create_embeddings(request: Request) -> Response:
         asked = parse(body, gateway)
         return await _answer(gateway, call, asked)
     except APIError as exc:
-        await call.release(gateway)
-        _, row = finish(gateway, call, None, {}, status="rejected" if exc.status < 500 else "error", http_status=exc.status,
-                        error=exc.message)
         with contextlib.suppress(APIError):
-            await commit(gateway, dataclasses.replace(row, requested_model=asked.model if asked else None))
+            await call.close(gateway, Outcome("rejected" if exc.status < 500 else "error", exc.status, error=exc.message,
+                                              row={"requested_model": asked.model if asked else None}))
         raise
     except BaseException:
-        await call.release(gateway)
+        await call.close(gateway, None)
         raise
     finally:
         gateway.done()
 
 
-async def _answer(gateway: Gateway, call: Call, asked: EmbeddingsRequest) -> Response:
+async def _answer(gateway: Gateway, call: RequestBooks, asked: EmbeddingsRequest) -> Response:
     assert call.identity is not None
     tier = gateway.policy.embeddings
     model = await embedding_model.embedder(tier.backend)
@@ -139,19 +135,15 @@ async def _answer(gateway: Gateway, call: Call, asked: EmbeddingsRequest) -> Res
     await gateway.tenancy.reserve(call.identity, call.request_id, cost)
     call.holding = True
     vectors = await embedding_model.embed(model, asked.texts)
-    await call.settle(gateway, cost)
     usage = {"prompt_tokens": tokens, "completion_tokens": 0}
-    _, row = finish(gateway, call, None, usage)
-    # finish prices chat tiers; the embedding tier is priced here, and its row says which tier it was.
-    row = dataclasses.replace(row, tier=EMBEDDING_TIER, model=tier.model, requested_model=asked.model,
-                              routed=asked.model == "auto", cost_nanousd=cost,
-                              params={"inputs": len(asked.texts), "encoding_format": asked.encoding_format,
-                                      **({"dimensions": asked.dimensions} if asked.dimensions else {}),
-                                      **({"user": asked.user} if asked.user else {})})
-    gateway.metrics.answered(EMBEDDING_TIER, tier.model, "ok", "off", False, (row.latency_ms or 0) / 1000, tokens, 0, cost / 1e9)
-    await commit(gateway, row)
-    headers = {**call.headers, "x-switchyard-tier": EMBEDDING_TIER, "x-switchyard-model": tier.model,
-               "x-switchyard-cost-usd": money(tier.cost(tokens))}
+    # The books price chat tiers; the embedding tier is priced here, and its row says which tier it was.
+    params = {"inputs": len(asked.texts), "encoding_format": asked.encoding_format,
+              **({"dimensions": asked.dimensions} if asked.dimensions else {}), **({"user": asked.user} if asked.user else {})}
+    call.answer_from(EMBEDDING_TIER, tier.model)
+    await call.close(gateway, Outcome(usage=usage, row={"tier": EMBEDDING_TIER, "model": tier.model, "requested_model": asked.model,
+                                                        "routed": asked.model == "auto", "cost_nanousd": cost, "params": params}))
+    assert call.row is not None
+    gateway.metrics.answered(EMBEDDING_TIER, tier.model, "ok", "off", False, (call.row.latency_ms or 0) / 1000, tokens, 0, cost / 1e9)
     data = [{"object": "embedding", "index": i, "embedding": _vector(vector, asked.encoding_format)} for i, vector in enumerate(vectors)]
     answer = {"object": "list", "data": data, "model": tier.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json", headers=headers)
+    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json", headers=call.headers())

@@ -1,0 +1,247 @@
+"""A request's books (router/books.py): closed once, however the request ends.
+
+The close-twice contract is checked on a real in-process gateway (fake engine, SQLite ledger, the
+in-memory quota store); the paths a client can take (an answer, a stream the client leaves, an
+engine that fails after the hold is taken, a cache hit) against a real gateway process in front of
+tests/faulty_upstream.py, with the books balanced at the end: the ledger's cost for the key equals
+what the quota store settled, and nothing stays reserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from policies.loader import load_policy_text
+from router.books import Outcome, RequestBooks
+from router.cli import app as cli
+from router.gateway import Gateway
+from router.ledger import Ledger
+from router.planning import plan
+from router.schemas import parse_chat_request
+from tests.faulty_upstream import PIECES, FaultyUpstream
+from tests.servers import Process, start_gateway
+
+ADMIN = "admin-books-test"
+HEADERS = {
+    "x-switchyard-request-id",
+    "x-switchyard-tier",
+    "x-switchyard-model",
+    "x-switchyard-route-score",
+    "x-switchyard-cache",
+    "x-switchyard-cost-usd",
+    "x-switchyard-overhead-ms",
+}
+
+
+def create_key(url: str) -> dict[str, Any]:
+    created = CliRunner().invoke(
+        cli,
+        ["keys", "create", "--tenant", "books", "--team", "ops", "--budget-usd", "1000", "--period", "total", "--json"],
+        env={"SWITCHYARD_DATABASE_URL": url},
+    )
+    assert created.exit_code == 0, created.output
+    return json.loads(created.output)
+
+
+def test_close_twice_charges_once_and_writes_one_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url)
+    policy = load_policy_text("""
+version: 1
+name: books-in-process
+tiers:
+  echo:
+    engine: fake
+    model: fake-echo
+    max_output_tokens: 32
+    prices: {input_per_mtok: 1000, output_per_mtok: 2000}
+routing: {classifier: rules}
+cache: {exact: false, semantic: false}
+""")
+
+    async def run() -> tuple[list[Any], list[dict[str, Any]], tuple[int, int]]:
+        gateway = Gateway(policy, ledger=Ledger(url))
+        await gateway.start()
+        try:
+            identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
+            closed = []
+            for outcome in (Outcome(tier="echo", usage={"prompt_tokens": 100, "completion_tokens": 10}, text="echo"), None):
+                books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
+                books.identity, books.tenant, books.team, books.key_id = identity, identity.tenant, identity.team, identity.key_id
+                books.chat = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
+                books.decision = (await plan(gateway, books.chat, identity)).decision
+                books.reserved = 1_000_000_000
+                await gateway.tenancy.reserve(identity, books.request_id, books.reserved)
+                books.holding = True
+                # A first close with an outcome then any other close; or a close that records nothing first.
+                later = Outcome("error", 502, "echo", {"prompt_tokens": 5, "completion_tokens": 5}, error="late")
+                first = await books.close(gateway, outcome)
+                second = await books.close(gateway, later)
+                closed.append((books.request_id, first, second))
+            assert gateway.ledger.flush()
+            rows = list(gateway.ledger.rows())
+            (bucket,) = gateway.tenancy.budgets.buckets([b for b in gateway.tenancy.budgets.all() if b.scope == "key"])
+            usage = await gateway.tenancy.quota.usage(bucket)
+            return closed, rows, usage
+        finally:
+            await gateway.aclose()
+
+    closed, rows, (spent, reserved) = asyncio.run(run())
+    (answered, cost, again), (unrecorded, nothing, still) = closed
+    assert again == cost > 0 and nothing == still == 0
+    (row,) = [r for r in rows if r["request_id"] == answered]
+    assert row["status"] == "ok" and row["cost_nanousd"] == round(cost * 10**9)
+    assert not [r for r in rows if r["request_id"] == unrecorded]  # close(None) records nothing, then nothing more
+    assert spent == row["cost_nanousd"] and reserved == 0
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FaultyUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    work: Path = tmp_path_factory.mktemp("books")
+    tiers = "".join(
+        f"""
+  {name}:
+    engine: openai
+    model: {name}
+    upstream_model: {name}
+    base_url: {upstream.url}/v1
+    max_output_tokens: 16
+    prices: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+    timeouts: {{connect_s: 1, read_s: 3, total_s: 5}}"""
+        for name in ("plain", "slow", "broken")
+    )
+    policy = work / "policy.yaml"
+    policy.write_text(f"""
+version: 1
+name: books
+tiers:{tiers}
+routing: {{classifier: rules}}
+cache: {{exact: true, semantic: false}}
+resilience:
+  retry: {{attempts: 2, base_delay_s: 0.01, max_delay_s: 0.05, max_retry_after_s: 1, budget_s: 2}}
+  breaker: {{failures: 1000, cooldown_s: 1}}
+""")
+    url = f"sqlite:///{work}/ledger.db"
+    key = create_key(url)
+    server = start_gateway(policy, work, env={"SWITCHYARD_DATABASE_URL": url, "SWITCHYARD_ADMIN_KEY": ADMIN})
+    server.database_url = url
+    server.key, server.key_id = key["key"], key["key_id"]  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+def body(model: str, question: str, stream: bool = False) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": 16,
+        "stream": stream,
+        "stream_options": {"include_usage": True} if stream else None,
+    }
+
+
+def ask(gw: Process, model: str, question: str, stream: bool = False) -> httpx.Response:
+    return httpx.post(
+        gw.url + "/v1/chat/completions", json=body(model, question, stream), headers={"authorization": f"Bearer {gw.key}"}, timeout=20
+    )  # type: ignore[attr-defined]
+
+
+def rows_of(gw: Process, request_id: str, wait_s: float = 10) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + wait_s
+    while True:
+        ledger = Ledger(gw.database_url)
+        try:
+            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
+        finally:
+            ledger.close()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def balance(gw: Process) -> tuple[int, int, int]:
+    """(ledger cost of the key's rows, settled spend, outstanding reservations), once settled."""
+    deadline = time.monotonic() + 10
+    while True:
+        ledger = Ledger(gw.database_url)
+        cost = sum(r["cost_nanousd"] for r in ledger.rows() if r["key_id"] == gw.key_id)  # type: ignore[attr-defined]
+        ledger.close()
+        budgets = httpx.get(gw.url + "/admin/budgets", headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
+        (budget,) = [b for b in budgets if b["scope"] == "key" and b["scope_id"] == gw.key_id]  # type: ignore[attr-defined]
+        spent, reserved = round(budget["spent_usd"] * 1e9), round(budget["reserved_usd"] * 1e9)
+        if (spent == cost and reserved == 0) or time.monotonic() > deadline:
+            return cost, spent, reserved
+        time.sleep(0.2)
+
+
+def script(upstream: FaultyUpstream, model: str, default: str) -> None:
+    httpx.post(upstream.url + "/control", json={"model": model, "script": [], "default": default}).raise_for_status()
+
+
+def switchyard(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith("x-switchyard-")}
+
+
+@pytest.mark.slow
+def test_one_header_set_on_chat_streamed_chat_and_cache_hits(gw: Process, upstream: FaultyUpstream) -> None:
+    script(upstream, "plain", "ok")
+    question, other = f"Say hello {uuid.uuid4().hex}.", f"Say hi {uuid.uuid4().hex}."
+    chat, streamed = ask(gw, "plain", question), ask(gw, "plain", other, stream=True)
+    hit, streamed_hit = ask(gw, "plain", question, stream=True), ask(gw, "plain", other)
+    answers = {"chat": chat, "streamed": streamed, "hit": hit, "streamed hit": streamed_hit}
+    for name, response in answers.items():
+        assert response.status_code == 200, (name, response.text)
+        assert set(switchyard(response)) == HEADERS, name
+        assert (response.headers["x-switchyard-tier"], response.headers["x-switchyard-model"]) == ("plain", "plain"), name
+    assert [r.headers["x-switchyard-cache"] for r in answers.values()] == ["miss", "miss", "hit-exact", "hit-exact"]
+    assert streamed.headers["x-switchyard-cost-usd"] == "deferred"  # the usage chunk carries it
+    assert float(chat.headers["x-switchyard-cost-usd"]) > 0
+    assert hit.headers["x-switchyard-cost-usd"] == streamed_hit.headers["x-switchyard-cost-usd"] == "0.00000000"
+    for response in answers.values():
+        (row,) = rows_of(gw, response.headers["x-switchyard-request-id"])
+        assert row["status"] == "ok" and row["cache"] == response.headers["x-switchyard-cache"]
+    assert balance(gw)[2] == 0
+
+
+@pytest.mark.slow
+def test_client_leaving_mid_stream_is_charged_once_for_what_was_produced(gw: Process, upstream: FaultyUpstream) -> None:
+    script(upstream, "slow", "slowchunks:0.3")
+    headers = {"authorization": f"Bearer {gw.key}"}  # type: ignore[attr-defined]
+    with httpx.stream(
+        "POST", gw.url + "/v1/chat/completions", json=body("slow", f"Count {uuid.uuid4().hex}.", stream=True), headers=headers, timeout=10
+    ) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-switchyard-request-id"]
+        lines = response.iter_lines()
+        assert next(lines).startswith("data: ")  # leave after the first event
+    time.sleep(1.0)  # the gateway notices at its next chunk
+    (row,) = rows_of(gw, request_id)
+    assert row["status"] == "cancelled" and row["http_status"] == 499
+    assert 1 <= row["completion_tokens"] < len(PIECES) and row["cost_nanousd"] > 0  # what was produced, not the whole answer
+    cost, spent, reserved = balance(gw)
+    assert reserved == 0 and spent == cost
+    assert len(rows_of(gw, request_id, wait_s=0)) == 1
+
+
+@pytest.mark.slow
+def test_engine_failing_after_the_hold_releases_it_and_writes_one_whole_row(gw: Process, upstream: FaultyUpstream) -> None:
+    script(upstream, "broken", "500")
+    before = balance(gw)
+    for stream in (False, True):
+        response = ask(gw, "broken", f"Fail {uuid.uuid4().hex}.", stream=stream)
+        assert response.status_code == 502 and response.json()["error"]["message"], response.text
+        (row,) = rows_of(gw, response.headers["x-switchyard-request-id"])
+        assert (row["status"], row["http_status"], row["tier"]) == ("error", 502, "broken")
+        assert row["error"] and row["response"] is None and row["cost_nanousd"] == 0 and row["completion_tokens"] == 0
+    after = balance(gw)
+    assert after[2] == 0 and after[1] == before[1] == after[0]  # released: nothing charged, nothing held
