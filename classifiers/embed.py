@@ -55,6 +55,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from policies.settings import current as current_settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -110,8 +112,7 @@ def model_dir() -> Path:
 
 
 def cache_root() -> Path:
-    env = os.environ.get("SWITCHYARD_MODEL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "switchyard" / "models"
+    return current_settings().model_cache
 
 
 def _package_version() -> str:
@@ -598,11 +599,9 @@ def default_spec() -> EmbedderSpec:
     Contextual backends default to a 96 + 32 word-piece window (their cost grows with length);
     the static backend reads up to 384 + 128 word pieces (its cost barely does).
     """
-    backend = os.environ.get("SWITCHYARD_EMBED_BACKEND", "static")
+    backend = current_settings().embed_backend
     if backend == "static":
         return EmbedderSpec()
-    if backend not in ("onnx-int8", "onnx", "torch"):
-        raise ValueError(f"unknown SWITCHYARD_EMBED_BACKEND {backend!r}")
     return EmbedderSpec(backend=backend, head_tokens=96, tail_tokens=32)  # type: ignore[arg-type]
 
 

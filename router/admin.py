@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +33,7 @@ def _gateway(request: Request) -> Gateway:
 
 
 def require_admin(request: Request) -> None:
-    expected = os.environ.get("SWITCHYARD_ADMIN_KEY")
+    expected = _gateway(request).settings.admin_key
     if not expected:
         raise APIError(403, "the admin API is off: set SWITCHYARD_ADMIN_KEY to enable it", code="admin_disabled")
     header = request.headers.get("authorization", "")

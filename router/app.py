@@ -26,7 +26,7 @@ from router.errors import APIError, error_response, install_handlers, log
 from router.gateway import Gateway
 from router.pipeline import chat_completions, read_json, validate_limits
 from router.planning import plan
-from router.reload import PolicyReloader, poll_interval
+from router.reload import PolicyReloader
 from router.schemas import ChatRequest, parse_chat_request
 
 _CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
@@ -156,7 +156,7 @@ def create_app(gateway: Gateway) -> HotPath:
     app = FastAPI(title="Switchyard", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
     source = Path(gateway.source)
-    app.state.reloader = PolicyReloader(app.state, source if source.is_file() else None, poll_interval())
+    app.state.reloader = PolicyReloader(app.state, source if source.is_file() else None, gateway.settings.policy_poll_s)
     gateway.started_at = time.time()
     install_handlers(app)
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=_CHAT_BODY)

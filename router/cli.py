@@ -16,6 +16,9 @@ from rich.console import Console
 from eval_harness.cli import eval_app
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
 from policies.schema import Policy
+from policies.settings import DATABASE_HELP, Settings, SettingsError
+from policies.settings import current as current_settings
+from policies.settings import installed as installed_settings
 from router.capabilities import lint as capability_lint
 from router.cli_classify import register as register_classifier_commands
 from router.cli_learn import register as register_learn_command
@@ -70,12 +73,16 @@ def serve(
 ) -> None:
     """Start the gateway: an OpenAI-compatible API at http://HOST:PORT/v1."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:  # before the imports below: the console's module reads its settings when imported
+        settings = current_settings()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
     import uvicorn
 
     from router import logs, server_limits
     from router.app import create_app
     from router.gateway import Gateway
-    from router.metrics import max_teams_from_env
 
     try:
         loaded = load_policy(policy)
@@ -85,16 +92,15 @@ def serve(
     if not _preflight(loaded, str(policy or DEFAULT_POLICY), warnings=False):
         raise typer.Exit(2)
     try:
-        max_teams_from_env()
-        limits = server_limits.current = server_limits.ServerLimits.from_env()
+        limits = server_limits.current = server_limits.ServerLimits.from_settings(settings)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    gateway = _open_gateway(Gateway, loaded, str(policy or DEFAULT_POLICY))
+    gateway = _open_gateway(lambda p, s: Gateway(p, s, settings=settings), loaded, str(policy or DEFAULT_POLICY))
     for line in gateway.banner():
         console.print(line, highlight=False)
     console.print(f"  clients: {limits.describe()}", highlight=False)
-    preparing = _first_start_note(loaded)
+    preparing = _first_start_note(loaded, settings)
     if preparing:
         console.print(preparing, highlight=False)
     console.print(f"listening on http://{host}:{port}/v1  (OpenAI base_url; model 'auto' routes)", highlight=False)
@@ -148,13 +154,13 @@ def _open_gateway(factory: Callable[[Policy, str], Gateway], loaded: Policy, sou
     return gateway
 
 
-def _first_start_note(loaded: Policy) -> str | None:
+def _first_start_note(loaded: Policy, settings: Settings) -> str | None:
     """One line for what the first start prepares (the ONNX export of the semantic cache's embedder)."""
     if not loaded.cache.semantic:
         return None
     from classifiers.embed import cache_root, onnx_path
 
-    backend = os.environ.get("SWITCHYARD_CACHE_EMBED_BACKEND", "onnx-int8")
+    backend = settings.cache_embed_backend
     try:
         ready = backend not in ("onnx-int8", "onnx") or onnx_path(quantized=backend == "onnx-int8").is_file()
     except Exception:  # noqa: BLE001 - a missing embedder package is preflight's warning; the cache then runs without it
@@ -211,7 +217,7 @@ def logs_export(
     since: Annotated[str | None, typer.Option(help="Oldest request: ISO date/time or an age (24h, 7d).")] = None,
     until: Annotated[str | None, typer.Option(help="Newest request (exclusive), same forms.")] = None,
     include_failed: Annotated[bool, typer.Option(help="Also export failed and cancelled requests (refused ones keep no prompt).")] = False,
-    database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+    database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
     policy: Annotated[
         Path | None,
         typer.Option("--policy", "-p", help="Policy the gateway ran (default: the bundled one): names the models of cascade stages."),
@@ -327,7 +333,15 @@ def deploy_render(
 
 
 def main() -> None:
-    app()
+    # The environment is read once, here: a bad value stops every command with one line, before it
+    # does anything, and what each part of the process sees is this one reading.
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise SystemExit(2) from None
+    with installed_settings(settings):
+        app()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from policies.settings import DATABASE_HELP
+from policies.settings import current as current_settings
+
 console = Console(stderr=True, soft_wrap=True)
 _EVERY = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -81,7 +84,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--data", "-d", help="Labeled traffic to learn from (default: export and label the ledger's).")
         ] = None,
         since: Annotated[str, typer.Option(help="With no --data: the ledger's requests since this age or date.")] = "24h",
-        database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+        database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
         judge: Annotated[str | None, typer.Option(help="Tier that grades answers without a reference or feedback.")] = None,
         trust_judge: Annotated[bool, typer.Option("--trust-judge", help="Use the judge without checking it on references.")] = False,
         sample: Annotated[int, typer.Option(help="Label at most this many exported requests.", min=1)] = 300,
@@ -110,7 +113,7 @@ def register(app: typer.Typer) -> None:
         from eval_harness.label import LabelError
         from eval_harness.learn import LearnConfig, LearnRefused, learn_once, reload_gateway, rollback
 
-        admin_key = os.environ.get("SWITCHYARD_ADMIN_KEY", "")
+        admin_key = current_settings().admin_key or ""
         workdir.mkdir(parents=True, exist_ok=True)
 
         def reload_or_revert() -> None:

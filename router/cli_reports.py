@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from policies.settings import DATABASE_HELP
 from router.ledger import Ledger
 from router.reports import GROUPS, spend, to_csv, to_html
 
@@ -24,7 +25,7 @@ def spend_report(
     until: Annotated[str | None, typer.Option(help="ISO date/time or an age (exclusive).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or html.")] = "table",
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")] = None,
+    database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
 ) -> None:
     """Spend, requests, tokens, cache hits and savings versus the dearest tier."""
     from router.cli import parse_when

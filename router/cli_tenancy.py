@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from policies.settings import DATABASE_HELP
 from router.ledger import Ledger, to_nanousd
 from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, window
 from router.tenancy.keys import KeyStore
@@ -18,7 +19,7 @@ keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.
 budgets_app = typer.Typer(help="Spend limits per key, team or tenant.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-DatabaseOption = Annotated[str | None, typer.Option(envvar="SWITCHYARD_DATABASE_URL", help="Ledger database URL.")]
+DatabaseOption = Annotated[str | None, typer.Option(help=DATABASE_HELP)]
 
 
 def _ledger(database_url: str | None) -> Ledger:

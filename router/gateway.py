@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,8 @@ from engines.base import Engine
 from engines.factory import build_engine
 from policies.decide import Decision, NoTierAvailable, Requirements, decide, pinned
 from policies.schema import Policy
+from policies.settings import Settings
+from policies.settings import current as current_settings
 from router.cache.responses import ResponseCache
 from router.capabilities import Needs, capable
 from router.conversations import Conversations
@@ -25,7 +26,7 @@ from router.metrics import Metrics
 from router.resilience import Guard
 from router.schemas import ChatRequest
 from router.tenancy.budgets import BudgetBook
-from router.tenancy.guard import Tenancy, quota_store_from_env
+from router.tenancy.guard import Tenancy, quota_store
 from router.tenancy.keys import KeyStore
 from router.tiers import load_classifier
 
@@ -46,21 +47,23 @@ def routing_text(messages: list[Any]) -> str:
 
 
 class Gateway:
-    def __init__(self, policy: Policy, source: str = "<default>", ledger: Ledger | None = None) -> None:
+    def __init__(self, policy: Policy, source: str = "<default>", ledger: Ledger | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings = settings or current_settings()  # read once by the CLI; shared by reload successors
         # `declared` is the policy as loaded and is never changed; `policy`, which routing and pricing read,
         # is it with the measured prices laid over it (router/measured_prices.py).
         self.declared = policy
         self.measured_prices = MeasuredPrices()
         self.policy = policy
         self.source = source
-        self.ledger = ledger or Ledger()
+        self.ledger = ledger or Ledger(settings=settings)
         self.conversations = Conversations()  # each conversation's last tier, for agent loops (router/planning.py)
-        self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store_from_env())
-        self.cache = ResponseCache(policy.cache, os.environ.get("SWITCHYARD_REDIS_URL"))
+        self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store(settings.redis_url),
+                               open_mode=settings.open_mode, allow_unshared_quota=settings.allow_unshared_quota)
+        self.cache = ResponseCache(policy.cache, settings.redis_url)
         self._embedder: Any = None  # an AsyncBatcher over the request embedder, when something needs embeddings
         # Savings are counted against sending everything to the policy's dearest tier.
         self.dearest = policy.by_cost()[-1]
-        self.metrics = Metrics()
+        self.metrics = Metrics(max_teams=settings.metrics_max_teams)
         self.metrics.registry.register(QuarantineCollector(self.ledger))
         self.status = {name: tier.status() for name, tier in policy.tiers.items()}
         self.engines: dict[str, Engine] = {}
@@ -151,7 +154,7 @@ class Gateway:
             from classifiers.embed import AsyncBatcher, Embedder, EmbedderSpec
 
             loop = asyncio.get_running_loop()
-            backend = os.environ.get("SWITCHYARD_CACHE_EMBED_BACKEND", "onnx-int8")
+            backend = self.settings.cache_embed_backend
             embedder = Embedder(EmbedderSpec(backend=backend, head_tokens=96, tail_tokens=32))  # type: ignore[arg-type]
             await loop.run_in_executor(None, embedder.warmup)
             self._embedder = AsyncBatcher(embedder)

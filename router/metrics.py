@@ -9,11 +9,13 @@ increase() in Prometheus. So each team series has at most (MAX_TEAMS + 1) x tier
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from policies.settings import current as current_settings
+from policies.settings import env_name
 
 if TYPE_CHECKING:
     from engines.vllm import PoolStats
@@ -21,17 +23,8 @@ if TYPE_CHECKING:
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
-MAX_TEAMS_ENV = "SWITCHYARD_METRICS_MAX_TEAMS"
-DEFAULT_MAX_TEAMS = 50
+MAX_TEAMS_ENV = env_name("metrics_max_teams")
 OTHER = "other"
-
-
-def max_teams_from_env() -> int:
-    raw = os.environ.get(MAX_TEAMS_ENV, "")
-    try:
-        return max(0, int(raw)) if raw.strip() else DEFAULT_MAX_TEAMS
-    except ValueError:
-        raise ValueError(f"{MAX_TEAMS_ENV} must be a whole number, got {raw!r}") from None
 
 
 class TeamLabels:
@@ -60,7 +53,7 @@ class TeamLabels:
 class Metrics:
     def __init__(self, max_teams: int | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.team_labels = TeamLabels(max_teams_from_env() if max_teams is None else max_teams)
+        self.team_labels = TeamLabels(current_settings().metrics_max_teams if max_teams is None else max_teams)
         self.team_requests = Counter(
             "switchyard_team_requests_total",
             "Requests recorded in the ledger, by tenant, team, tier ('none' when no tier answered) and status. "

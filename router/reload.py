@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import copy
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,7 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
             None, load_classifier, policy.routing.classifier, policy.routing.long_prompt_words
         )
     if policy.cache != old.policy.cache:
-        new.cache = ResponseCache(policy.cache, os.environ.get("SWITCHYARD_REDIS_URL"))
+        new.cache = ResponseCache(policy.cache, old.settings.redis_url)
         inner = getattr(old._embedder, "embedder", None)
         if policy.cache.semantic and inner is not None:
             new.cache.attach_embedder(inner.dim, inner.spec.name, new.embed_texts)
@@ -235,11 +234,3 @@ class PolicyReloader:
                 keep.add(id(old.cache))
                 with contextlib.suppress(Exception):
                     await old.cache.aclose()
-
-
-def poll_interval() -> float:
-    """SWITCHYARD_POLICY_POLL_S: seconds between looks at the policy file; 0 turns the watch off."""
-    try:
-        return max(0.0, float(os.environ.get("SWITCHYARD_POLICY_POLL_S", "1.0")))
-    except ValueError:
-        return 1.0

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import resource
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policies.settings import Settings
 
 log = logging.getLogger("switchyard")
 
@@ -51,20 +53,12 @@ class ServerLimits:
     max_connections: int = 0  # 0: derived from the file-descriptor limit
 
     @classmethod
-    def from_env(cls) -> ServerLimits:
-        env = os.environ
-
-        def number(name: str, default: float) -> float:
-            value = float(env.get(name) or default)
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, not {value}")
-            return value
-
+    def from_settings(cls, settings: Settings) -> ServerLimits:
         return cls(
-            header_timeout_s=number("SWITCHYARD_HEADER_TIMEOUT_S", cls.header_timeout_s),
-            body_timeout_s=number("SWITCHYARD_BODY_TIMEOUT_S", cls.body_timeout_s),
-            keepalive_timeout_s=number("SWITCHYARD_KEEPALIVE_TIMEOUT_S", cls.keepalive_timeout_s),
-            max_connections=int(number("SWITCHYARD_MAX_CONNECTIONS", default_max_connections())),
+            header_timeout_s=settings.header_timeout_s,
+            body_timeout_s=settings.body_timeout_s,
+            keepalive_timeout_s=settings.keepalive_timeout_s,
+            max_connections=settings.max_connections or default_max_connections(),
         )
 
     def describe(self) -> str:
@@ -72,7 +66,7 @@ class ServerLimits:
                 f"idle keep-alive {self.keepalive_timeout_s:g} s, at most {self.max_connections} connections")
 
 
-# What read_json enforces; `switchyard serve` sets it from the environment.
+# What read_json enforces; `switchyard serve` sets it from its settings.
 current = ServerLimits()
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
+
+from policies.settings import current as current_settings
 
 COOKIE = "switchyard_console"
 MAX_SESSIONS = 1000  # oldest dropped beyond this: signing in in a loop cannot grow memory without bound
@@ -25,10 +26,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def session_seconds() -> float:
-    try:
-        return max(60.0, float(os.environ.get("SWITCHYARD_CONSOLE_SESSION_S", "28800")))
-    except ValueError:
-        return 28800.0
+    return current_settings().console_session_s
 
 
 class FailedSignIns:
@@ -40,10 +38,7 @@ class FailedSignIns:
 
     def __init__(self, per_minute: int | None = None) -> None:
         if per_minute is None:
-            try:
-                per_minute = int(os.environ.get("SWITCHYARD_CONSOLE_SIGNIN_FAILURES", "20"))
-            except ValueError:
-                per_minute = 20
+            per_minute = current_settings().console_signin_failures
         self.per_minute = max(1, per_minute)
         self._times: list[float] = []
 
@@ -59,7 +54,7 @@ class FailedSignIns:
 
 def admin_key() -> str | None:
     """The admin key the admin API uses; without it the console is off, as the admin API is."""
-    return os.environ.get("SWITCHYARD_ADMIN_KEY") or None
+    return current_settings().admin_key
 
 
 def key_matches(offered: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from policies.settings import current as current_settings
 from router import admin
 from router.body import read_json
 from router.console import queries
@@ -171,7 +171,7 @@ async def asset(name: str, request: Request) -> Response:
 
 
 def _reports_dir() -> Path:
-    return Path(os.environ.get("SWITCHYARD_EVAL_REPORTS_DIR", ".switchyard/eval-reports"))
+    return current_settings().eval_reports_dir
 
 
 def _eval_reports() -> list[dict[str, Any]]:

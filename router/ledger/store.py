@@ -39,30 +39,27 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from policies.settings import Settings
+from policies.settings import current as current_settings
 from router.ledger.journal import Journal, orphans, private_dir, quarantine, wait_for_live
 from router.ledger.tables import feedback, requests
 
 log = logging.getLogger("switchyard.ledger")
 
-DEFAULT_URL = "sqlite:///.switchyard/switchyard.db"
 COLUMNS = [str(column.name) for column in requests.columns]  # plain str: orjson refuses str subclasses as keys
 JSON_COLUMNS = {"decision", "messages", "params"}
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 NANO = Decimal(1_000_000_000)
 
 
-def journal_dir(url: str) -> Path | None:
+def journal_dir(url: str, configured: Path | None = None) -> Path | None:
     """Where this database's journals live; None for an in-memory database (nothing to survive)."""
-    if configured := os.environ.get("SWITCHYARD_LEDGER_JOURNAL_DIR"):
-        return Path(configured)
+    if configured is not None:
+        return configured
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         return None if not path or path == ":memory:" else Path(path + ".ledger-journal")
     return Path(".switchyard/ledger-journal")
-
-
-def database_url() -> str:
-    return os.environ.get("SWITCHYARD_DATABASE_URL") or DEFAULT_URL
 
 
 def to_nanousd(dollars: Decimal) -> int:
@@ -111,12 +108,14 @@ _STOP = object()
 
 
 class Ledger:
-    def __init__(self, url: str | None = None, *, sync: str | None = None, max_batch: int = 512, linger_s: float = 0.05) -> None:
-        self.url = url or database_url()
-        self.sync = (sync or os.environ.get("SWITCHYARD_LEDGER_SYNC") or "journal").upper()
+    def __init__(self, url: str | None = None, *, sync: str | None = None, max_batch: int = 512, linger_s: float = 0.05,
+                 settings: Settings | None = None) -> None:
+        settings = settings or current_settings()
+        self.url = url or settings.database_url
+        self.sync = (sync or settings.ledger_sync).upper()
         if self.sync not in ("JOURNAL", "FULL", "NORMAL"):
             raise ValueError("ledger sync must be 'journal', 'full' or 'normal'")
-        self.journal_dir = journal_dir(self.url)
+        self.journal_dir = journal_dir(self.url, settings.ledger_journal_dir)
         if self.sync == "JOURNAL" and self.journal_dir is None:
             self.sync = "FULL"
         self._journal: Journal | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Literal
 
+from policies.settings import OpenMode, env_name
+from policies.settings import current as current_settings
 from router.errors import APIError
 from router.tenancy import replicas
 from router.tenancy.budgets import BudgetBook, usd
@@ -17,8 +17,8 @@ from router.tenancy.quota import Bucket, MemoryQuotaStore, QuotaStore, RedisQuot
 log = logging.getLogger("switchyard")
 OPEN_TENANT, OPEN_TEAM = "anonymous", "default"
 RESERVATION_TTL_S = 900.0  # longer than any request may run: then a crashed replica's hold lapses
-OPEN_MODE_ENV = "SWITCHYARD_OPEN_MODE"
-OpenMode = Literal["auto", "on", "off"]
+OPEN_MODE_ENV = env_name("open_mode")
+OVERRIDE_ENV = env_name("allow_unshared_quota")
 _INVALID_KEY = "invalid or revoked API key"
 
 
@@ -34,21 +34,9 @@ class Identity:
         return self.key.key_id if self.key else None
 
 
-def quota_store_from_env() -> QuotaStore:
-    url = os.environ.get("SWITCHYARD_REDIS_URL")
-    return RedisQuotaStore(url) if url else MemoryQuotaStore()
-
-
-def open_mode_from_env() -> OpenMode:
-    """SWITCHYARD_OPEN_MODE: `auto` (default: open only while no key was ever created), `on`, `off`."""
-    value = os.environ.get(OPEN_MODE_ENV, "auto").strip().lower()
-    if value in ("", "auto"):
-        return "auto"
-    if value in ("1", "true", "yes", "on"):
-        return "on"
-    if value in ("0", "false", "no", "off"):
-        return "off"
-    raise ValueError(f"{OPEN_MODE_ENV}={value!r}: use auto, on or off")
+def quota_store(redis_url: str | None) -> QuotaStore:
+    """Shared in Redis when there is one, else counted in this process's memory."""
+    return RedisQuotaStore(redis_url) if redis_url else MemoryQuotaStore()
 
 
 def _bearer(header: str | None) -> str | None:
@@ -68,11 +56,17 @@ class Tenancy:
     which no key was ever created; revoking keys never returns a deployment to it, and a revoked key
     is refused even in open mode."""
 
-    def __init__(self, keys: KeyStore, budgets: BudgetBook, quota: QuotaStore, open_mode: OpenMode | None = None) -> None:
+    def __init__(self, keys: KeyStore, budgets: BudgetBook, quota: QuotaStore, open_mode: OpenMode | None = None,
+                 allow_unshared_quota: bool | None = None) -> None:
         self.keys = keys
         self.budgets = budgets
         self.quota = quota
-        self.open_mode: OpenMode = open_mode or open_mode_from_env()
+        if open_mode is None or allow_unshared_quota is None:
+            settings = current_settings()
+            open_mode = open_mode or settings.open_mode
+            allow_unshared_quota = settings.allow_unshared_quota if allow_unshared_quota is None else allow_unshared_quota
+        self.open_mode: OpenMode = open_mode
+        self.allow_unshared_quota = allow_unshared_quota
         self._lease: replicas.LedgerLease | None = None
 
     def _open(self, any_keys: bool) -> bool:
@@ -108,13 +102,13 @@ class Tenancy:
             return
         what = ("another gateway is running on this ledger with budgets and rate limits counted in its own memory: "
                 "two such replicas would each enforce the whole budget")
-        if not replicas.override():
+        if not self.allow_unshared_quota:
             message = (f"refusing to start: {what}. Share them with SWITCHYARD_REDIS_URL (every replica), or stop the "
-                       f"other gateway; {replicas.OVERRIDE_ENV}=1 starts anyway")
+                       f"other gateway; {OVERRIDE_ENV}=1 starts anyway")
             log.critical(message)
             raise RuntimeError(message)
         log.warning("WARNING: %s, and %s=1 says to start anyway: replicas each enforce the whole budget "
-                    "(set SWITCHYARD_REDIS_URL to share them)", what, replicas.OVERRIDE_ENV)
+                    "(set SWITCHYARD_REDIS_URL to share them)", what, OVERRIDE_ENV)
 
     async def aclose(self) -> None:
         await self.quota.aclose()

@@ -19,7 +19,6 @@ from typing import IO, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-OVERRIDE_ENV = "SWITCHYARD_ALLOW_UNSHARED_QUOTA"
 # The lock's key is derived from the database and schema, so schemas of one server lease apart.
 _PG_LOCK_KEY = "hashtextextended(current_database() || '.' || current_schema(), 7446211)"
 _PG_TRY_LOCK = f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})"
@@ -76,7 +75,3 @@ class LedgerLease:
                 # Closing would only hand the session back to the pool: end it, so nothing of it lingers.
                 self._connection.invalidate()
             self._connection = None
-
-
-def override() -> bool:
-    return os.environ.get(OVERRIDE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
