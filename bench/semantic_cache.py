@@ -16,10 +16,12 @@ gateway uses (MiniLM int8 reading 96 + 32 word pieces):
 - a *false hit* is any hit whose cached prompt does not mean the same (its partner in a
   ``different`` pair, or any other pair's entry): the cache would have served a wrong answer.
 
-Settings: ``cosine`` (threshold only), ``guards`` (today's rule: cosine >= 0.93 + meaning guards)
+Settings: ``cosine`` (threshold only), ``guards`` (cosine >= 0.93 + the meaning guards alone)
 and ``verifier`` (candidates at the policy's cosine threshold, then router.cache.verify on the whole
-text with the calibrated ``min_alignment``). The rule is calibrated on the calib split only
-(``--calibrate``); the report split is measured once with the rule as shipped. Intervals: Wilson 95%
+text with the calibrated ``min_alignment``; the gateway's rule), with the verifier's time per
+candidate. The rule is calibrated on the calib split only (``--calibrate``); the report split is
+measured with the rule as shipped (``--no-report`` leaves it out while tuning; ``--calibrate``
+records it for ``serve``, never reading it back to choose). Intervals: Wilson 95%
 (two-sided) and the one-sided 95% Clopper-Pearson upper bound the gateway uses.
 """
 
@@ -82,17 +84,38 @@ def meaning_classes(pairs: list[dict[str, Any]]) -> dict[str, str]:
     return {k: find(k) for k in list(parent)}
 
 
-def evaluate(pairs: list[dict[str, Any]], vecs: dict[str, np.ndarray], *, threshold: float, guarded: bool,
-             min_alignment: float | None, show_false: bool = False) -> dict[str, Any]:
+def evaluate(
+    pairs: list[dict[str, Any]],
+    vecs: dict[str, np.ndarray],
+    *,
+    threshold: float,
+    guarded: bool,
+    min_alignment: float | None,
+    show_false: bool = False,
+) -> dict[str, Any]:
     """Store every ``a``, look up every ``b``; counts overall and per kind of the query's pair."""
     dim = len(next(iter(vecs.values())))
-    index = SemanticIndex(dim=dim, threshold=threshold, guard=compatible if guarded else None,
-                          verifier=verdict if min_alignment is not None else None, min_alignment=min_alignment or 1.0)
+    took_us: list[float] = []
+
+    def timed(query: str, cached: str, need: float) -> tuple[bool, float, str]:
+        # As the gateway calls it: the cached side's features are memoised, the query's are not yet.
+        t = time.perf_counter_ns()
+        out = verdict(query, cached, need)
+        took_us.append((time.perf_counter_ns() - t) / 1e3)
+        return out
+
+    index = SemanticIndex(
+        dim=dim,
+        threshold=threshold,
+        guard=compatible if guarded else None,
+        verifier=timed if min_alignment is not None else None,
+        min_alignment=min_alignment or 1.0,
+    )
     cls = meaning_classes(pairs)
     for pair in pairs:
         key = _key(pair["a"], pair.get("ctx_a"))
         index.add("ctx:" + json.dumps(pair.get("ctx_a") or []), vecs[pair["a"]], pair["a"], key)
-    out: dict[str, Any] = {"same": 0, "good": 0, "hits": 0, "false": 0, "kinds": {}}
+    out: dict[str, Any] = {"same": 0, "good": 0, "hits": 0, "false": 0, "kinds": {}, "verify_us": took_us}
     for pair in pairs:
         kind = out["kinds"].setdefault(pair["kind"], {"n": 0, "good": 0, "hits": 0, "false": 0})
         kind["n"] += 1
@@ -120,13 +143,23 @@ def summary(r: dict[str, Any]) -> str:
     lo, hi = wilson(r["false"], r["hits"])
     upper = clopper_pearson_upper(r["false"], r["hits"])
     share = r["false"] / r["hits"] if r["hits"] else 0.0
-    return (f"hit rate on same-meaning {r['good']}/{r['same']} = {r['good'] / max(1, r['same']):5.1%}; "
-            f"false {r['false']}/{r['hits']} = {share:5.1%} (Wilson 95% {lo:.1%}-{hi:.1%}; one-sided upper {upper:.1%})")
+    line = (
+        f"hit rate on same-meaning {r['good']}/{r['same']} = {r['good'] / max(1, r['same']):5.1%}; "
+        f"false {r['false']}/{r['hits']} = {share:5.1%} (Wilson 95% {lo:.1%}-{hi:.1%}; one-sided upper {upper:.1%})"
+    )
+    if r["verify_us"]:
+        line += (
+            f"; verify per candidate p50 {pct(r['verify_us'], 0.5):.0f} us, p99 {pct(r['verify_us'], 0.99):.0f} us"
+            f" ({len(r['verify_us'])} candidates)"
+        )
+    return line
 
 
 def per_kind(r: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v['false']}F/{v['hits']}h" + (f" ({v['good']}/{v['n']} good)" if k in ("paraphrase", "reworded") else "")
-                     for k, v in sorted(r["kinds"].items()))
+    return ", ".join(
+        f"{k}: {v['false']}F/{v['hits']}h" + (f" ({v['good']}/{v['n']} good)" if k in ("paraphrase", "reworded") else "")
+        for k, v in sorted(r["kinds"].items())
+    )
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -212,11 +245,13 @@ async def _flood(url: str, prompts: list[str], concurrency: int = 64) -> list[fl
 
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+
         async def one(prompt: str) -> float:
             async with gate:
                 t = time.perf_counter()
-                r = await client.post("/v1/chat/completions", json={
-                    "model": "auto", "messages": [{"role": "user", "content": prompt}], "max_tokens": 16})
+                r = await client.post(
+                    "/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": prompt}], "max_tokens": 16}
+                )
                 assert r.status_code == 200, r.text[:200]
                 return (time.perf_counter() - t) * 1000
 
@@ -238,8 +273,9 @@ def miss_path(n: int, concurrency_n: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="switchyard-semcache-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     port = free_port()
-    upstream = Process([sys.executable, str(root / "bench/fast_upstream.py"), "--port", str(port)], port, "/v1/models",
-                       work / "upstream.log", env=env)
+    upstream = Process(
+        [sys.executable, str(root / "bench/fast_upstream.py"), "--port", str(port)], port, "/v1/models", work / "upstream.log", env=env
+    )
     # Distinct, realistic prompts: the eval set's texts, each asked once with its own case number.
     base = [p["b"] for p in load_pairs(DATA) if len(p["b"]) < 300]
     prompts = [f"{base[i % len(base)]} (case {i})" for i in range(n + concurrency_n + 40)]
@@ -250,19 +286,27 @@ def miss_path(n: int, concurrency_n: int) -> None:
             policy = work / f"policy-{semantic}.yaml"
             policy.write_text(GATEWAY_POLICY.format(upstream=upstream.url, semantic=semantic))
             gport = free_port()
-            gw = Process([sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(gport), "--log-level",
-                          "warning"], gport, "/readyz", work / f"gateway-{semantic}.log",
-                         env={**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{semantic}.db"})
+            gw = Process(
+                [sys.executable, "-m", "router.cli", "serve", "--policy", str(policy), "--port", str(gport), "--log-level", "warning"],
+                gport,
+                "/readyz",
+                work / f"gateway-{semantic}.log",
+                env={**env, "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger-{semantic}.db"},
+            )
             name = "default (exact only)" if semantic == "false" else "exact + semantic"
             try:
                 with httpx.Client(base_url=gw.url, timeout=30) as client:
+
                     def ask(text: str) -> tuple[float, float]:
                         t = time.perf_counter()
-                        r = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": text}],
-                                                                      "max_tokens": 16})
+                        r = client.post(
+                            "/v1/chat/completions",
+                            json={"model": "auto", "messages": [{"role": "user", "content": text}], "max_tokens": 16},
+                        )
                         took = (time.perf_counter() - t) * 1000
                         assert r.status_code == 200 and r.headers["x-switchyard-cache"] == "miss", (r.status_code, r.text[:200])
                         return took, float(r.headers.get("x-switchyard-overhead-ms", "nan"))
+
                     for text in prompts[:40]:
                         ask(text)  # warm-up: connections, lazy imports, the embedder's first batches
                     got = [ask(text) for text in prompts[40 : 40 + n]]
@@ -274,8 +318,10 @@ def miss_path(n: int, concurrency_n: int) -> None:
                 except Exception:
                     print(gw.output()[-3000:])
                     raise
-                print(f"{name:<34}{64:>5}{len(lat64):>6}{pct(lat64, 0.5):>9.2f}{pct(lat64, 0.99):>9.2f}{'':>14}{'':>14}"
-                      f"  max {max(lat64):.0f} ms")
+                print(
+                    f"{name:<34}{64:>5}{len(lat64):>6}{pct(lat64, 0.5):>9.2f}{pct(lat64, 0.99):>9.2f}{'':>14}{'':>14}"
+                    f"  max {max(lat64):.0f} ms"
+                )
             finally:
                 gw.stop()
     finally:
@@ -313,17 +359,34 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--maintenance", type=int, default=0, metavar="N", help="also time adds while one scope grows to N entries")
-    ap.add_argument("--gateway", type=int, default=0, metavar="N",
-                    help="also time N misses at concurrency 1 (and 4N at 64) through real gateways, semantic off and on")
-    ap.add_argument("--show-false", action="store_true", help="print the report split's false hits under the shipped rule")
-    ap.add_argument("--backend", choices=["static", "onnx-int8", "onnx", "torch"], default="onnx-int8",
-                    help="embedder backend (the gateway's is onnx-int8, reading 96 + 32 word pieces)")
+    ap.add_argument(
+        "--gateway",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N misses at concurrency 1 (and 4N at 64) through real gateways, semantic off and on",
+    )
+    ap.add_argument(
+        "--show-false", action="store_true", help="print the false hits of the report split (calib with --no-report) under the shipped rule"
+    )
+    ap.add_argument("--no-report", action="store_true", help="measure the calib split only (while tuning features or grids)")
+    ap.add_argument(
+        "--backend",
+        choices=["static", "onnx-int8", "onnx", "torch"],
+        default="onnx-int8",
+        help="embedder backend (the gateway's is onnx-int8, reading 96 + 32 word pieces)",
+    )
     args = ap.parse_args()
 
     pairs = load_pairs(args.data)
     halves = {name: [p for p in pairs if p["split"] == name] for name in ("calib", "report")}
-    print(f"pairs: {len(pairs)}; " + "; ".join(
-        f"{k} {len(v)} ({sum(p['label'] == 'same' for p in v)} same, {len({p['group'] for p in v})} families)" for k, v in halves.items()))
+    print(
+        f"pairs: {len(pairs)}; "
+        + "; ".join(
+            f"{k} {len(v)} ({sum(p['label'] == 'same' for p in v)} same, {len({p['group'] for p in v})} families)"
+            for k, v in halves.items()
+        )
+    )
     embedder = Embedder(EmbedderSpec(backend=args.backend, head_tokens=96, tail_tokens=32))  # what the gateway embeds with
     texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
     t0 = time.perf_counter()
@@ -336,28 +399,39 @@ def main() -> None:
         for m in GRID:
             r = evaluate(halves["calib"], vecs, threshold=args.threshold, guarded=True, min_alignment=m)
             table.append({"min_alignment": m, "hits": r["hits"], "false_hits": r["false"], "good": r["good"], "same": r["same"]})
-        artifact = {"embedder": embedder.name, "threshold": args.threshold, "data": str(args.data.name), "data_sha256": digest,
-                    "split": "calib", "table": table}
+        artifact = {
+            "embedder": embedder.name,
+            "threshold": args.threshold,
+            "data": str(args.data.name),
+            "data_sha256": digest,
+            "split": "calib",
+            "table": table,
+        }
         ARTIFACT.write_text(json.dumps(artifact, indent=1) + "\n")
         print(f"\ncalibration sweep on the calib split (cosine >= {args.threshold}), written to {ARTIFACT}:")
         for row in table:
             upper = clopper_pearson_upper(row["false_hits"], row["hits"])
-            print(f"  min_alignment {row['min_alignment']:.2f}: good {row['good']}/{row['same']}, false {row['false_hits']}/{row['hits']},"
-                  f" upper {upper:.1%}")
+            print(
+                f"  min_alignment {row['min_alignment']:.2f}: good {row['good']}/{row['same']}, false {row['false_hits']}/{row['hits']},"
+                f" upper {upper:.1%}"
+            )
 
     rule = choose(load(ARTIFACT).get("table", []), args.max_false)
     print(f"\nshipped rule for max_false_hit_rate {args.max_false:.1%}: {rule.describe(args.max_false)}")
     settings = [
         (f"cosine >= {GUARDS_THRESHOLD} only", {"threshold": GUARDS_THRESHOLD, "guarded": False, "min_alignment": None}),
-        (f"guards (old default, cosine >= {GUARDS_THRESHOLD})", {"threshold": GUARDS_THRESHOLD, "guarded": True, "min_alignment": None}),
-        (f"verifier (cosine >= {args.threshold}, align >= {rule.min_alignment:.2f})",
-         {"threshold": args.threshold, "guarded": True, "min_alignment": rule.min_alignment}),
+        (f"guards only (cosine >= {GUARDS_THRESHOLD})", {"threshold": GUARDS_THRESHOLD, "guarded": True, "min_alignment": None}),
+        (
+            f"verifier (cosine >= {args.threshold}, align >= {rule.min_alignment:.2f})",
+            {"threshold": args.threshold, "guarded": True, "min_alignment": rule.min_alignment},
+        ),
     ]
     report_result = None
-    for half in ("calib", "report"):
+    shown = "calib" if args.no_report else "report"  # whose false hits --show-false prints
+    for half in ("calib",) if args.no_report else ("calib", "report"):
         print(f"\n{half} split:")
         for name, kw in settings:
-            r = evaluate(halves[half], vecs, **kw, show_false=args.show_false and half == "report" and kw["min_alignment"] is not None)
+            r = evaluate(halves[half], vecs, **kw, show_false=args.show_false and half == shown and kw["min_alignment"] is not None)
             print(f"  {name:45s} {summary(r)}")
             print(f"  {'':45s} per kind: {per_kind(r)}")
             if half == "report" and kw["min_alignment"] is not None:
@@ -366,9 +440,15 @@ def main() -> None:
         # Recorded for `serve`'s explanation; never read back to choose the rule.
         artifact = load(ARTIFACT)
         upper = clopper_pearson_upper(report_result["false"], report_result["hits"])
-        artifact["report"] = {"max_false_hit_rate": args.max_false, "min_alignment": rule.min_alignment, "hits": report_result["hits"],
-                              "false_hits": report_result["false"], "good": report_result["good"], "same": report_result["same"],
-                              "upper": round(upper, 4)}
+        artifact["report"] = {
+            "max_false_hit_rate": args.max_false,
+            "min_alignment": rule.min_alignment,
+            "hits": report_result["hits"],
+            "false_hits": report_result["false"],
+            "good": report_result["good"],
+            "same": report_result["same"],
+            "upper": round(upper, 4),
+        }
         ARTIFACT.write_text(json.dumps(artifact, indent=1) + "\n")
 
     if not args.skip_latency:

@@ -4,7 +4,8 @@ bench/semantic_cache.py --calibrate runs the real index and verifier over the ca
 bench/data/semantic_eval.jsonl and writes, for a grid of ``min_alignment`` values, how many hits the
 cache made and how many of them were another prompt's answer (:data:`ARTIFACT`). At startup the
 gateway picks, for the operator's bound, the loosest ``min_alignment`` whose one-sided 95%
-Clopper-Pearson upper bound on the false-hit share is within it: a bound on the *interval*, not on
+Clopper-Pearson upper bound on the false-hit share is within it (or, of the rows that made exactly
+the same hits as that one, the strictest): a bound on the *interval*, not on
 the point estimate, so a lucky calibration run with few hits cannot certify a loose rule. When no
 grid value is certified the strictest one is used and the rule is reported as uncertified (the
 gateway then keeps the semantic cache off unless the policy turns it on explicitly).
@@ -69,8 +70,10 @@ class Rule:
 
     def describe(self, bound: float) -> str:
         state = "meets" if self.certified else "does NOT meet"
-        return (f"alignment >= {self.min_alignment:.2f}: {self.false_hits}/{self.hits} false hits on the calibration half, "
-                f"95% upper bound {self.upper:.1%}, {state} max_false_hit_rate {bound:.1%}")
+        return (
+            f"alignment >= {self.min_alignment:.2f}: {self.false_hits}/{self.hits} false hits on the calibration half, "
+            f"95% upper bound {self.upper:.1%}, {state} max_false_hit_rate {bound:.1%}"
+        )
 
 
 def choose(table: list[dict[str, Any]], bound: float, confidence: float = 0.95) -> Rule:
@@ -78,9 +81,15 @@ def choose(table: list[dict[str, Any]], bound: float, confidence: float = 0.95) 
     if not table:
         return Rule(1.0, False, 0, 0, 1.0)
     rows = sorted(table, key=lambda r: r["min_alignment"])
-    for row in rows:
+    for i, row in enumerate(rows):
         upper = clopper_pearson_upper(int(row["false_hits"]), int(row["hits"]), confidence)
         if row["hits"] > 0 and upper <= bound:
+            # Stricter rows that made the very same hits are as useful and safer; the strictest of
+            # them (1.0: the same content words) also lets a miss skip the embedding.
+            for stricter in rows[i + 1 :]:
+                if (stricter["hits"], stricter["false_hits"]) != (row["hits"], row["false_hits"]):
+                    break
+                row = stricter
             return Rule(float(row["min_alignment"]), True, int(row["hits"]), int(row["false_hits"]), upper)
     strict = rows[-1]
     upper = clopper_pearson_upper(int(strict["false_hits"]), int(strict["hits"]), confidence)
@@ -105,9 +114,19 @@ def status_line(bound: float, enabled: bool, path: Path = ARTIFACT) -> str:
     report = artifact.get("report")
     held = "no held-out measurement recorded"
     if report:
-        held = (f"held-out report half: {report['false_hits']}/{report['hits']} false hits, 95% upper bound {report['upper']:.1%}, "
-                f"{report['good']}/{report['same']} same-meaning prompts hit")
+        held = (
+            f"held-out report half: {report['false_hits']}/{report['hits']} false hits, 95% upper bound {report['upper']:.1%}, "
+            f"{report['good']}/{report['same']} same-meaning prompts hit"
+        )
     if enabled:
         return f"semantic cache ON by policy; rule {rule.describe(bound)}; {held}"
-    return (f"semantic cache off (the default until its rule meets max_false_hit_rate {bound:.1%} on held-out data: {held}; "
-            "bench/semantic_cache.py); set cache.semantic: true to use it anyway")
+    if report and report["upper"] <= bound and report["min_alignment"] == rule.min_alignment:
+        # Certified on held-out data, yet off: the default changes only with a decision recorded in the README.
+        return (
+            f"semantic cache off (the default; its rule meets max_false_hit_rate {bound:.1%} on held-out data: {held}; "
+            "bench/semantic_cache.py); set cache.semantic: true to use it"
+        )
+    return (
+        f"semantic cache off (the default until its rule meets max_false_hit_rate {bound:.1%} on held-out data: {held}; "
+        "bench/semantic_cache.py); set cache.semantic: true to use it anyway"
+    )

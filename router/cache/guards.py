@@ -5,7 +5,7 @@ Sentence embeddings are nearly blind to the tokens that decide an answer: "5 km"
 A false cache hit returns a confidently wrong answer, while a missed hit only costs one model
 call, so every check here is one-sided: when in doubt, refuse the match.
 
-:func:`compatible` extracts a few features from each text and requires them to agree:
+:func:`compatible` extracts a few features from each text and requires checks 1-4 to agree:
 
 1. **Numbers**, in order, with digits and written-out numbers normalised to one value
    ("five" == "5", "1,000" == "1000.0", "twenty-five" == "25", "3 million" == "3000000",
@@ -23,6 +23,17 @@ call, so every check here is one-sided: when in doubt, refuse the match.
 4. **Direction words**: words on an opposed axis (more/less, before/after, increase/decrease,
    max/min, ascending/descending, encode/decode, upload/download, ...) must give the same
    sequence of directions on every axis in both texts.
+
+The verifier (:mod:`router.cache.verify`) adds two checks of the wording (:func:`wording_difference`):
+
+5. **Function words that carry the meaning**: the verifier's content-word alignment drops
+   function words, and some of them decide the answer: the question word ("why" / "when" did
+   Rome fall), the tense ("who is" / "who was" / "who will be"), advice or obligation against
+   possibility ("can" / "should I"), whose thing it is ("my" / "your" / "their"), where
+   something moves ("to" / "from", "in" / "out") and a choice against a sum ("or" / "and"). Each
+   class must give the same sequence in both texts.
+6. **Code symbols**: runs of operator and bracket characters ("==" / "is", "x++" / "++x",
+   "--force" / "--force-with-lease") must be the same sequence.
 
 Everything is a handful of precompiled regular expressions and set operations; features are
 memoised per text, so checking a candidate costs a few microseconds.
@@ -154,6 +165,26 @@ _AXES = {
     "inside": ("inside inner internal", "outside outer external"),
 }
 
+# -- function words that decide an answer: word -> (class, value); see _function_words -----------
+_FUNCTION_CLASSES = {
+    "question": {w: w for w in "what which why when where who whom whose how".split()}
+    | {"what's": "what", "whats": "what", "who's": "who", "where's": "where", "when's": "when", "why's": "why", "how's": "how"},
+    "tense": {w: "past" for w in "was were did had wasn't weren't didn't hadn't wasnt werent didnt hadnt".split()}
+    | {w: "future" for w in "will shall won't wont shan't".split()},
+    "obligation": {w: "should" for w in "should must ought shouldn't mustn't shouldnt mustnt".split()},
+    # Possessives and third-person pronouns: "how do i" and "how do you" ask the same, so do "give
+    # me" and "give", but "my ip address" and "your ip address" do not.
+    "person": {w: "1" for w in "my mine our ours we".split()}
+    | {w: "2" for w in "your yours".split()}
+    | {w: "3" for w in "his her hers him their theirs them they he she".split()},
+    "motion": {"from": "from", "out": "out", "into": "into", "onto": "into", "towards": "to", "toward": "to"},
+    "choice": {"or": "or", "either": "or"},
+}
+_FUNCTION_WORDS = {word: (cls, value) for cls, table in _FUNCTION_CLASSES.items() for word, value in table.items()}
+_FUNCTION_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# Operators and brackets in code; a lone "!" or "-" is punctuation or a hyphen, not code.
+_SYMBOL_RE = re.compile(r"[=<>!+*/%&|^~$#@\\\[\]{}()`-]+")
+
 # -- sentence starters that are capitalised only because they start a sentence ------------------
 _COMMON_STARTERS = frozenset(
     """a an the this that these those it its i i'm i've i'd i'll my me we our you your he she they
@@ -243,6 +274,8 @@ class Features:
     words: frozenset[str]
     neg_bases: frozenset[str]
     lowered: str
+    function: tuple[tuple[str, tuple[str, ...]], ...] = ()  # class -> its words' values, in order
+    symbols: tuple[str, ...] = ()
 
 
 _NUMBER_WORDS = frozenset(_SMALL) | frozenset(_SCALES) | frozenset(_ORDINALS)
@@ -289,7 +322,8 @@ def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]
 
 def _size(f: Features) -> int:
     """A rough upper estimate of the bytes a Features holds (strings and set slots)."""
-    items = len(f.words) + len(f.stems) + len(f.neg_bases) + len(f.named) + len(f.quoted)
+    items = len(f.words) + len(f.stems) + len(f.neg_bases) + len(f.named) + len(f.quoted) + len(f.symbols)
+    items += sum(len(values) for _, values in f.function)
     return 512 + 3 * len(f.lowered) + 192 * items + 64 * (len(f.numbers) + len(f.units) + len(f.ops))
 
 
@@ -399,7 +433,20 @@ def _extract(text: str) -> Features:
         words=frozenset(words),
         neg_bases=frozenset(w[len(p) :] for w in words for p in _NEG_PREFIXES if w.startswith(p) and len(w) - len(p) >= 3),
         lowered=lowered,
+        function=_function_words(lowered),
+        symbols=tuple(run for run in _SYMBOL_RE.findall(text) if run not in ("!", "-")),
     )
+
+
+def _function_words(lowered: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    found: dict[str, list[str]] = {}
+    for word in _FUNCTION_RE.findall(lowered):
+        hit = _FUNCTION_WORDS.get(word)
+        if hit is None and word.endswith("'ll"):
+            hit = ("tense", "future")
+        if hit is not None:
+            found.setdefault(hit[0], []).append(hit[1])
+    return tuple(sorted((cls, tuple(values)) for cls, values in found.items()))
 
 
 def _is_named(token: str, start: int, text: str, word: str) -> bool:
@@ -479,6 +526,24 @@ def incompatibility(query_text: str, cached_text: str) -> str | None:
         return "entities"
     if not _quoted_agree(a, b):
         return "quoted"
+    return None
+
+
+def wording_difference(query_text: str, cached_text: str) -> str | None:
+    """Checks 5 and 6 ("function words", "symbols"), or None: the verifier's, not :func:`compatible`'s.
+
+    They refuse some paraphrases ("how do I sort ..." / "what's the way to sort ...") that the
+    checks above let through: the price of catching "what do cats eat" / "how do cats eat", which
+    an alignment of content words cannot see."""
+    if query_text == cached_text:
+        return None
+    if len(query_text) > MAX_TEXT_CHARS or len(cached_text) > MAX_TEXT_CHARS:
+        return "length"
+    a, b = features(query_text), features(cached_text)
+    if a.function != b.function:
+        return "function words"
+    if a.symbols != b.symbols:
+        return "symbols"
     return None
 
 

@@ -5,7 +5,8 @@ cat", and the cache's embedding reads only a prompt's head and tail. A candidate
 when, on the full text of both prompts:
 
 1. the meaning guards (:mod:`router.cache.guards`: numbers, units, operators, negation, direction
-   words, named things, quoted strings) find no difference; and
+   words, named things, quoted strings, the function words this alignment drops but an answer
+   depends on, code symbols) find no difference; and
 2. the *alignment* of their content words (lower-cased, stemmed, function words dropped) in order,
    difflib's ratio ``2 * matched / (len_a + len_b)``, is at least ``min_alignment``: a swapped role,
    an antonym or a changed scope moves words the guards have no list for; and
@@ -16,16 +17,24 @@ when, on the full text of both prompts:
 Every check is exact (string and set operations on the text), so a decision never depends on a
 model's floating point. ``min_alignment`` is calibrated against ``cache.max_false_hit_rate`` by
 :mod:`router.cache.calibration` on the calibration half of bench/data/semantic_eval.jsonl.
+
+Step 2's score comes from a :data:`Scorer`, :func:`alignment` unless another is given: a pair model
+(a cross-encoder or an NLI model scoring "means the same" in [0, 1]) plugs in there, behind the
+same guards and the same long-text rule, which no score can overrule. The index's shortcut that
+decides a miss from a hash of the content words (``SemanticIndex.may_match``) is exact only for
+:func:`alignment` at 1.0. No packaged cross-encoder or NLI model that ships its weights was found
+on PyPI (README, "Semantic cache"), so the shipped rule uses :func:`alignment`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from router.cache.guards import _stem, incompatibility
+from router.cache.guards import _stem, incompatibility, wording_difference
 
 # About 90 word pieces of English: below the 96 + 32 the cache's embedding reads, so a prompt up to
 # here is seen whole by the embedding; a longer one may differ where the embedding did not look.
@@ -39,6 +48,10 @@ _STOP = frozenset(
     thanks thank so and or to of in on at for from by with as into about up out just also very really some any
     how what which who whom when where why there here if then than too way ways""".split()
 )
+
+
+# (query, cached) -> how surely they mean the same, in [0, 1].
+Scorer = Callable[[str, str], float]
 
 
 @lru_cache(maxsize=32768)
@@ -64,18 +77,19 @@ def alignment(a: str, b: str) -> float:
     return SequenceMatcher(None, wa, wb, autojunk=False).ratio()
 
 
-def verdict(query: str, cached: str, min_alignment: float) -> tuple[bool, float, str]:
-    """(accepted, alignment score, reason) for serving ``cached``'s answer to ``query``."""
+def verdict(query: str, cached: str, min_alignment: float, scorer: Scorer = alignment) -> tuple[bool, float, str]:
+    """(accepted, score, reason) for serving ``cached``'s answer to ``query``: the guards and the
+    long-text rule first, then ``scorer`` (alignment by default) at ``min_alignment``."""
     if query == cached:
         return True, 1.0, "same text"
-    why = incompatibility(query, cached)
+    why = incompatibility(query, cached) or wording_difference(query, cached)
     if why is not None:
         return False, 0.0, why
     if max(len(query), len(cached)) > LONG_CHARS:
         if content_words(query) != content_words(cached):
             return False, 0.0, "long text differs"
         return True, 1.0, "same words"
-    score = alignment(query, cached)
+    score = scorer(query, cached)
     if score < min_alignment:
-        return False, score, "alignment"
-    return True, score, "aligned"
+        return False, score, "alignment" if scorer is alignment else "score"
+    return True, score, "aligned" if scorer is alignment else "scored"
