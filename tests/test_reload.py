@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from router.ledger import Ledger
 from tests.faulty_upstream import PIECES, FaultyUpstream
@@ -41,8 +43,11 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Proc
     upstream = FaultyUpstream(free_port())
     path = tmp_path / "policy.yaml"
     path.write_text(policy("first", tier("one", upstream.url) + tier("slow", upstream.url)))
-    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db", "SWITCHYARD_ADMIN_KEY": ADMIN,
-           "SWITCHYARD_POLICY_POLL_S": request.param}
+    env = {
+        "SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db",
+        "SWITCHYARD_ADMIN_KEY": ADMIN,
+        "SWITCHYARD_POLICY_POLL_S": request.param,
+    }
     gw = start_gateway(path, tmp_path, env=env)
     gw.database_url = env["SWITCHYARD_DATABASE_URL"]
     yield gw, upstream, path
@@ -125,3 +130,77 @@ def test_file_watch_reloads_and_in_flight_requests_finish_on_their_policy(setup:
         time.sleep(0.1)
     assert "policy reload refused" in gw.output()
     assert ask(gw, "one").status_code == 200 and "nope" not in models(gw)
+
+
+GPU_TIER = """
+  gpu:
+    engine: vllm
+    model: gpu-7b
+    upstream_model: fake-model
+    max_output_tokens: 8
+    vllm:
+      replicas: ["{replica}"]
+      balancing: {{health_interval_s: 0.2, metrics_interval_s: 0.2}}
+      pricing: {{gpu_hourly_usd: 3.6, tokens_per_s: 100, input_price_ratio: 0.25, min_busy_s: 0.4}}"""
+FLAKY_TIER = """
+  flaky:
+    engine: openai
+    model: flaky
+    upstream_model: flaky
+    base_url: {upstream}/v1
+    breaker: {{failures: 1, cooldown_s: 600}}"""
+
+
+def prices(gw: Process) -> dict[str, float]:
+    """Each tier's output price as /metrics reports it (the price routing and spend use)."""
+    text = httpx.get(gw.url + "/metrics", timeout=5).text
+    return {
+        s.labels["tier"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "switchyard_tier_price_usd_per_mtok" and s.labels["kind"] == "output"
+    }
+
+
+def test_a_reload_keeps_measured_prices_and_open_breakers(tmp_path: Path) -> None:
+    upstream = FaultyUpstream(free_port())
+    port = free_port()
+    replica = Process(
+        [sys.executable, "-m", "tests.fake_vllm", "--port", str(port), "--name", "a", "--tokens-per-s", "400", "--running", "1"],
+        port,
+        "/health",
+        tmp_path / "fake-vllm.log",
+    )
+    path = tmp_path / "policy.yaml"
+    tiers = GPU_TIER.format(replica=replica.url) + FLAKY_TIER.format(upstream=upstream.url)
+    path.write_text(policy("first", tiers) + "resilience: {retry: {attempts: 1}}\n")
+    env = {"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db", "SWITCHYARD_ADMIN_KEY": ADMIN, "SWITCHYARD_POLICY_POLL_S": "0"}
+    gw = start_gateway(path, tmp_path, env=env)
+    try:
+        # The assumed 100 tokens/s prices output at $3.6/h / 0.36M = $10; the replica's measured 400, at $2.5.
+        deadline = time.monotonic() + 30
+        while prices(gw)["gpu"] == pytest.approx(10.0) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert prices(gw)["gpu"] == pytest.approx(2.5, rel=0.15)
+        httpx.post(upstream.url + "/control", json={"model": "flaky", "default": "500"})
+        assert ask(gw, "flaky").status_code == 502
+        assert ask(gw, "flaky").status_code == 503  # the breaker opened; the upstream is not called
+        calls = len(httpx.get(upstream.url + "/calls").json())
+
+        path.write_text(policy("second", tiers + "\n  extra: {engine: fake, model: extra}") + "resilience: {retry: {attempts: 1}}\n")
+        response = reload(gw)
+        assert response.status_code == 200, response.text
+        # The vLLM tier is as the file declared it: neither its engine (and its measurements) nor its breaker is replaced.
+        assert response.json()["changed"] == [] and response.json()["added"] == ["extra"]
+        assert prices(gw)["gpu"] == pytest.approx(2.5, rel=0.15)  # priced from what was measured, from the first request
+        assert ask(gw, "flaky").status_code == 503
+        assert len(httpx.get(upstream.url + "/calls").json()) == calls
+        answered = httpx.post(gw.url + "/v1/chat/completions", json={"model": "gpu-7b", "messages": MESSAGES, "max_tokens": 8}, timeout=30)
+        assert answered.status_code == 200, answered.text
+        usage = answered.json()["usage"]
+        expected = (usage["prompt_tokens"] * 0.625 + usage["completion_tokens"] * 2.5) / 1e6
+        assert float(answered.headers["x-switchyard-cost-usd"]) == pytest.approx(expected, rel=0.15)
+    finally:
+        gw.stop()
+        replica.stop()
+        upstream.stop()
