@@ -174,6 +174,10 @@ class Settings:
         default=1.0,
         metadata=_about(_seconds(0.0, inclusive=True), "Seconds between looks at the policy file for changes; 0 turns the watch off."),
     )
+    log_level: str = field(
+        default="info",
+        metadata=_about(_choice("debug", "info", "warning", "error"), "`switchyard serve`'s log level when `--log-level` is not given."),
+    )
     metrics_max_teams: int = field(
         default=50,
         metadata=_about(_whole(0), "(tenant, team) pairs that get their own Prometheus labels; later ones are counted as `other`."),

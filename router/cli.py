@@ -69,7 +69,7 @@ def serve(
     policy: PolicyOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default: SWITCHYARD_LOG_LEVEL, else info).")] = None,
 ) -> None:
     """Start the gateway: an OpenAI-compatible API at http://HOST:PORT/v1."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,6 +78,7 @@ def serve(
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    log_level = log_level or settings.log_level
     import uvicorn
 
     from router import logs, server_limits

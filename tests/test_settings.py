@@ -191,6 +191,7 @@ def test_values_are_parsed_to_their_types() -> None:
         ("SWITCHYARD_CONSOLE_SESSION_S", "30", "must be at least 60"),
         ("SWITCHYARD_LEDGER_SYNC", "sometimes", "must be one of journal, full, normal"),
         ("SWITCHYARD_EMBED_BACKEND", "bert", "must be one of static, onnx-int8, onnx, torch"),
+        ("SWITCHYARD_LOG_LEVEL", "loud", "must be one of debug, info, warning, error"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, value: str, says: str) -> None:
