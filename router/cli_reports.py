@@ -12,7 +12,12 @@ from rich.table import Table
 
 from policies.settings import DATABASE_HELP
 from router.ledger import Ledger
-from router.reports import GROUPS, spend, to_csv, to_html
+from router.reports import GROUPS, spend, to_csv, to_html, totals
+
+
+def _usd(value: float) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):.6f}"
+
 
 report_app = typer.Typer(help="Spend reports from the ledger.", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -27,7 +32,7 @@ def spend_report(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
     database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
 ) -> None:
-    """Spend, requests, tokens, cache hits and savings versus the dearest tier."""
+    """Spend, requests, tokens, cache hits and savings versus the dearest tier, gross and net of routing's own costs."""
     from router.cli import parse_when
 
     if by not in GROUPS:
@@ -45,19 +50,40 @@ def spend_report(
         if fmt == "csv":
             text = to_csv(rows)
         elif fmt == "json":
-            text = orjson.dumps({"by": by, "data": [r.as_dict() for r in rows]}).decode()
+            text = orjson.dumps({"by": by, "data": [r.as_dict() for r in rows], "totals": totals(rows)}).decode()
         else:
             table = Table(by, "requests", "prompt tok", "completion tok", "spend $", "saved $", "cache hits", title="Spend")
             for r in rows:
-                table.add_row(r.group, str(r.requests), str(r.prompt_tokens), str(r.completion_tokens), f"{r.spend_usd:.6f}",
-                              f"{r.saved_usd:.6f}", str(r.cache_hits))
-            table.add_row("total", str(sum(r.requests for r in rows)), "", "", f"{sum(r.spend_usd for r in rows):.6f}",
-                          f"{sum(r.saved_usd for r in rows):.6f}", str(sum(r.cache_hits for r in rows)), style="bold")
+                table.add_row(
+                    r.group,
+                    str(r.requests),
+                    str(r.prompt_tokens),
+                    str(r.completion_tokens),
+                    f"{r.spend_usd:.6f}",
+                    f"{r.saved_usd:.6f}",
+                    str(r.cache_hits),
+                )
+            table.add_row(
+                "total",
+                str(sum(r.requests for r in rows)),
+                "",
+                "",
+                f"{sum(r.spend_usd for r in rows):.6f}",
+                f"{sum(r.saved_usd for r in rows):.6f}",
+                str(sum(r.cache_hits for r in rows)),
+                style="bold",
+            )
             ledger.close()
-            if output is not None:
-                Console(file=output.open("w"), width=160).print(table)
-            else:
-                out.print(table)
+            summary = totals(rows)
+            overheads = summary["overheads"]
+            net = (
+                f"saved ${summary['gross_saved_usd']:.6f} gross, less cascade first stages ${overheads['cascade_first_stages_usd']:.6f}"
+                f" and classifier/embedding compute ${overheads['compute_usd']:.6f}: {_usd(summary['net_saved_usd'])} net"
+                f" ({summary['net_saved_pct'] if summary['net_saved_pct'] is not None else '-'}% of the dearest-tier cost)"
+            )
+            target = Console(file=output.open("w"), width=160) if output is not None else out
+            target.print(table)
+            target.print(net, highlight=False)
             return
     ledger.close()
     if output is not None:

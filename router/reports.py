@@ -3,6 +3,12 @@
 "Saved" is measured against sending every request to the policy's dearest tier at the same
 token counts (recorded per request when it is answered); a cache hit saves the whole cost it
 would have had.
+
+Savings are shown gross and net of what routing and caching cost besides the answers (`savings()`):
+the cascade's earlier stages (their spend is in each row's cost already, and kept apart in
+`cascade_nanousd`) and the gateway's own classifier and embedding compute (`overhead_nanousd`,
+router/overhead.py). Judge calls of `switchyard learn` are made outside the gateway: they are not
+in the ledger, and `learn` prints what they cost.
 """
 
 from __future__ import annotations
@@ -31,26 +37,82 @@ class SpendRow:
     spend_usd: float
     saved_usd: float
     cache_hits: int
+    cascade_usd: float = 0.0  # spend on cascade stages that did not give the answer (part of spend_usd)
+    compute_usd: float = 0.0  # the gateway's classifier and embedding compute, priced
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "group": self.group, "requests": self.requests, "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "spend_usd": round(self.spend_usd, 9), "saved_usd": round(self.saved_usd, 9),
+            "group": self.group,
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "spend_usd": round(self.spend_usd, 9),
+            "saved_usd": round(self.saved_usd, 9),
             "cache_hits": self.cache_hits,
+            "cascade_usd": round(self.cascade_usd, 9),
+            "compute_usd": round(self.compute_usd, 9),
         }
+
+
+def savings(counterfactual: float, saved: float, cascade: float, compute: float) -> dict[str, Any]:
+    """Savings gross and net of their overheads, as dollars and as a share of the counterfactual.
+
+    `saved` is the counterfactual less the spend, and the spend includes the cascade's earlier stages:
+    so the gross saving (what routing and caching avoided before paying for themselves) adds those
+    back, and the net saving takes the compute off."""
+    gross, net = saved + cascade, saved - compute
+
+    def pct(value: float) -> float | None:
+        return round(100 * value / counterfactual, 2) if counterfactual else None
+
+    return {
+        "gross_saved_usd": round(gross, 9),
+        "gross_saved_pct": pct(gross),
+        "overheads": {
+            "cascade_first_stages_usd": round(cascade, 9),
+            "compute_usd": round(compute, 9),
+            "total_usd": round(cascade + compute, 9),
+        },
+        "net_saved_usd": round(net, 9),
+        "net_saved_pct": pct(net),
+    }
+
+
+def totals(rows: list[SpendRow]) -> dict[str, Any]:
+    """The report's totals with savings gross and net (the same figures as the console's overview against
+    the dearest tier)."""
+    spent, saved = sum(r.spend_usd for r in rows), sum(r.saved_usd for r in rows)
+    cascade, compute = sum(r.cascade_usd for r in rows), sum(r.compute_usd for r in rows)
+    counterfactual = spent + saved
+    return {
+        "requests": sum(r.requests for r in rows),
+        "spend_usd": round(spent, 9),
+        "saved_usd": round(saved, 9),
+        "counterfactual_usd": round(counterfactual, 9),
+        "saved_pct": round(100 * saved / counterfactual, 2) if counterfactual else None,
+        "cache_hits": sum(r.cache_hits for r in rows),
+        **savings(counterfactual, saved, cascade, compute),
+    }
 
 
 def _group_column(by: str, engine: Engine) -> Any:
     if by == "day":
         if engine.dialect.name == "sqlite":
             return func.substr(requests.c.created_at, 1, 10)
-        return func.to_char(requests.c.created_at, "YYYY-MM-DD")
-    return {"team": requests.c.team, "tenant": requests.c.tenant, "key": requests.c.key_id, "tier": requests.c.tier,
-            "model": requests.c.model, "door": requests.c.door}[by]
+        return func.to_char(func.timezone("UTC", requests.c.created_at), "YYYY-MM-DD")
+    return {
+        "team": requests.c.team,
+        "tenant": requests.c.tenant,
+        "key": requests.c.key_id,
+        "tier": requests.c.tier,
+        "model": requests.c.model,
+        "door": requests.c.door,
+    }[by]
 
 
-def spend(engine: Engine, by: str = "team", since: datetime | None = None, until: datetime | None = None,
-          then_by: str | None = None) -> list[SpendRow] | dict[str, list[SpendRow]]:
+def spend(
+    engine: Engine, by: str = "team", since: datetime | None = None, until: datetime | None = None, then_by: str | None = None
+) -> list[SpendRow] | dict[str, list[SpendRow]]:
     """Spend grouped by one dimension; with `then_by`, one series per value of the second (for charts)."""
     if by not in GROUPS or (then_by is not None and then_by not in GROUPS):
         raise ValueError(f"group by one of {', '.join(GROUPS)}")
@@ -63,9 +125,11 @@ def spend(engine: Engine, by: str = "team", since: datetime | None = None, until
         func.coalesce(func.sum(requests.c.cost_nanousd), 0).label("cost"),
         func.coalesce(func.sum(requests.c.saved_nanousd), 0).label("saved"),
         func.coalesce(func.sum(cast(case((requests.c.cache.like("hit%"), 1), else_=0), Integer)), 0).label("hits"),
+        func.coalesce(func.sum(requests.c.cascade_nanousd), 0).label("cascade"),
+        func.coalesce(func.sum(requests.c.overhead_nanousd), 0).label("compute"),
     ]
     second = _group_column(then_by, engine).label("s") if then_by else None
-    query = select(*columns, *( [second] if second is not None else [])).where(requests.c.status == "ok")
+    query = select(*columns, *([second] if second is not None else [])).where(requests.c.status == "ok")
     if since is not None:
         query = query.where(requests.c.created_at >= since)
     if until is not None:
@@ -75,8 +139,17 @@ def spend(engine: Engine, by: str = "team", since: datetime | None = None, until
         rows = connection.execute(query).all()
 
     def make(row: Any) -> SpendRow:
-        return SpendRow(str(row.g) if row.g is not None else "(none)", int(row.requests), int(row.prompt_tokens),
-                        int(row.completion_tokens), int(row.cost) / 1e9, int(row.saved) / 1e9, int(row.hits))
+        return SpendRow(
+            str(row.g) if row.g is not None else "(none)",
+            int(row.requests),
+            int(row.prompt_tokens),
+            int(row.completion_tokens),
+            int(row.cost) / 1e9,
+            int(row.saved) / 1e9,
+            int(row.hits),
+            int(row.cascade) / 1e9,
+            int(row.compute) / 1e9,
+        )
 
     if then_by is None:
         return [make(r) for r in rows]
@@ -105,10 +178,12 @@ def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: 
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
     peak = max(totals, default=0) or 1.0
     step = plot_w / max(len(labels), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{left}" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
-             f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>',
+    ]
     for tick in range(5):
         value = peak * tick / 4
         y = top + plot_h - plot_h * tick / 4
@@ -121,15 +196,21 @@ def _bars(title: str, labels: list[str], series: dict[str, list[float]], width: 
             if h <= 0:
                 continue
             base -= h
-            parts.append(f'<rect class="bar" x="{left + i * step + step * 0.15:.1f}" y="{base:.1f}" width="{step * 0.7:.1f}" '
-                         f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>{html.escape(name)} {html.escape(label)}: '
-                         f'{"$" if unit == "$" else ""}{values[i]:.6g}</title></rect>')
-        parts.append(f'<text x="{left + (i + 0.5) * step:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
-                     f"{html.escape(label[:14])}</text>")
+            parts.append(
+                f'<rect class="bar" x="{left + i * step + step * 0.15:.1f}" y="{base:.1f}" width="{step * 0.7:.1f}" '
+                f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>{html.escape(name)} {html.escape(label)}: '
+                f"{'$' if unit == '$' else ''}{values[i]:.6g}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{left + (i + 0.5) * step:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
+            f"{html.escape(label[:14])}</text>"
+        )
     for j, name in enumerate(series):
         y = top + 14 * j
-        parts.append(f'<rect x="{left + plot_w + 16}" y="{y}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
-                     f'<text x="{left + plot_w + 30}" y="{y + 9}" font-size="11">{html.escape(name[:18])}</text>')
+        parts.append(
+            f'<rect x="{left + plot_w + 16}" y="{y}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
+            f'<text x="{left + plot_w + 30}" y="{y + 9}" font-size="11">{html.escape(name[:18])}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -165,6 +246,7 @@ def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | N
     saved = sum(r.saved_usd for r in table_rows)
     answered = sum(r.requests for r in tier_mix)
     saved_pct = f" ({100 * saved / (total + saved):.1f}% of ${total + saved:.6f})" if total + saved else ""
+    net = totals(table_rows)
     mix = "".join(
         f"<tr><td>{html.escape(r.group)}{' (free)' if r.group in free else ''}</td><td>{r.requests}</td>"
         f"<td>{100 * r.requests / answered:.1f}%</td><td>{r.spend_usd:.6f}</td>"
@@ -186,6 +268,9 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child,t
 <h1>Spend report</h1>
 <p class="summary">From {html.escape(window)}: spent <b>${total:.6f}</b>; routing and caching saved <b>${saved:.6f}</b>{saved_pct}
 versus sending every request to the dearest tier.</p>
+<p>Gross of routing's own costs that is <b>${net["gross_saved_usd"]:.6f}</b>; less the cascade's first stages
+(${net["overheads"]["cascade_first_stages_usd"]:.6f}) and the classifier and embedding compute
+(${net["overheads"]["compute_usd"]:.6f}), <b>${net["net_saved_usd"]:.6f}</b> net.</p>
 <h2>By {html.escape(by)}</h2><table><tr>{head}</tr>{body}</table>
 {_bars("Spend per day, by team", days, team_spend)}
 {_bars("Spend per day, by tier", tier_days, tier_spend)}

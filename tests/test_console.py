@@ -287,9 +287,15 @@ def test_overview_totals_equal_the_spend_report(tab: Tab, console_gateway: Proce
     env = {"SWITCHYARD_DATABASE_URL": console_gateway.database_url or "", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-m", "router.cli", "report", "spend", "--format", "json"], capture_output=True, text=True,
                          env=env, cwd=ROOT, timeout=120, check=True)
-    report = json.loads(out.stdout)["data"]
+    answer = json.loads(out.stdout)
+    report = answer["data"]
     tab.open("overview")
     totals = tab.api("/console/api/overview")["totals"]
+    # Gross and net of routing's own costs, the same in both (the overheads themselves: tests/test_console_overheads.py).
+    for field in ("requests", "spend_usd", "saved_usd", "gross_saved_usd", "net_saved_usd", "net_saved_pct"):
+        assert answer["totals"][field] == pytest.approx(totals[field], abs=1e-9), field
+    assert answer["totals"]["overheads"] == pytest.approx(totals["overheads"], abs=1e-9)
+    assert tab.page.inner_text("#kpi-saved .card-value") == tab.page.evaluate("v => Charts.fmt(v, '$')", totals["net_saved_usd"])
     assert totals["requests"] == sum(r["requests"] for r in report) >= 4
     assert totals["spend_usd"] == pytest.approx(sum(r["spend_usd"] for r in report), abs=1e-9)
     assert totals["saved_usd"] == pytest.approx(sum(r["saved_usd"] for r in report), abs=1e-9)

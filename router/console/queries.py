@@ -1,25 +1,39 @@
-"""The console's figures, aggregated in SQL so a million-row ledger answers in one scan per view.
+"""The console's figures: sums kept per hour and per day by the ledger's trigger (migration 0007), so a
+million-row ledger answers without scanning its rows.
 
-Money leaves the database as integer nano-dollars and is priced into dollars here; every filter
-is the same (period, and optionally team/tenant/key), so the figures of one view add up.
+A period rarely starts on the hour: its whole buckets are read from a rollup table, the ragged
+edges (at most a bucket at each end) from the request rows themselves, and the two are added.
+Without a scope the hourly table answers; with a team, tenant or key the daily one (per key, with
+its tenant and team), or the rows for an hourly trend of one scope. Money leaves the database as
+integer nano-dollars and is priced into dollars here; every filter is the same (period, and
+optionally team/tenant/key), so the figures of one view add up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy import Integer, Table, and_, case, cast, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from policies.schema import Policy
-from router.ledger.tables import feedback, requests
+from router.ledger.tables import feedback, requests, requests_daily, requests_hourly, route_scores_hourly
+from router.reports import savings
 
 SCOPES = {"team": requests.c.team, "tenant": requests.c.tenant, "key": requests.c.key_id}
 HIT = requests.c.cache.like("hit%")
 OK = requests.c.status == "ok"
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+ROUTE_BINS = 20  # route_scores_hourly's bins (migration 0007)
+SUMS = ("prompt_tokens", "completion_tokens", "cost_nanousd", "saved_nanousd", "cascade_nanousd", "overhead_nanousd")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -32,30 +46,46 @@ class Window:
     tenant: str | None = None
     key: str | None = None
 
+    def __post_init__(self) -> None:
+        # SQLite compares stored UTC text: a bound datetime must be in UTC too.
+        object.__setattr__(self, "since", _utc(self.since))
+        object.__setattr__(self, "until", _utc(self.until))
+
+    @property
+    def scoped(self) -> bool:
+        return any(getattr(self, name) is not None for name in SCOPES)
+
     def where(self) -> list[ColumnElement[bool]]:
+        return self._where(requests.c.created_at, SCOPES)
+
+    def _where(
+        self, at: Any, scopes: dict[str, Any], since: datetime | None = None, until: datetime | None = None, clip: bool = True
+    ) -> list[ColumnElement[bool]]:
+        since, until = (self.since, self.until) if clip else (since, until)
         out: list[ColumnElement[bool]] = []
-        if self.since is not None:
-            out.append(requests.c.created_at >= self.since)
-        if self.until is not None:
-            out.append(requests.c.created_at < self.until)
-        for name, column in SCOPES.items():
+        if since is not None:
+            out.append(at >= since)
+        if until is not None:
+            out.append(at < until)
+        for name, column in scopes.items():
             value = getattr(self, name)
             if value is not None:
                 out.append(column == value)
         return out
 
 
-def _bucket(engine: Engine, size: str) -> Any:
-    """The created_at prefix naming a day ('2026-12-01') or an hour ('2026-12-01 09'), in UTC as stored."""
+def _bucket(engine: Engine, size: str, at: Any = None) -> Any:
+    """The timestamp's prefix naming a day ('2026-12-01') or an hour ('2026-12-01 09'), in UTC as stored."""
+    at = requests.c.created_at if at is None else at
     if engine.dialect.name == "sqlite":
-        return func.substr(requests.c.created_at, 1, 10 if size == "day" else 13)
-    return func.to_char(requests.c.created_at, "YYYY-MM-DD" if size == "day" else "YYYY-MM-DD HH24")
+        return func.substr(at, 1, 10 if size == "day" else 13)
+    return func.to_char(func.timezone("UTC", at), "YYYY-MM-DD" if size == "day" else "YYYY-MM-DD HH24")
 
 
 def _unindexed(column: Any) -> Any:
-    """The column as an expression SQLite cannot read from an index. Grouping a whole period by an
+    """The column as an expression SQLite cannot read from an index. Grouping a period's rows by an
     indexed column (team, key, tier) made SQLite walk that index and fetch every row at random:
-    5x slower than one sequential scan on a 200k-row ledger. NULL stays NULL."""
+    5x slower than reading the period's rows by time. NULL stays NULL."""
     return column.op("||")("")
 
 
@@ -63,14 +93,110 @@ def _usd(nano: Any) -> float:
     return int(nano or 0) / 1e9
 
 
-def _sums() -> list[Any]:
-    return [
-        func.count().label("requests"),
-        func.coalesce(func.sum(requests.c.prompt_tokens), 0).label("prompt"),
-        func.coalesce(func.sum(requests.c.completion_tokens), 0).label("completion"),
-        func.coalesce(func.sum(requests.c.cost_nanousd), 0).label("cost"),
-        func.coalesce(func.sum(requests.c.saved_nanousd), 0).label("saved"),
-    ]
+@dataclass
+class Sums:
+    """A group's figures; money in nano-dollars."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_nanousd: int = 0
+    saved_nanousd: int = 0
+    cascade_nanousd: int = 0
+    overhead_nanousd: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Any) -> None:
+        self.requests += int(row.requests or 0)
+        for name in SUMS:
+            setattr(self, name, getattr(self, name) + int(getattr(row, name) or 0))
+
+
+def _floor(at: datetime, step: timedelta) -> datetime:
+    at = at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0) if step == DAY else at
+
+
+def _ceil(at: datetime, step: timedelta) -> datetime:
+    floor = _floor(at, step)
+    return floor if floor == at else floor + step
+
+
+def _pieces(
+    window: Window, step: timedelta
+) -> tuple[tuple[datetime | None, datetime | None] | None, list[tuple[datetime | None, datetime | None]]]:
+    """The period's whole buckets as (from, to), None where it holds none, and its ragged edges, each a
+    (since, until) of request rows."""
+    since, until = window.since, window.until
+    start = _ceil(since, step) if since is not None else None
+    end = _floor(until, step) if until is not None else None
+    if start is not None and end is not None and start >= end:
+        return None, [(since, until)]  # within one bucket (or two halves of neighbours): the rows only
+    edges: list[tuple[datetime | None, datetime | None]] = []
+    if since is not None and start is not None and since < start:
+        edges.append((since, start))
+    if until is not None and end is not None and end < until:
+        edges.append((end, until))
+    return (start, end), edges
+
+
+def _figures(
+    engine: Engine, window: Window, keys: Iterable[str], bucket: str | None = None, only_ok: bool = False
+) -> dict[tuple[Any, ...], Sums]:
+    """The period's sums grouped by `keys` (tier, hit, ok, team, tenant, key, bucket), read from a rollup
+    table where one holds them and from the request rows for what it does not."""
+    keys = tuple(keys)
+    scoped = window.scoped or any(k in SCOPES for k in keys)
+    table: Table | None
+    if scoped:
+        table = requests_daily if bucket in (None, "day") else None
+    else:
+        table = requests_hourly
+    queries = []
+    edges: list[tuple[datetime | None, datetime | None]] = [(window.since, window.until)]
+    if table is not None:
+        step, at = (DAY, table.c.day) if table is requests_daily else (HOUR, table.c.hour)
+        whole, edges = _pieces(window, step)
+        if whole is not None:
+            scopes = {"team": table.c.team, "tenant": table.c.tenant, "key": table.c.key_id} if table is requests_daily else {}
+            columns = {
+                "tier": table.c.tier,
+                "hit": cast(table.c.hit, Integer),
+                "ok": cast(table.c.ok, Integer),
+                "bucket": _bucket(engine, bucket or "day", at),
+                **scopes,
+            }
+            query = select(
+                *(columns[k].label(k) for k in keys),
+                func.sum(table.c.requests).label("requests"),
+                *(func.sum(table.c[name]).label(name) for name in SUMS),
+            ).where(*window._where(at, scopes, *whole, clip=False))
+            if only_ok:
+                query = query.where(table.c.ok.is_(True))
+            queries.append(query.group_by(*(columns[k] for k in keys)))
+    raw = {
+        "tier": func.coalesce(requests.c.tier, ""),
+        "hit": cast(case((HIT, 1), else_=0), Integer),
+        "ok": cast(case((OK, 1), else_=0), Integer),
+        "bucket": _bucket(engine, bucket or "day"),
+        "team": _unindexed(requests.c.team),
+        "tenant": _unindexed(requests.c.tenant),
+        "key": _unindexed(func.coalesce(requests.c.key_id, "")),
+    }
+    for since, until in edges:
+        query = select(
+            *(raw[k].label(k) for k in keys), func.count().label("requests"), *(func.sum(requests.c[name]).label(name) for name in SUMS)
+        ).where(*window._where(requests.c.created_at, SCOPES, since, until, clip=False))
+        if only_ok:
+            query = query.where(OK)
+        queries.append(query.group_by(*(raw[k] for k in keys)))
+    out: dict[tuple[Any, ...], Sums] = {}
+    with engine.connect() as connection:
+        for query in queries:
+            for row in connection.execute(query):
+                group = tuple(int(getattr(row, k)) if k in ("hit", "ok") else str(getattr(row, k) or "") for k in keys)
+                out.setdefault(group, Sums()).add(row)
+    return out
 
 
 def counterfactual_cost(policy: Policy, against: str, prompt: int, completion: int, spend: float, saved: float) -> float:
@@ -87,56 +213,82 @@ def counterfactual_cost(policy: Policy, against: str, prompt: int, completion: i
 
 
 def overview(engine: Engine, policy: Policy, window: Window, against: str = "dearest") -> dict[str, Any]:
-    """Totals, tier mix (requests and spend, $0 tiers included), cache and savings for a period."""
-    # One scan: answered and failed requests apart by a group column rather than by a second query.
-    query = (select(_unindexed(requests.c.tier).label("tier"), cast(case((HIT, 1), else_=0), Integer).label("hit"),
-                    cast(case((OK, 1), else_=0), Integer).label("ok"), *_sums())
-             .where(*window.where()).group_by("tier", "hit", "ok"))
-    with engine.connect() as connection:
-        every = connection.execute(query).all()
-    rows = [row for row in every if row.ok]
-    failed = sum(int(row.requests) for row in every if not row.ok)
-    failed_cost = sum(int(row.cost) for row in every if not row.ok)
+    """Totals, tier mix (requests and spend, $0 tiers included), cache, and savings gross and net of
+    their overheads, for a period."""
+    every = _figures(engine, window, ("tier", "hit", "ok"))
+    rows = [(tier, hit, sums) for (tier, hit, ok), sums in every.items() if ok]
+    failed = sum(s.requests for (_, _, ok), s in every.items() if not ok)
+    failed_cost = sum(s.cost_nanousd for (_, _, ok), s in every.items() if not ok)
     tiers: dict[str, dict[str, Any]] = {}
-    total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "spend_usd": 0.0, "saved_usd": 0.0, "cache_hits": 0,
-             "counterfactual_usd": 0.0, "cache_saved_usd": 0.0}
-    for row in rows:
-        name = row.tier or "(none)"
-        spend, saved = _usd(row.cost), _usd(row.saved)
-        known = row.tier in policy.tiers
-        counter = counterfactual_cost(policy, against, row.prompt, row.completion, spend, saved)
-        entry = tiers.setdefault(name, {"tier": name, "requests": 0, "spend_usd": 0.0, "cache_hits": 0,
-                                        "free": known and policy.tiers[name].prices.blended == 0, "in_policy": known})
-        entry["requests"] += int(row.requests)
+    total = {
+        "requests": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "spend_usd": 0.0,
+        "saved_usd": 0.0,
+        "cache_hits": 0,
+        "counterfactual_usd": 0.0,
+        "cache_saved_usd": 0.0,
+    }
+    cascade = compute = 0
+    for tier, hit, sums in rows:
+        name = tier or "(none)"
+        spend, saved = _usd(sums.cost_nanousd), _usd(sums.saved_nanousd)
+        known = tier in policy.tiers
+        counter = counterfactual_cost(policy, against, sums.prompt_tokens, sums.completion_tokens, spend, saved)
+        entry = tiers.setdefault(
+            name,
+            {
+                "tier": name,
+                "requests": 0,
+                "spend_usd": 0.0,
+                "cache_hits": 0,
+                "free": known and policy.tiers[name].prices.blended == 0,
+                "in_policy": known,
+            },
+        )
+        entry["requests"] += sums.requests
         entry["spend_usd"] += spend
-        total["requests"] += int(row.requests)
-        total["prompt_tokens"] += int(row.prompt)
-        total["completion_tokens"] += int(row.completion)
+        total["requests"] += sums.requests
+        total["prompt_tokens"] += sums.prompt_tokens
+        total["completion_tokens"] += sums.completion_tokens
         total["spend_usd"] += spend
         total["counterfactual_usd"] += counter
-        if row.hit:
-            entry["cache_hits"] += int(row.requests)
-            total["cache_hits"] += int(row.requests)
+        cascade += sums.cascade_nanousd
+        compute += sums.overhead_nanousd
+        if hit:
+            entry["cache_hits"] += sums.requests
+            total["cache_hits"] += sums.requests
             total["cache_saved_usd"] += counter - spend  # a hit is answered for $0: its whole counterfactual is saved
-    # Net of everything the requests cost (cascade first stages and billed attempts are in each row's
-    # cost); negative when the counterfactual tier is the cheaper one.
+    # Net of what the answers cost (cascade first stages and billed attempts are in each row's cost);
+    # negative when the counterfactual tier is the cheaper one.
     total["saved_usd"] = total["counterfactual_usd"] - total["spend_usd"]
     if against == "dearest":  # the ledger's own figure, to the nano-dollar (what `report spend` sums)
-        total["saved_usd"] = sum(int(row.saved) for row in rows) / 1e9
-        total["spend_usd"] = sum(int(row.cost) for row in rows) / 1e9
+        total["saved_usd"] = sum(s.saved_nanousd for _, _, s in rows) / 1e9
+        total["spend_usd"] = sum(s.cost_nanousd for _, _, s in rows) / 1e9
     total["routing_saved_usd"] = total["saved_usd"] - total["cache_saved_usd"]
     counter = total["counterfactual_usd"]
     total["saved_pct"] = round(100 * total["saved_usd"] / counter, 2) if counter else None
     total["cache_hit_rate"] = round(total["cache_hits"] / total["requests"], 4) if total["requests"] else None
     total["failed_requests"] = int(failed)
     total["failed_spend_usd"] = _usd(failed_cost)
-    for name in policy.tiers:  # a tier with no traffic still shows, at 0
-        tiers.setdefault(name, {"tier": name, "requests": 0, "spend_usd": 0.0, "cache_hits": 0,
-                                "free": policy.tiers[name].prices.blended == 0, "in_policy": True})
-    order = {name: i for i, name in enumerate(policy.by_cost())}
-    mix = sorted(tiers.values(), key=lambda t: (order.get(t["tier"], len(order)), t["tier"]))
     for key in ("spend_usd", "saved_usd", "counterfactual_usd", "cache_saved_usd", "routing_saved_usd", "failed_spend_usd"):
         total[key] = round(total[key], 9)
+    total.update(savings(counter, total["saved_usd"], cascade / 1e9, compute / 1e9))
+    for name in policy.tiers:  # a tier with no traffic still shows, at 0
+        tiers.setdefault(
+            name,
+            {
+                "tier": name,
+                "requests": 0,
+                "spend_usd": 0.0,
+                "cache_hits": 0,
+                "free": policy.tiers[name].prices.blended == 0,
+                "in_policy": True,
+            },
+        )
+    order = {name: i for i, name in enumerate(policy.by_cost())}
+    mix = sorted(tiers.values(), key=lambda t: (order.get(t["tier"], len(order)), t["tier"]))
     for entry in mix:
         entry["spend_usd"] = round(entry["spend_usd"], 9)
     return {"against": against, "totals": total, "tiers": mix, "quality": quality(engine, window)}
@@ -144,9 +296,12 @@ def overview(engine: Engine, policy: Policy, window: Window, against: str = "dea
 
 def quality(engine: Engine, window: Window) -> dict[str, Any]:
     """Users' feedback on the period's answers, per tier."""
-    query = (select(requests.c.tier, func.count().label("n"), func.avg(feedback.c.score).label("mean"))
-             .select_from(feedback.join(requests, feedback.c.request_id == requests.c.request_id))
-             .where(*window.where()).group_by(requests.c.tier))
+    query = (
+        select(requests.c.tier, func.count().label("n"), func.avg(feedback.c.score).label("mean"))
+        .select_from(feedback.join(requests, feedback.c.request_id == requests.c.request_id))
+        .where(*window.where())
+        .group_by(requests.c.tier)
+    )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     per_tier = [{"tier": r.tier or "(none)", "feedback": int(r.n), "mean_score": round(float(r.mean), 4)} for r in rows]
@@ -157,36 +312,62 @@ def quality(engine: Engine, window: Window) -> dict[str, Any]:
 
 def trend(engine: Engine, window: Window, size: str = "day") -> dict[str, Any]:
     """Requests, spend and savings per day or hour, one series per tier."""
-    bucket = _bucket(engine, size).label("b")
-    query = (select(bucket, requests.c.tier, *_sums(), func.coalesce(func.sum(cast(case((HIT, 1), else_=0), Integer)), 0).label("hits"))
-             .where(OK, *window.where()).group_by(bucket, requests.c.tier).order_by(bucket))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return {"bucket": size, "data": [{"bucket": str(r.b), "tier": r.tier or "(none)", "requests": int(r.requests),
-                                       "spend_usd": round(_usd(r.cost), 9), "saved_usd": round(_usd(r.saved), 9),
-                                       "cache_hits": int(r.hits)} for r in rows]}
+    figures = _figures(engine, window, ("bucket", "tier", "hit"), bucket=size, only_ok=True)
+    series: dict[tuple[str, str], dict[str, Any]] = {}
+    for (at, tier, hit), sums in sorted(figures.items()):
+        entry = series.setdefault(
+            (at, tier), {"bucket": at, "tier": tier or "(none)", "requests": 0, "spend_usd": 0.0, "saved_usd": 0.0, "cache_hits": 0}
+        )
+        entry["requests"] += sums.requests
+        entry["spend_usd"] = round(entry["spend_usd"] + _usd(sums.cost_nanousd), 9)
+        entry["saved_usd"] = round(entry["saved_usd"] + _usd(sums.saved_nanousd), 9)
+        entry["cache_hits"] += sums.requests if hit else 0
+    return {"bucket": size, "data": list(series.values())}
 
 
 def groups(engine: Engine, window: Window, by: str, page: int = 0, per_page: int = 50) -> dict[str, Any]:
     """Spend per team, tenant or key, dearest first, a page at a time."""
-    column = _unindexed(SCOPES[by]).label("g")
-    base = (select(column, *_sums(), func.coalesce(func.sum(cast(case((HIT, 1), else_=0), Integer)), 0).label("hits"))
-            .where(OK, *window.where()).group_by(column))
-    # The number of groups comes with the page (a window over the grouped rows), not from a second scan.
-    query = (base.add_columns(func.count().over().label("total"))
-             .order_by(func.sum(requests.c.cost_nanousd).desc(), column).limit(per_page).offset(page * per_page))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        total = int(rows[0].total) if rows else int(connection.execute(select(func.count()).select_from(base.subquery())).scalar_one())
-    return {"by": by, "page": page, "per_page": per_page, "total": total,
-            "data": [{"group": r.g if r.g is not None else "(none)", "requests": int(r.requests), "prompt_tokens": int(r.prompt),
-                      "completion_tokens": int(r.completion), "spend_usd": round(_usd(r.cost), 9),
-                      "saved_usd": round(_usd(r.saved), 9), "cache_hits": int(r.hits)} for r in rows]}
+    figures = _figures(engine, window, (by, "hit"), only_ok=True)
+    merged: dict[str, dict[str, Any]] = {}
+    for (group, hit), sums in figures.items():
+        entry = merged.setdefault(
+            group,
+            {"group": group or "(none)", "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0, "saved": 0, "cache_hits": 0},
+        )
+        entry["requests"] += sums.requests
+        entry["prompt_tokens"] += sums.prompt_tokens
+        entry["completion_tokens"] += sums.completion_tokens
+        entry["cost"] += sums.cost_nanousd
+        entry["saved"] += sums.saved_nanousd
+        entry["cache_hits"] += sums.requests if hit else 0
+    ordered = sorted(merged.values(), key=lambda e: (-e["cost"], e["group"]))
+    data = []
+    for entry in ordered[page * per_page : (page + 1) * per_page]:
+        cost, saved = entry.pop("cost"), entry.pop("saved")
+        data.append({**entry, "spend_usd": round(_usd(cost), 9), "saved_usd": round(_usd(saved), 9)})
+    return {"by": by, "page": page, "per_page": per_page, "total": len(ordered), "data": data}
 
 
-LIST_COLUMNS = ("request_id", "created_at", "tenant", "team", "key_id", "door", "requested_model", "tier", "model", "status",
-                "http_status", "prompt_tokens", "completion_tokens", "cost_nanousd", "latency_ms", "cache", "route_score",
-                "fallback_from")
+LIST_COLUMNS = (
+    "request_id",
+    "created_at",
+    "tenant",
+    "team",
+    "key_id",
+    "door",
+    "requested_model",
+    "tier",
+    "model",
+    "status",
+    "http_status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_nanousd",
+    "latency_ms",
+    "cache",
+    "route_score",
+    "fallback_from",
+)
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -202,8 +383,9 @@ def _plain(row: Any) -> dict[str, Any]:
     return out
 
 
-def request_page(engine: Engine, window: Window, tier: str | None = None, status: str | None = None,
-                 before: str | None = None, per_page: int = 50) -> dict[str, Any]:
+def request_page(
+    engine: Engine, window: Window, tier: str | None = None, status: str | None = None, before: str | None = None, per_page: int = 50
+) -> dict[str, Any]:
     """The newest requests first, a page at a time; `before` is the last row's 'created_at|request_id'
     (keyset paging: page 1000 costs what page 1 costs, unlike OFFSET)."""
     conditions = window.where()
@@ -217,8 +399,7 @@ def request_page(engine: Engine, window: Window, tier: str | None = None, status
         conditions.append((requests.c.created_at < at) | and_(requests.c.created_at == at, requests.c.request_id < request_id))
     columns = [requests.c[name] for name in LIST_COLUMNS]
     reason = requests.c.decision
-    query = (select(*columns, reason).where(*conditions)
-             .order_by(requests.c.created_at.desc(), requests.c.request_id.desc()).limit(per_page))
+    query = select(*columns, reason).where(*conditions).order_by(requests.c.created_at.desc(), requests.c.request_id.desc()).limit(per_page)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     data = []
@@ -243,46 +424,60 @@ def request_detail(engine: Engine, request_id: str) -> dict[str, Any] | None:
     return out
 
 
-def route_scores(engine: Engine, window: Window, bins: int = 20) -> dict[str, Any]:
-    """How routed requests' scores spread over [0, 1], per tier they went to."""
+def route_scores(engine: Engine, window: Window) -> dict[str, Any]:
+    """How routed requests' scores spread over [0, 1] in ROUTE_BINS bins, per tier they went to."""
+    bins = ROUTE_BINS
     if engine.dialect.name == "sqlite":
         index = cast(requests.c.route_score * bins, Integer)  # SQLite's CAST truncates, as floor does for scores >= 0
     else:
         index = cast(func.floor(requests.c.route_score * bins), Integer)
-    index = index.label("i")
-    query = (select(index, requests.c.tier, func.count().label("n"))
-             .where(requests.c.route_score.is_not(None), requests.c.routed.is_(True), *window.where())
-             .group_by(index, requests.c.tier))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
+    routed = [requests.c.route_score.is_not(None), requests.c.routed.is_(True)]
+    queries = []
+    edges: list[tuple[datetime | None, datetime | None]] = [(window.since, window.until)]
+    if not window.scoped:  # the hourly histogram holds every scope together
+        table = route_scores_hourly
+        whole, edges = _pieces(window, HOUR)
+        if whole is not None:
+            queries.append(
+                select(table.c.bin.label("i"), table.c.tier.label("tier"), func.sum(table.c.requests).label("n"))
+                .where(*window._where(table.c.hour, {}, *whole, clip=False))
+                .group_by(table.c.bin, table.c.tier)
+            )
+    tier = func.coalesce(requests.c.tier, "")  # one expression: PostgreSQL matches GROUP BY to SELECT by their parameters too
+    for since, until in edges:
+        queries.append(
+            select(index.label("i"), tier.label("tier"), func.count().label("n"))
+            .where(*routed, *window._where(requests.c.created_at, SCOPES, since, until, clip=False))
+            .group_by(index, tier)
+        )
     counts: dict[str, list[int]] = {}
-    for row in rows:
-        slot = min(max(int(row.i), 0), bins - 1)
-        counts.setdefault(row.tier or "(none)", [0] * bins)[slot] += int(row.n)
+    with engine.connect() as connection:
+        for query in queries:
+            for row in connection.execute(query):
+                slot = min(max(int(row.i), 0), bins - 1)
+                counts.setdefault(row.tier or "(none)", [0] * bins)[slot] += int(row.n)
     return {"bins": [round(i / bins, 4) for i in range(bins + 1)], "series": counts}
 
 
 def fallbacks(engine: Engine, window: Window) -> list[dict[str, Any]]:
     """Requests a tier other than the chosen one answered, by (chosen, answering) pair."""
-    query = (select(requests.c.fallback_from, requests.c.tier, func.count().label("n"))
-             .where(requests.c.fallback_from.is_not(None), *window.where())
-             .group_by(requests.c.fallback_from, requests.c.tier).order_by(func.count().desc()))
+    query = (
+        select(requests.c.fallback_from, requests.c.tier, func.count().label("n"))
+        .where(requests.c.fallback_from.is_not(None), *window.where())
+        .group_by(requests.c.fallback_from, requests.c.tier)
+        .order_by(func.count().desc())
+    )
     with engine.connect() as connection:
         return [{"from": r.fallback_from, "to": r.tier, "requests": int(r.n)} for r in connection.execute(query)]
 
 
-def daily_spend(engine: Engine, column: str, value: str, tenant: str | None, start: datetime | None,
-                end: datetime | None) -> list[dict[str, Any]]:
+def daily_spend(
+    engine: Engine, column: str, value: str, tenant: str | None, start: datetime | None, end: datetime | None
+) -> list[dict[str, Any]]:
     """Spend per day of one budget's scope within its window (the burn-down's steps)."""
-    bucket = _bucket(engine, "day").label("b")
-    conditions: list[ColumnElement[bool]] = [SCOPES[column] == value]
-    if tenant:
-        conditions.append(requests.c.tenant == tenant)
-    if start is not None:
-        conditions.append(requests.c.created_at >= start)
-    if end is not None:
-        conditions.append(requests.c.created_at < end)
-    query = (select(bucket, func.coalesce(func.sum(requests.c.cost_nanousd), 0).label("cost"))
-             .where(*conditions).group_by(bucket).order_by(bucket))
-    with engine.connect() as connection:
-        return [{"day": str(r.b), "spend_usd": _usd(r.cost)} for r in connection.execute(query)]
+    scope = {"tenant": tenant or None, column: value}  # a team budget's tenant; a tenant budget's own
+    window = Window(since=start, until=end, **scope)
+    per_day: dict[str, int] = {}
+    for (day,), sums in _figures(engine, window, ("bucket",), bucket="day").items():
+        per_day[day] = per_day.get(day, 0) + sums.cost_nanousd
+    return [{"day": day, "spend_usd": _usd(cost)} for day, cost in sorted(per_day.items())]

@@ -98,6 +98,8 @@ class LedgerRow:
     door: str = "chat"  # the API surface the request came through
     conversation_id: str | None = None  # the conversation this request is a step of (router/conversations.py)
     step: int | None = None  # assistant turns before this request in its conversation
+    cascade_nanousd: int = 0  # the cascade's earlier stages, part of cost_nanousd (router/reports.py savings)
+    overhead_nanousd: int = 0  # the gateway's own classifier and embedding compute, priced (router/overhead.py)
 
 
 class LedgerUnavailable(Exception):

@@ -57,6 +57,55 @@ requests = Table(
     # Agent loops: which conversation a request was a step of, and which step (assistant turns before it).
     Column("conversation_id", String(64), nullable=True, index=True),
     Column("step", Integer, nullable=True),
+    # What routing and caching cost besides answers (migration 0007): the cascade's earlier stages (already
+    # part of cost_nanousd, kept apart so savings can be shown net of them) and the gateway's own classifier
+    # and embedding compute, priced at the policy's accounting.compute_usd_per_cpu_hour (router/overhead.py).
+    Column("cascade_nanousd", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("overhead_nanousd", BigInteger, nullable=False, default=0, server_default="0"),
+)
+
+
+def _rollup(name: str, *keys: Column) -> Table:  # type: ignore[type-arg]
+    """Sums of request rows per bucket, kept by a trigger on every insert into `requests` (migration
+    0007), so the console reads a period's figures without scanning the period's rows. `tier`, `tenant`
+    and such are '' where the request had none: a primary key cannot hold NULL."""
+    return Table(
+        name,
+        metadata,
+        *keys,
+        Column("hit", Boolean, primary_key=True),  # answered from the cache
+        Column("ok", Boolean, primary_key=True),  # status 'ok'
+        Column("requests", BigInteger, nullable=False),
+        Column("prompt_tokens", BigInteger, nullable=False),
+        Column("completion_tokens", BigInteger, nullable=False),
+        Column("cost_nanousd", BigInteger, nullable=False),
+        Column("saved_nanousd", BigInteger, nullable=False),
+        Column("cascade_nanousd", BigInteger, nullable=False),
+        Column("overhead_nanousd", BigInteger, nullable=False),
+    )
+
+
+# Per hour and tier: the whole ledger's figures (the console's overview, trends and export without a scope).
+requests_hourly = _rollup(
+    "requests_hourly", Column("hour", DateTime(timezone=True), primary_key=True), Column("tier", String(64), primary_key=True)
+)
+# Per day, tier and key (with its tenant and team): any scope's figures, and spend per team, tenant or key.
+requests_daily = _rollup(
+    "requests_daily",
+    Column("day", DateTime(timezone=True), primary_key=True),
+    Column("tenant", String(128), primary_key=True),
+    Column("team", String(128), primary_key=True),
+    Column("key_id", String(32), primary_key=True),
+    Column("tier", String(64), primary_key=True),
+)
+# Routed requests per hour, tier and route-score bin (twentieths of [0, 1]): the routing page's histogram.
+route_scores_hourly = Table(
+    "route_scores_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("tier", String(64), primary_key=True),
+    Column("bin", Integer, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
 )
 
 api_keys = Table(

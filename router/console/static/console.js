@@ -132,11 +132,15 @@
       el("div", {class: "cards"},
         card("Spend", money(t.spend_usd), `${t.requests.toLocaleString()} answered requests`, "kpi-spend"),
         card("Requests", t.requests.toLocaleString(), `${t.failed_requests.toLocaleString()} failed (${money(t.failed_spend_usd)} billed)`, "kpi-requests"),
-        card("Saved (net)", money(t.saved_usd), `${pct(t.saved_pct)} of ${money(t.counterfactual_usd)}`, "kpi-saved"),
+        card("Saved (gross)", money(t.gross_saved_usd), `${pct(t.gross_saved_pct)} of ${money(t.counterfactual_usd)}`, "kpi-gross"),
+        card("Overheads", money(t.overheads.total_usd), `cascade first stages ${money(t.overheads.cascade_first_stages_usd)}, ` +
+          `classifier & embedding compute ${money(t.overheads.compute_usd)}`, "kpi-overheads"),
+        card("Saved (net)", money(t.net_saved_usd), `${pct(t.net_saved_pct)} of ${money(t.counterfactual_usd)}`, "kpi-saved"),
         card("Cache hit rate", t.cache_hit_rate === null ? "–" : pct(100 * t.cache_hit_rate), `${t.cache_hits.toLocaleString()} hits saved ${money(t.cache_saved_usd)}`, "kpi-cache"),
-        card("Routing saved", money(t.routing_saved_usd), "the rest of the saving", "kpi-routing")),
-      el("p", {class: "explain"}, `Saved = what these requests would have cost on ${against}, minus what they cost. ` +
-        "Their cost includes cascade first stages and billed failed attempts (each ledger row carries them); the classifier and the cache's embedder run in the gateway and cost $0 in the ledger.",
+        card("Routing saved", money(t.routing_saved_usd), "the rest, after cascade stages", "kpi-routing")),
+      el("p", {class: "explain"}, `Gross saving = what these requests would have cost on ${against}, minus what their answers cost. ` +
+        "Net = gross less the overheads: the cascade's earlier stages (spend in each ledger row) and the gateway's classifier and embedding time, " +
+        "priced per CPU-hour (policy accounting.compute_usd_per_cpu_hour). Judge calls of switchyard learn run outside the gateway and are not included; learn prints their cost.",
         " ", el("a", {href: "/console/api/export.csv?" + query(), id: "export-csv", download: true}, "Export CSV")),
       el("div", {class: "grid2"},
         section(`Spend per ${bucket}, by tier`, Charts.stacked({title: `Spend per ${bucket} (USD)`, labels: spend.labels, series: spend.series, unit: "$", yLabel: "spend, $", xLabel: bucket + " (UTC)", shortLabel: shortBucket})),
