@@ -87,8 +87,11 @@ class FakeEngine:
                 await asyncio.sleep(0)  # a cancellation point between tokens, as a real engine has
                 yield chunk({"content": word if i == 0 else " " + word})
             yield chunk({}, "length" if completion < len(words) else "stop")
-        yield {**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                                               "total_tokens": prompt_tokens + completion}}
+        yield {
+            **base,
+            "choices": [],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion},
+        }
 
     async def complete(self, request: EngineRequest) -> dict[str, Any]:
         content: list[str] = []

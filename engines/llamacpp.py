@@ -200,8 +200,9 @@ class LlamaCppEngine:
                 pass
         return estimate_tokens(messages_text(messages))
 
-    async def count_prompt_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-                                  tool_choice: Any = None) -> int:
+    async def count_prompt_tokens(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, tool_choice: Any = None
+    ) -> int:
         """The prompt's tokens as this model would be sent them: the same history rendering, tool
         description and chat template as a request, counted by the model's own tokenizer. On the engine's
         one thread, as llama.cpp's context is not shared between threads."""
@@ -234,8 +235,7 @@ class LlamaCppEngine:
         prompt_tokens = self._prompt_tokens(messages)
         if prompt_tokens + 1 >= self.n_ctx:
             raise EngineError(
-                f"This model's maximum context length is {self.n_ctx} tokens; "
-                f"the messages use {prompt_tokens}.",
+                f"This model's maximum context length is {self.n_ctx} tokens; the messages use {prompt_tokens}.",
                 status=400,
                 code="context_length_exceeded",
             )
@@ -294,7 +294,7 @@ class LlamaCppEngine:
 
     def _call_openers(self) -> list[int]:
         """The tokens a tool call can begin with ("{", '{"', ...)."""
-        ids = (self._llm.tokenize(text.encode(), add_bos=False, special=False) for text in ('{', '{"', "{\n"))
+        ids = (self._llm.tokenize(text.encode(), add_bos=False, special=False) for text in ("{", '{"', "{\n"))
         return sorted({tokens[0] for tokens in ids if len(tokens) == 1})
 
     def _check_grammar(self, grammar: Any) -> None:

@@ -20,10 +20,9 @@ from engines.base import EngineError
 
 # Plain text under tool_choice "auto": anything whose first character is neither "{" (the start
 # of a call) nor whitespace, so the first character decides which answer this is.
-TEXT_RULES = 'root ::= call | text\ntext ::= [^{ \\t\\n] [^\\x00]*\n'
+TEXT_RULES = "root ::= call | text\ntext ::= [^{ \\t\\n] [^\\x00]*\n"
 CALL_INSTRUCTION = (
-    'To call a tool, reply with only a JSON object: {"name": <the tool\'s name>, "arguments": <an object with its '
-    "parameters>}."
+    'To call a tool, reply with only a JSON object: {"name": <the tool\'s name>, "arguments": <an object with its parameters>}.'
 )
 
 
@@ -89,8 +88,13 @@ def call_schema(plan: ToolPlan) -> dict[str, Any]:
             if isinstance(parameters.get(key), dict):
                 definitions.update({f"{tag}-{k}": v for k, v in parameters[key].items()})
         definitions[tag] = parameters
-        alternatives.append({"type": "object", "properties": {"name": {"const": name}, "arguments": {"$ref": f"#/$defs/{tag}"}},
-                             "required": ["name", "arguments"]})
+        alternatives.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": {"$ref": f"#/$defs/{tag}"}},
+                "required": ["name", "arguments"],
+            }
+        )
     schema = alternatives[0] if len(alternatives) == 1 else {"oneOf": alternatives}
     return {**schema, "$defs": definitions}
 
@@ -100,7 +104,7 @@ def plan_gbnf(plan: ToolPlan, schema_gbnf: Any) -> str:
     gbnf: str = schema_gbnf(call_schema(plan))
     if not plan.text_allowed:
         return gbnf
-    renamed = "\n".join("call ::=" + line[len("root ::="):] if line.startswith("root ::=") else line for line in gbnf.splitlines())
+    renamed = "\n".join("call ::=" + line[len("root ::=") :] if line.startswith("root ::=") else line for line in gbnf.splitlines())
     return renamed + "\n" + TEXT_RULES
 
 
@@ -217,7 +221,7 @@ class ToolCallStream:
                 return deltas
             name, self.start = found
             deltas.append(self._head(name))
-        body = self.buffer[self.start:]
+        body = self.buffer[self.start :]
         if closed is None:
             ready = body[: len(body.rstrip(" \t\n}"))]
         elif closed:
@@ -225,7 +229,7 @@ class ToolCallStream:
             ready = (end[:-1] if end.endswith("}") else end).rstrip()
         else:
             ready = body
-        piece = ready[self.sent:]
+        piece = ready[self.sent :]
         if piece:
             self.sent += len(piece)
             deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
@@ -239,12 +243,12 @@ class ToolCallStream:
         colon = self.buffer.find(":", marker + len('"arguments"'))
         if colon < 0:
             return None
-        rest = self.buffer[colon + 1:]
+        rest = self.buffer[colon + 1 :]
         value = len(rest) - len(rest.lstrip())
         if value == len(rest):
             return None
         try:
-            name = orjson.loads(self.buffer[: marker].rstrip().rstrip(",") + "}")["name"]
+            name = orjson.loads(self.buffer[:marker].rstrip().rstrip(",") + "}")["name"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             name = self._partial_name()
         return str(name), colon + 1 + value

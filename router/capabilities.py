@@ -68,8 +68,12 @@ def capable(policy: Policy, tiers: list[str], chat: ChatRequest, need: Needs | N
 def refusal(gaps: dict[str, list[str]]) -> APIError:
     first = next(iter(gaps.values()))[0].split(" ")[0]
     detail = "; ".join(f"{tier} lacks {', '.join(missing)}" for tier, missing in gaps.items())
-    return APIError(400, f"no enabled tier can serve this request: {detail}", code=f"{first}_unsupported" if first != "context"
-                    else "context_length_exceeded", param=_PARAMS.get(first))
+    return APIError(
+        400,
+        f"no enabled tier can serve this request: {detail}",
+        code=f"{first}_unsupported" if first != "context" else "context_length_exceeded",
+        param=_PARAMS.get(first),
+    )
 
 
 def lint(policy: Policy) -> list[str]:
