@@ -429,6 +429,8 @@ def main() -> None:
     report_result = None
     shown = "calib" if args.no_report else "report"  # whose false hits --show-false prints
     for half in ("calib",) if args.no_report else ("calib", "report"):
+        if not halves[half]:
+            continue  # an outside set (bench/semantic_redteam_gen.py) is all report: nothing in it was tuned on
         print(f"\n{half} split:")
         for name, kw in settings:
             r = evaluate(halves[half], vecs, **kw, show_false=args.show_false and half == shown and kw["min_alignment"] is not None)
@@ -460,6 +462,7 @@ def main() -> None:
     if args.gateway:
         miss_path(args.gateway, 4 * args.gateway)
     flags = " --calibrate" if args.calibrate else ""
+    flags += f" --data {args.data}" if args.data != DATA else ""
     print(f"\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_cache.py --backend {args.backend}{flags}")
 
 
