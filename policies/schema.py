@@ -141,6 +141,14 @@ class Embeddings(Strict):
         return Decimal(tokens) * self.input_per_mtok / MILLION
 
 
+class Accounting(Strict):
+    """What the gateway's own work costs, so savings are reported net of it."""
+
+    # Default: an AWS c7i.large (2 vCPU) on demand in us-east-1, $0.08925/h in 2026, is $0.045 per vCPU-hour.
+    compute_usd_per_cpu_hour: Decimal = Field(default=Decimal("0.045"), ge=0, description=(
+        "US dollars per CPU-hour of the gateway's classifier and embedding work, priced into each ledger row's overhead."))
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     name: str = "policy"
@@ -151,6 +159,7 @@ class Policy(Strict):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: Resilience = Field(default_factory=Resilience)
     embeddings: Embeddings = Field(default_factory=Embeddings)
+    accounting: Accounting = Field(default_factory=Accounting)
     store_prompts: bool = True
 
     def enabled_tiers(self) -> list[str]:

@@ -16,6 +16,7 @@ from policies.decide import Decision
 from router.billing import ESTIMATED, attempts, estimate
 from router.gateway import Gateway
 from router.ledger.store import LedgerRow, to_nanousd
+from router.overhead import spent_nanousd
 from router.schemas import ChatRequest
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ def ledger_row(gateway: Gateway, books: RequestBooks, outcome: Outcome) -> tuple
     tier, usage, status = outcome.tier, outcome.usage, outcome.status
     cached_cost = outcome.cached.cost_nanousd if outcome.cached is not None else None
     prior = [(s.tier, s.usage) for s in books.stages or [] if s.usage is not None and s is not outcome.final]
+    staged = len(prior)  # the cascade's stages come first: an overhead of routing, kept apart in the row
     prior += books.billed
     estimated = [u[ESTIMATED] for u in (usage, *(u for _, u in prior)) if u.get(ESTIMATED)]
     prompt, completion = reported_tokens(usage.get("prompt_tokens")), reported_tokens(usage.get("completion_tokens"))
@@ -104,11 +106,13 @@ def ledger_row(gateway: Gateway, books: RequestBooks, outcome: Outcome) -> tuple
         if cached_cost is not None:
             metrics.cache_saved.labels(tier).inc(cached_cost / 1e9)
         metrics.answered(tier, model, status, books.cache, bool(chat and chat.stream), latency_ms / 1000, prompt, completion, float(cost))
-    for stage, stage_usage in prior:
+    cascade_cost = Decimal(0)
+    for i, (stage, stage_usage) in enumerate(prior):
         stage_prompt = reported_tokens(stage_usage.get("prompt_tokens"))
         stage_completion = reported_tokens(stage_usage.get("completion_tokens"))
         stage_cost = gateway.policy.tiers[stage].cost(stage_prompt, stage_completion)
         cost += stage_cost
+        cascade_cost += stage_cost if i < staged else 0
         saved = max(Decimal(0), saved - stage_cost)  # against sending the answer's tokens to the dearest tier
         prompt, completion = prompt + stage_prompt, completion + stage_completion
         gateway.metrics.tokens.labels(stage, "prompt").inc(stage_prompt)
@@ -171,6 +175,8 @@ def ledger_row(gateway: Gateway, books: RequestBooks, outcome: Outcome) -> tuple
         door=books.door,
         conversation_id=books.conversation,
         step=books.step,
+        cascade_nanousd=to_nanousd(cascade_cost),
+        overhead_nanousd=spent_nanousd(gateway.policy.accounting.compute_usd_per_cpu_hour),
     )
     if outcome.row:
         row = dataclasses.replace(row, **outcome.row)

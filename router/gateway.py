@@ -23,6 +23,7 @@ from router.ledger import Ledger
 from router.ledger.store import QuarantineCollector
 from router.measured_prices import MeasuredPrices
 from router.metrics import Metrics
+from router.overhead import measured
 from router.resilience import Guard
 from router.schemas import ChatRequest
 from router.tenancy.budgets import BudgetBook
@@ -168,7 +169,8 @@ class Gateway:
         if self._embedder is None or not text:
             return None
         try:
-            return await self._embedder.embed(text)
+            with measured():  # the cache's own cost, in the request's ledger row (router/overhead.py)
+                return await self._embedder.embed(text)
         except Exception as exc:  # noqa: BLE001
             log.warning("embedding failed: %s", exc)
             return None
@@ -185,11 +187,12 @@ class Gateway:
         return [name for name in self.policy.tiers if name in self.engines]
 
     async def predict(self, text: str) -> Prediction:
-        if getattr(self.classifier, "cheap", False):
-            return self.classifier.predict([text])[0]
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, self.classifier.predict, [text])
-        return result[0]
+        with measured():  # routing's own cost, in the request's ledger row (router/overhead.py)
+            if getattr(self.classifier, "cheap", False):
+                return self.classifier.predict([text])[0]
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(None, self.classifier.predict, [text])
+            return result[0]
 
     async def decide(self, request: ChatRequest, cheapest_only: str | None = None, need: Needs | None = None) -> Decision:
         """`need`: the request's capability needs, when the caller (plan()) has them already."""

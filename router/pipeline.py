@@ -26,6 +26,7 @@ from router.conversations import HEADER as CONVERSATION_HEADER
 from router.conversations import conversation_id, step
 from router.errors import APIError
 from router.gateway import Gateway
+from router.overhead import track as track_compute
 from router.planning import plan
 from router.schemas import ChatRequest, parse_chat_request
 from router.streaming import GuardedStream, serve_hit, stream_completion
@@ -57,6 +58,7 @@ async def serve_chat(request: Request, payload: dict[str, Any] | None = None, do
     gateway: Gateway = request.app.state.gateway
     request_id = os.urandom(16).hex()  # a uuid4's randomness without building the UUID object
     books = RequestBooks(request_id=request_id, started=time.perf_counter(), door=door, payload=payload, keep_text=keep_text)
+    track_compute()  # the classifier's and embedder's time this request waits for, priced into its row
     request.state.request_id = request_id
     request.state.headers = books.out
     gateway.active += 1
