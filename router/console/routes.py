@@ -25,6 +25,7 @@ from router.body import read_json
 from router.console import queries
 from router.console.auth import COOKIE, UNSAFE, FailedSignIns, Session, Sessions, admin_key, csrf_ok, key_matches, session_seconds
 from router.console.policy_edit import apply_text, lint_text
+from router.console.transport import secure_cookie
 from router.errors import APIError
 from router.gateway import Gateway
 from router.tenancy.budgets import window as budget_window
@@ -128,7 +129,7 @@ async def login(request: Request) -> Response:
     token, _ = sessions.open()
     response = RedirectResponse("/console/overview", status_code=303)
     response.set_cookie(COOKIE, token, max_age=int(session_seconds()), path="/console", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+                        secure=secure_cookie(request))
     return response
 
 
@@ -137,7 +138,7 @@ async def logout(request: Request) -> Response:
     _session(request)
     sessions.close(request)
     response = _json({"signed_out": True})
-    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict", secure=secure_cookie(request))
     return response
 
 
