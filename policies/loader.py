@@ -118,8 +118,8 @@ def _explain(data: dict[str, Any], loc: tuple[str | int, ...], error: Any) -> tu
     """Where a validation error is in the file, and what it says, in the policy's terms.
 
     Pydantic places an error inside a tier under the tier's engine kind (tiers.x.openai.model_path), a
-    place that is not in the file: the kind comes out of the path and into the message, which names the
-    tier and its engine, and for a field of another kind says which kinds take it."""
+    place that is not in the file: the kind comes out of the path. A field the kind does not take is
+    named with the tier and its engine, and, when another kind takes it, which kinds do."""
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling; see policies/examples/three-tier.yaml)"
@@ -140,7 +140,7 @@ def _explain(data: dict[str, Any], loc: tuple[str | int, ...], error: Any) -> tu
         takers = [k for k in kinds() if field in fields_of(k)] if len(loc) == 3 else []
         hint = f"{field!r} belongs to {' and '.join(takers)} tiers" if takers else "check the spelling"
         return loc, f"tier {name!r} (engine: {engine}): unknown field {field!r} ({hint})"
-    return loc, f"tier {name!r} (engine: {engine}): {message}"
+    return loc, message
 
 
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
