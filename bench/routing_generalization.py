@@ -58,25 +58,34 @@ def _summary(route: NDArray[np.float64], w: NDArray[np.float64], s: NDArray[np.f
     return {k: r[k] for k in ("apgr", "cpt50", "cpt80", "pgr_at_30pct")}
 
 
-def evaluate(
+def route_scores(
     data: LabeledData, emb: NDArray[np.float32], tr: NDArray[np.int64], te: NDArray[np.int64], weights: NDArray[np.float64] | None = None
-) -> dict[str, dict[str, float]]:
+) -> dict[str, NDArray[np.float64]]:
+    """Each router's route scores for the test rows, every router fitted on the training rows only."""
     weak, strong = pick_pair(data, None, None)  # the lowest and highest mean score
     wi, si = data.models.index(weak), data.models.index(strong)
-    w, s = data.scores[te, wi], data.scores[te, si]
     topics, names = _topics(data.domains, emb)
     wt = np.ones(len(tr)) if weights is None else weights
     model = QualityModel(fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names), wt))
     q, _lam = model.quality(emb[te], [data.texts[i] for i in te])
-    out = {"router": _summary(route_score_from_quality(q[:, wi], q[:, si]), w, s)}
+    out = {"router": route_score_from_quality(q[:, wi], q[:, si])}
     # Plain LR on the embeddings: the router's generic part is exactly that regression (same
     # estimator, C and weights), so it is read from the fitted model instead of fitted twice.
     g = model.generic_quality(emb[te])
-    p = {wi: g[:, wi], si: g[:, si]}
-    out["plain LR on embeddings"] = _summary(p[si] - p[wi], w, s)
-    gain = data.scores[tr, si] - data.scores[tr, wi]
-    out["kNN router (k=50)"] = _summary(knn_route_scores(emb[tr], gain, emb[te], k=50), w, s)
-    out["random, cost-matched"] = _summary(np.zeros(len(te)), w, s)  # ties = random order
+    out["plain LR on embeddings"] = g[:, si] - g[:, wi]
+    both = ~np.isnan(data.scores[tr, wi]) & ~np.isnan(data.scores[tr, si])
+    gain = data.scores[tr[both], si] - data.scores[tr[both], wi]
+    out["kNN router (k=50)"] = knn_route_scores(emb[tr[both]], gain, emb[te], k=50)
+    out["random, cost-matched"] = np.zeros(len(te))  # ties = random order
+    return out
+
+
+def evaluate(
+    data: LabeledData, emb: NDArray[np.float32], tr: NDArray[np.int64], te: NDArray[np.int64], weights: NDArray[np.float64] | None = None
+) -> dict[str, dict[str, float]]:
+    weak, strong = pick_pair(data, None, None)
+    w, s = data.scores[te, data.models.index(weak)], data.scores[te, data.models.index(strong)]
+    out = {name: _summary(r, w, s) for name, r in route_scores(data, emb, tr, te, weights).items()}
     out["_qualities"] = {"weak": float(w.mean()), "strong": float(s.mean()), "n": float(len(te))}
     return out
 
