@@ -179,3 +179,54 @@ def test_expired_and_evicted_lazy_entries_leave_nothing_to_embed() -> None:
     assert not index.has_scope("s") and len(index) == 0
     with pytest.raises(ValueError):
         SemanticIndex(dim=DIM).add("s", None, "x", "v")  # a searched index needs the vector
+
+
+def test_replicas_share_lazy_entries_through_redis_without_vectors(redis_url: str) -> None:
+    """A lazy replica's stream entry carries no vector: a peer embeds it when a query first needs it, and
+    a digest-only entry (store_prompts: false) answers the very same text without any embedding."""
+    import uuid
+
+    import redis.asyncio as redis
+
+    from router.cache.responses import STREAM
+
+    tenant = f"t-{uuid.uuid4().hex}"
+    kept, secret = "how do i reverse a list in python", "what is the boiling point of ethanol"
+
+    def replica(counted: Counted) -> ResponseCache:
+        cache = ResponseCache(CacheSettings(exact=False, semantic=True, max_false_hit_rate=1e-6), redis_url)
+        cache.attach_embedder(DIM, "bag-of-words", counted.texts)
+        cache.index.threshold = 0.5
+        return cache
+
+    async def scenario() -> tuple[list[str | None], Counted, Counted, list[dict[bytes, bytes]]]:
+        seen_a, seen_b = Counted(), Counted()
+        a, b = replica(seen_a), replica(seen_b)
+        await a.start()
+        await b.start()
+        try:
+            await a.store(tenant, chat(kept), KEEP, {"response": "reverse"}, seen_a.query(kept))
+            await a.store(tenant, chat(secret), KEEP, {"response": "78 C"}, seen_a.query(secret), store_prompts=False)
+            await a.drain()
+            for _ in range(200):  # b tails the stream
+                if len(b.index) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            answers = []
+            for text in ("How do I reverse a list in Python?", secret, "What is the boiling point of ethanol?"):
+                hit = await b.lookup(tenant, chat(text), seen_b.query(text))
+                answers.append(None if hit is None else hit.entry["response"])
+            client: Any = redis.from_url(redis_url)
+            entries = [fields for _, fields in await client.xrange(STREAM) if fields.get(b"origin") == a._origin.encode()]
+            await client.aclose()
+            return answers, seen_a, seen_b, entries
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    answers, seen_a, seen_b, entries = asyncio.run(scenario())
+    assert answers == ["reverse", "78 C", None]  # the digest-only entry answers its very same text only
+    assert seen_a.queries == [] and seen_a.entries == []  # storing embedded nothing
+    assert seen_b.entries == [kept] and seen_b.queries == ["How do I reverse a list in Python?"]
+    assert len(entries) == 2 and all(b"vec" not in fields for fields in entries)
+    assert [b"text" in fields for fields in entries] == [True, False]
