@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="switchyard-shots-") as tmp:
         work = Path(tmp)
         db = work / "ledger.db"
-        build(db, args.rows)
+        build(f"sqlite:///{db}", args.rows)
         reports = args.eval_dir or work / "eval-reports"
         reports.mkdir(exist_ok=True)
         if args.eval_dir is None and MMLU.is_file():  # one real eval report, gated, for the Eval page

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Table, and_, case, cast, func, select
+from sqlalchemy import Integer, Select, Table, and_, case, cast, func, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -140,19 +140,16 @@ def _pieces(
     return (start, end), edges
 
 
-def _figures(
-    engine: Engine, window: Window, keys: Iterable[str], bucket: str | None = None, only_ok: bool = False
-) -> dict[tuple[Any, ...], Sums]:
-    """The period's sums grouped by `keys` (tier, hit, ok, team, tenant, key, bucket), read from a rollup
-    table where one holds them and from the request rows for what it does not."""
-    keys = tuple(keys)
+def _parts(engine: Engine, window: Window, keys: tuple[str, ...], bucket: str | None, only_ok: bool) -> list[Select[Any]]:
+    """SELECTs whose rows, added up per `keys`, are the period's sums: one over a rollup table where one
+    holds them, one over the request rows for each ragged edge (or the whole period, where none does)."""
     scoped = window.scoped or any(k in SCOPES for k in keys)
     table: Table | None
     if scoped:
         table = requests_daily if bucket in (None, "day") else None
     else:
         table = requests_hourly
-    queries = []
+    parts: list[Select[Any]] = []
     edges: list[tuple[datetime | None, datetime | None]] = [(window.since, window.until)]
     if table is not None:
         step, at = (DAY, table.c.day) if table is requests_daily else (HOUR, table.c.hour)
@@ -164,16 +161,17 @@ def _figures(
                 "hit": cast(table.c.hit, Integer),
                 "ok": cast(table.c.ok, Integer),
                 "bucket": _bucket(engine, bucket or "day", at),
-                **scopes,
+                **{name: _unindexed(column) for name, column in scopes.items()},  # filters use the indexes, grouping does not
             }
             query = select(
                 *(columns[k].label(k) for k in keys),
                 func.sum(table.c.requests).label("requests"),
+                func.sum(case((table.c.hit, table.c.requests), else_=0)).label("hits"),
                 *(func.sum(table.c[name]).label(name) for name in SUMS),
             ).where(*window._where(at, scopes, *whole, clip=False))
             if only_ok:
                 query = query.where(table.c.ok.is_(True))
-            queries.append(query.group_by(*(columns[k] for k in keys)))
+            parts.append(query.group_by(*(columns[k] for k in keys)))
     raw = {
         "tier": func.coalesce(requests.c.tier, ""),
         "hit": cast(case((HIT, 1), else_=0), Integer),
@@ -185,14 +183,25 @@ def _figures(
     }
     for since, until in edges:
         query = select(
-            *(raw[k].label(k) for k in keys), func.count().label("requests"), *(func.sum(requests.c[name]).label(name) for name in SUMS)
+            *(raw[k].label(k) for k in keys),
+            func.count().label("requests"),
+            func.sum(cast(case((HIT, 1), else_=0), Integer)).label("hits"),
+            *(func.sum(requests.c[name]).label(name) for name in SUMS),
         ).where(*window._where(requests.c.created_at, SCOPES, since, until, clip=False))
         if only_ok:
             query = query.where(OK)
-        queries.append(query.group_by(*(raw[k] for k in keys)))
+        parts.append(query.group_by(*(raw[k] for k in keys)))
+    return parts
+
+
+def _figures(
+    engine: Engine, window: Window, keys: Iterable[str], bucket: str | None = None, only_ok: bool = False
+) -> dict[tuple[Any, ...], Sums]:
+    """The period's sums grouped by `keys` (tier, hit, ok, team, tenant, key, bucket)."""
+    keys = tuple(keys)
     out: dict[tuple[Any, ...], Sums] = {}
     with engine.connect() as connection:
-        for query in queries:
+        for query in _parts(engine, window, keys, bucket, only_ok):
             for row in connection.execute(query):
                 group = tuple(int(getattr(row, k)) if k in ("hit", "ok") else str(getattr(row, k) or "") for k in keys)
                 out.setdefault(group, Sums()).add(row)
@@ -326,26 +335,45 @@ def trend(engine: Engine, window: Window, size: str = "day") -> dict[str, Any]:
 
 
 def groups(engine: Engine, window: Window, by: str, page: int = 0, per_page: int = 50) -> dict[str, Any]:
-    """Spend per team, tenant or key, dearest first, a page at a time."""
-    figures = _figures(engine, window, (by, "hit"), only_ok=True)
-    merged: dict[str, dict[str, Any]] = {}
-    for (group, hit), sums in figures.items():
-        entry = merged.setdefault(
-            group,
-            {"group": group or "(none)", "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0, "saved": 0, "cache_hits": 0},
+    """Spend per team, tenant or key, dearest first, a page at a time: added up, ordered and paged in SQL,
+    since a ledger may hold more keys than are worth carrying into Python for one page."""
+    parts = _parts(engine, window, (by,), None, True)
+    every = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    group = every.c[by]
+    cost = func.sum(every.c.cost_nanousd)
+    base = select(group.label("g")).group_by(group)
+    query = (
+        select(
+            group.label("g"),
+            func.sum(every.c.requests).label("requests"),
+            func.sum(every.c.hits).label("hits"),
+            func.sum(every.c.prompt_tokens).label("prompt"),
+            func.sum(every.c.completion_tokens).label("completion"),
+            cost.label("cost"),
+            func.sum(every.c.saved_nanousd).label("saved"),
+            func.count().over().label("total"),  # the number of groups, with the page rather than from a second scan
         )
-        entry["requests"] += sums.requests
-        entry["prompt_tokens"] += sums.prompt_tokens
-        entry["completion_tokens"] += sums.completion_tokens
-        entry["cost"] += sums.cost_nanousd
-        entry["saved"] += sums.saved_nanousd
-        entry["cache_hits"] += sums.requests if hit else 0
-    ordered = sorted(merged.values(), key=lambda e: (-e["cost"], e["group"]))
-    data = []
-    for entry in ordered[page * per_page : (page + 1) * per_page]:
-        cost, saved = entry.pop("cost"), entry.pop("saved")
-        data.append({**entry, "spend_usd": round(_usd(cost), 9), "saved_usd": round(_usd(saved), 9)})
-    return {"by": by, "page": page, "per_page": per_page, "total": len(ordered), "data": data}
+        .group_by(group)
+        .order_by(cost.desc(), group)
+        .limit(per_page)
+        .offset(page * per_page)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        total = int(rows[0].total) if rows else int(connection.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+    data = [
+        {
+            "group": r.g or "(none)",
+            "requests": int(r.requests),
+            "prompt_tokens": int(r.prompt),
+            "completion_tokens": int(r.completion),
+            "spend_usd": round(_usd(r.cost), 9),
+            "saved_usd": round(_usd(r.saved), 9),
+            "cache_hits": int(r.hits),
+        }
+        for r in rows
+    ]
+    return {"by": by, "page": page, "per_page": per_page, "total": total, "data": data}
 
 
 LIST_COLUMNS = (
