@@ -57,7 +57,6 @@ class Gateway:
         self.policy = policy
         self.source = source
         self.ledger = ledger or Ledger(settings=settings)
-        self.conversations = Conversations()  # each conversation's last tier, for agent loops (router/planning.py)
         self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store(settings.redis_url),
                                open_mode=settings.open_mode, allow_unshared_quota=settings.allow_unshared_quota)
         self.cache = ResponseCache(policy.cache, settings.redis_url)
@@ -66,6 +65,8 @@ class Gateway:
         self.dearest = policy.by_cost()[-1]
         self.metrics = Metrics(max_teams=settings.metrics_max_teams)
         self.metrics.registry.register(QuarantineCollector(self.ledger))
+        # Each conversation's last tier, for agent loops (router/planning.py); shared by replicas through the ledger's database.
+        self.conversations = Conversations(self.ledger.engine, self.metrics.registry)
         self.status = {name: tier.status() for name, tier in policy.tiers.items()}
         self.engines: dict[str, Engine] = {}
         self.classifier, self.classifier_note = load_classifier(
@@ -143,6 +144,7 @@ class Gateway:
         await self.cache.aclose()
         if self._embedder is not None:
             await self._embedder.aclose()
+        self.conversations.close()
         await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
 
     async def _start_embedder(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from policies.decide import Decision
 from router import cascade
 from router.capabilities import Needs, estimate_prompt_tokens, needs
-from router.conversations import mid_chain, switch_loses
+from router.conversations import State, mid_chain, step, switch_loses, tracked
 from router.gateway import Gateway
 from router.schemas import ChatRequest
 from router.tenancy.guard import Identity
@@ -49,21 +49,22 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
         gateway.metrics.decisions.labels(tiers[0]).inc()
         return Plan(first, stages)
     decision = await gateway.decide(chat, cheapest_only=downgrade, need=need)
-    if conversation is not None and not decision.pinned:
-        decision = _agent_step(gateway, chat, need, identity.tenant, conversation, decision, downgrade)
-        gateway.conversations.remember(identity.tenant, conversation, decision.tier)
+    if conversation is not None and not decision.pinned and tracked(chat):
+        here = step(chat)
+        last = await gateway.conversations.last(identity.tenant, conversation, here)
+        decision = _agent_step(gateway, chat, need, last.tier if last else None, decision, downgrade)
+        await gateway.conversations.remember(identity.tenant, conversation, State(decision.tier, here, mid_chain(chat)))
     decision = dataclasses.replace(decision, needs=need)  # its fallbacks are held to what the request needs
     return Plan(decision, (decision,), downgrade)
 
 
-def _agent_step(gateway: Gateway, chat: ChatRequest, need: Needs, tenant: str, conversation: str, decision: Decision,
+def _agent_step(gateway: Gateway, chat: ChatRequest, need: Needs, prior: str | None, decision: Decision,
                 downgrade: str | None) -> Decision:
     """A routed step of a conversation whose last step went to another tier: mid tool chain it stays there
     (a dearer tier only where the policy allows escalation; never a cheaper one), and at a new human turn
     it stays where moving to a cheaper tier would lose more to the provider's prompt cache than it saves.
     A budget downgrade is the tenant's limit, not routing's: it is not overruled."""
     policy = gateway.policy
-    prior = gateway.conversations.tier(tenant, conversation)
     if (prior is None or prior == decision.tier or downgrade is not None or not policy.routing.agent.sticky
             or prior not in gateway.engines or need.missing(policy.tiers[prior])):
         return decision

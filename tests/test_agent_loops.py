@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from policies.schema import Prices, Tier
-from router.conversations import Conversations, conversation_id, mid_chain, step, switch_loses
+from router.conversations import Recent, State, conversation_id, mid_chain, step, switch_loses
 from router.schemas import parse_chat_request
 from tests.servers import Process, ledger_row, start_gateway
 
@@ -123,24 +123,24 @@ def test_conversation_helpers() -> None:
     assert conversation_id(chat, "t", None) != conversation_id(chat, "other-tenant", None)
     answered = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
     assert not mid_chain(answered)
-    memory = Conversations(limit=2)
+    memory = Recent(limit=2)
     for name in ("a", "b", "c"):
-        memory.remember("t", name, "local")
-    assert memory.tier("t", "a") is None and memory.tier("t", "c") == "local"
+        memory.put("t", name, State("local", 0, False))
+    assert memory.get("t", "a") is None and memory.get("t", "c") == State("local", 0, False)
 
 
 def test_a_tenant_can_neither_steer_nor_evict_another_tenants_conversations() -> None:
     """The conversation id is the client's to name: tenant A naming B's id must not set the tier B's
     next step sticks to, nor read it; and A flooding fresh ids must not push B's conversations out."""
-    memory = Conversations(limit=1000, per_tenant=10)
-    memory.remember("tenant-b", "agent-run-42", "local")
-    memory.remember("tenant-a", "agent-run-42", "strong")
-    assert memory.tier("tenant-b", "agent-run-42") == "local"
-    assert memory.tier("tenant-a", "agent-run-42") == "strong"
-    assert memory.tier("tenant-c", "agent-run-42") is None
+    memory = Recent(limit=1000, per_tenant=10)
+    memory.put("tenant-b", "agent-run-42", State("local", 0, False))
+    memory.put("tenant-a", "agent-run-42", State("strong", 0, False))
+    assert memory.get("tenant-b", "agent-run-42") == State("local", 0, False)
+    assert memory.get("tenant-a", "agent-run-42") == State("strong", 0, False)
+    assert memory.get("tenant-c", "agent-run-42") is None
     for n in range(5000):
-        memory.remember("tenant-a", f"flood-{n}", "strong")
-    assert memory.tier("tenant-b", "agent-run-42") == "local"
+        memory.put("tenant-a", f"flood-{n}", State("strong", 0, False))
+    assert memory.get("tenant-b", "agent-run-42") == State("local", 0, False)
     assert len(memory) <= 1000
 
 

@@ -402,28 +402,3 @@ def test_signing_out_ends_access(browser: Any, console_gateway: Process) -> None
     finally:
         tab.context.close()
 
-
-def test_sessions_expire_and_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store itself: a session past its expiry is gone, a closed one too, and only the token's hash is kept."""
-    from starlette.requests import Request
-
-    from router.console.auth import COOKIE, Sessions
-
-    monkeypatch.setenv("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
-    store = Sessions()
-
-    def request(token: str) -> Request:
-        return Request({"type": "http", "method": "GET", "path": "/console", "headers": [(b"cookie", f"{COOKIE}={token}".encode())]})
-
-    token, session = store.open()
-    assert store.find(request(token)) is session
-    assert token not in str(store._live)  # the store holds the SHA-256, not the cookie's value
-    session.expires_at = time.time() - 1
-    assert store.find(request(token)) is None
-    token, _ = store.open()
-    store.close(request(token))
-    assert store.find(request(token)) is None
-    # Without the admin key the console is off: no cookie is a session.
-    token, _ = store.open()
-    monkeypatch.delenv("SWITCHYARD_ADMIN_KEY")
-    assert store.find(request(token)) is None

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from policies.settings import current as current_settings
@@ -50,7 +50,8 @@ def _secured(response: Response) -> Response:
     in it, which no cache may keep."""
     response.headers.update(HEADERS)
     return response
-router = APIRouter(prefix="/console", include_in_schema=False)
+# Every console route reads its caller's session from the database once, before it runs (router/console/auth.py).
+router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(sessions.load)])
 
 
 def _gateway(request: Request) -> Gateway:
@@ -126,7 +127,7 @@ async def login(request: Request) -> Response:
         failed_sign_ins.failed()
         await asyncio.sleep(0.5)  # a guess costs half a second
         return _login_page("That is not the admin key.", 401)
-    token, _ = sessions.open()
+    token, _ = await sessions.open(request)
     response = RedirectResponse("/console/overview", status_code=303)
     response.set_cookie(COOKIE, token, max_age=int(session_seconds()), path="/console", httponly=True, samesite="strict",
                         secure=secure_cookie(request))
@@ -136,7 +137,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     _session(request)
-    sessions.close(request)
+    await sessions.close(request)
     response = _json({"signed_out": True})
     response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict", secure=secure_cookie(request))
     return response
