@@ -229,4 +229,5 @@ def test_replicas_share_lazy_entries_through_redis_without_vectors(redis_url: st
     assert seen_a.queries == [] and seen_a.entries == []  # storing embedded nothing
     assert seen_b.entries == [kept] and seen_b.queries == ["How do I reverse a list in Python?"]
     assert len(entries) == 2 and all(b"vec" not in fields for fields in entries)
-    assert [b"text" in fields for fields in entries] == [True, False]
+    # The two shares run as concurrent tasks: their order in the stream is not the stores' order.
+    assert sorted(b"text" in fields for fields in entries) == [False, True]
