@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -19,6 +21,7 @@ from router.cache.responses import CacheControl, ResponseCache
 from router.cache.semantic import SemanticIndex
 from router.cache.verify import verdict
 from router.schemas import parse_chat_request
+from tests.servers import start_gateway
 
 DIM = 64
 KEEP = CacheControl(lookup=True, store=True, ttl_s=600)
@@ -231,3 +234,30 @@ def test_replicas_share_lazy_entries_through_redis_without_vectors(redis_url: st
     assert len(entries) == 2 and all(b"vec" not in fields for fields in entries)
     # The two shares run as concurrent tasks: their order in the stream is not the stores' order.
     assert sorted(b"text" in fields for fields in entries) == [False, True]
+
+
+def test_the_gateway_runs_the_lazy_index_and_says_so(tmp_path: Path) -> None:
+    """Through a real gateway process (in-process fake engine, real MiniLM): the banner says the index is
+    lazy, a paraphrase with the same content words hits, a different question misses."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\n"
+        "tiers:\n  local: {engine: fake, model: local-fake, max_output_tokens: 8, prices: {input_per_mtok: 0, output_per_mtok: 0}}\n"
+        "routing: {classifier: rules}\n"
+        "cache: {exact: false, semantic: true, max_false_hit_rate: 0.000001}\n"
+    )
+    gateway = start_gateway(policy, tmp_path, env={"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"})
+    try:
+        outcomes = []
+        for text in ("how do i reverse a list in python", "How do I reverse a list in Python?", "how do i sort a list in python"):
+            body = {"model": "local", "messages": [{"role": "user", "content": text}], "max_tokens": 8}
+            reply = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=60)
+            assert reply.status_code == 200, reply.text
+            outcomes.append(reply.headers["x-switchyard-cache"])
+        banner = gateway.output()
+    finally:
+        gateway.stop()
+    if "semantic cache off" in banner:
+        pytest.skip("the MiniLM embedder is not available here")
+    assert "embedded only when an entry has the same content words" in banner
+    assert outcomes == ["miss", "hit-semantic", "miss"]

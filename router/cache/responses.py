@@ -175,6 +175,8 @@ class ResponseCache:
             parts.append(f"exact ({'Redis' if isinstance(self.exact, RedisExactStore) else 'in-process'})")
         if self.index is not None:
             where = "in-process, shared through Redis" if self._redis is not None else "in-process"
+            if self.index.lazy:
+                where += "; embedded only when an entry has the same content words"
             parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} on {self.embedder_name} ({where})")
         scope = "shared across tenants" if self.settings.share_across_tenants else "per tenant"
         semantic = calibration.status_line(self.settings.max_false_hit_rate, self.index is not None)
