@@ -179,7 +179,9 @@ def test_expired_and_evicted_lazy_entries_leave_nothing_to_embed() -> None:
     assert needs[0] and [text for _, text in needs[1]] == ["what is a monad"]
     now[0] = 11.0
     assert index.match("s", bag_embed("what is a lens"), "what is a lens") is None  # expired
-    assert not index.has_scope("s") and len(index) == 0
+    assert not index.has_scope("s") and len(index) == 0 and index.stats()["scopes"] == 0
+    index.add("s", None, "what is a functor", "f")
+    assert index.stats()["scopes"] == 1  # a lazy scope has entries but no search structure
     with pytest.raises(ValueError):
         SemanticIndex(dim=DIM).add("s", None, "x", "v")  # a searched index needs the vector
 

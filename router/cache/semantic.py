@@ -644,7 +644,7 @@ class SemanticIndex:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {**self._stats, "entries": len(self._entries), "scopes": len(self._shards)}
+            return {**self._stats, "entries": len(self._entries), "scopes": len(self._scopes)}
 
     # -- internals ----------------------------------------------------------------------------
     def _unit(self, vector: np.ndarray) -> Vector:
