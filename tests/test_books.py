@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 
 from policies.loader import load_policy_text
 from router.books import Outcome, RequestBooks
+from router.cache.entries import CachedAnswer
+from router.cascade import Stage
 from router.cli import app as cli
 from router.gateway import Gateway
 from router.ledger import Ledger
@@ -103,6 +105,21 @@ cache: {exact: false, semantic: false}
     assert row["status"] == "ok" and row["cost_nanousd"] == round(cost * 10**9)
     assert not [r for r in rows if r["request_id"] == unrecorded]  # close(None) records nothing, then nothing more
     assert spent == row["cost_nanousd"] and reserved == 0
+
+
+def test_typed_stages_and_cache_entries_keep_the_formats_already_stored() -> None:
+    # A cache entry as gateways have written it to Redis and the semantic stream reads back as it was.
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    stored = {"response": {"choices": [{"message": {"content": "hi"}}]}, "tier": "small", "model": "m", "usage": usage, "cost_nanousd": 7}
+    assert CachedAnswer.from_wire(stored).to_wire() == stored
+    bare = CachedAnswer.from_wire({"response": {"choices": []}})  # an entry with only its answer still serves
+    assert (bare.tier, bare.usage, bare.cost_nanousd, bare.text) == (None, {}, 0, "")
+    # Cascade stages as ledger rows hold them in decision.cascade.
+    judged = Stage("small", usage=usage, judged=True, confidence=0.5, accepted=False)
+    assert judged.as_row() == {"tier": "small", "usage": usage, "confidence": 0.5, "accepted": False}
+    assert Stage("big", usage=usage).as_row() == {"tier": "big", "usage": usage}
+    assert Stage("big", error="down").as_row() == {"tier": "big", "error": "down"}
+    assert [s.label() for s in (judged, Stage("big", usage=usage), Stage("x", error="e"))] == ["small:0.500", "big:n/a", "x:error"]
 
 
 @pytest.fixture(scope="module")
