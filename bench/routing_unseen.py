@@ -3,13 +3,13 @@
 Reproduce (after ``bench/routing_label.py`` wrote the labels; a few minutes on 2 busy cores)::
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_unseen          # report split
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_unseen --dev    # development
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_unseen --split dev    # development
 
 Data: the shipped MMLU file (weak mixtral-8x7b, strong gpt-4) to train on, and the generated
 family of ``bench/routing_tasks.py`` (arithmetic, word problems, code output, list and string
 tasks with exact references) labeled by two local models, ``bench/data/routing_tasks-labeled.jsonl``.
 The family's test rows are its *report* task types (fixed in ``routing_tasks.py`` before any
-labeling); ``--dev`` tests on the development types instead, which is what design choices
+labeling); ``--split dev`` tests on the development types instead, which is what design choices
 looked at.
 
 Tier roles: the family's weaker tier (of SmolLM2-135M-Instruct and Gemma 3 270M, by mean score
@@ -163,7 +163,7 @@ def crossfit_curve(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dev", action="store_true", help="test on the development task types")
+    parser.add_argument("--split", choices=("report", "dev", "all"), default="report", help="which task types to test on")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--weight", type=float, default=3.0, help="training weight of the family's labels")
@@ -172,8 +172,8 @@ def main() -> int:
     args = parser.parse_args()
     data, mmlu_rows, fam_rows, splits = combined(args.tasks)
     emb = embeddings(data)
-    want = "dev" if args.dev else "report"
-    target = fam_rows[np.array([sp == want for sp in splits])]
+    want = args.split
+    target = fam_rows[np.array([want in (sp, "all") for sp in splits])]
     weak, strong = pick_pair(data.subset(mmlu_rows), None, None)
     wi, si = data.models.index(weak), data.models.index(strong)
     w, s = data.scores[target, wi], data.scores[target, si]

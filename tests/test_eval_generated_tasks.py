@@ -124,3 +124,28 @@ def test_shipped_labels_regrade_to_their_scores() -> None:
         assert row["meta"]["answer"] == task.answer and row["meta"]["split"] == SPLIT_OF[task.type]
         for tier, text in row["responses"].items():
             assert row["scores"][tier] == grade(text, task), (row["id"], tier)
+
+
+def test_the_familys_weaker_tier_takes_the_shipped_weak_column(tmp_path: Path) -> None:
+    """bench.routing_unseen scores the family's weaker tier (by mean) as the shipped pair's weak model, whichever it is."""
+    from bench.routing_unseen import DATA, combined
+
+    if not DATA.is_file():
+        pytest.skip("shared MMLU routing data absent")
+    better = [1.0, 1.0, 0.0, 1.0]  # 3/4
+    worse = [0.0, 1.0, 0.0, 0.0]  # 1/4
+    for strong_tier, weak_tier in (("gemma3-270m", "smollm2-135m"), ("smollm2-135m", "gemma3-270m")):
+        path = tmp_path / f"{strong_tier}.jsonl"
+        with path.open("w") as fh:
+            for i in range(4):
+                rec = {
+                    "id": f"gen-add-{i}",
+                    "messages": [{"role": "user", "content": f"What is {i} + 1?"}],
+                    "scores": {strong_tier: better[i], weak_tier: worse[i]},
+                    "meta": {"domain": "gen:add"},
+                }
+                fh.write(json.dumps(rec) + "\n")
+        data, mmlu_rows, fam_rows, splits = combined(path)
+        assert len(fam_rows) == 4 and splits == ["dev"] * 4 and len(mmlu_rows) + 4 == len(data)
+        assert list(data.scores[fam_rows, data.models.index("gpt-4-1106-preview")]) == better
+        assert list(data.scores[fam_rows, data.models.index("mixtral-8x7b-instruct-v0.1")]) == worse
