@@ -318,3 +318,14 @@ async def _sessions(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     token, _ = await store.open(request_with(""))
     monkeypatch.delenv("SWITCHYARD_ADMIN_KEY")
     assert await store.lookup(request_with(token)) is None  # without the admin key the console is off
+
+
+def test_a_session_store_that_cannot_be_read_lets_nobody_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database without the table (or down) is the console's 503, never a session and never a traceback."""
+    from router.errors import APIError
+
+    monkeypatch.setenv("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
+    store = Sessions(create_engine(f"sqlite:///{tmp_path}/not-migrated.db"))
+    with pytest.raises(APIError) as refused:
+        asyncio.run(store.lookup(request_with("any-token")))
+    assert refused.value.status == 503
