@@ -188,6 +188,21 @@ def test_rollups_equal_the_rows_they_sum(ledger: Ledger) -> None:
     _check(ledger.engine, rows + _rows(50, seed=12, prefix="b"))
 
 
+def test_feedback_per_tier_within_the_period(ledger: Ledger) -> None:
+    rows = _rows(200, seed=31, prefix="f")
+    _write(ledger, rows)
+    scores = {row.request_id: (i % 5) / 4 for i, row in enumerate(rows) if i % 3 == 0}
+    for request_id, score in scores.items():
+        assert ledger.add_feedback(request_id, score, None)
+    for window in WINDOWS:
+        per: dict[str, list[float]] = defaultdict(list)
+        for row in rows:
+            if row.request_id in scores and _inside(row, window):
+                per[row.tier or "(none)"].append(scores[row.request_id])
+        got = {q["tier"]: (q["feedback"], q["mean_score"]) for q in queries.quality(ledger.engine, window)["per_tier"]}
+        assert got == {tier: (len(v), pytest.approx(sum(v) / len(v), abs=1e-4)) for tier, v in per.items()}, window
+
+
 def test_the_migration_sums_rows_already_there(ledger: Ledger) -> None:
     before = _rows(300, seed=21, prefix="c")
     _write(ledger, before)

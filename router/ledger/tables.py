@@ -98,6 +98,22 @@ requests_daily = _rollup(
     Column("key_id", String(32), primary_key=True),
     Column("tier", String(64), primary_key=True),
 )
+# Answered requests per day and one of team, tenant or key ('scope'; 'value' names which): spend per team,
+# tenant or key over a period, from a tenth of requests_daily's rows.
+requests_daily_scope = Table(
+    "requests_daily_scope",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("day", DateTime(timezone=True), primary_key=True),
+    Column("value", String(128), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("hits", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cost_nanousd", BigInteger, nullable=False),
+    Column("saved_nanousd", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
 # Routed requests per hour, tier and route-score bin (twentieths of [0, 1]): the routing page's histogram.
 route_scores_hourly = Table(
     "route_scores_hourly",

@@ -1,5 +1,5 @@
 """requests.cascade_nanousd and requests.overhead_nanousd: what routing and caching cost besides answers;
-requests_hourly, requests_daily and route_scores_hourly: sums of the ledger kept by a trigger on every
+requests_hourly, requests_daily, requests_daily_scope and route_scores_hourly: sums of the ledger kept by a trigger on every
 insert into requests, so the console answers on a million-row ledger without scanning it.
 
 A trigger rather than the ledger's writer: it fires only for rows the database really took (a journal
@@ -22,6 +22,10 @@ branch_labels = None
 depends_on = None
 
 SUMS = ("prompt_tokens", "completion_tokens", "cost_nanousd", "saved_nanousd", "cascade_nanousd", "overhead_nanousd")
+# requests_daily_scope: answered requests per day and team, tenant or key alone, for spend per team, tenant or
+# key: without the tier and the other scopes in its key it holds a tenth of requests_daily's rows.
+SCOPES = {"team": "team", "tenant": "tenant", "key": "key_id"}
+SCOPE_SUMS = ("prompt_tokens", "completion_tokens", "cost_nanousd", "saved_nanousd")
 BINS = 20  # route-score bins of route_scores_hourly (router/console/queries.py ROUTE_BINS)
 
 
@@ -53,6 +57,16 @@ def _upsert(table: str, keys: dict[str, str], hit: str, ok: str) -> str:
     )
 
 
+def _scope_upsert(scope: str, value: str, day: str, hit: str) -> str:
+    names = ["day", "scope", "value", "requests", "hits", *SCOPE_SUMS]
+    values = [day, f"'{scope}'", f"coalesce(NEW.{value}, '')", "1", f"CASE WHEN {hit} THEN 1 ELSE 0 END", *(f"NEW.{n}" for n in SCOPE_SUMS)]
+    updates = ", ".join(f"{n} = requests_daily_scope.{n} + excluded.{n}" for n in ("requests", "hits", *SCOPE_SUMS))
+    return (
+        f"INSERT INTO requests_daily_scope ({', '.join(names)}) SELECT {', '.join(values)} WHERE NEW.status = 'ok' "
+        f"ON CONFLICT (scope, day, value) DO UPDATE SET {updates};"
+    )
+
+
 def _statements(dialect: str) -> list[str]:
     sqlite = dialect == "sqlite"
     hour = _sqlite_bucket(13) if sqlite else _pg_bucket("hour")
@@ -79,6 +93,7 @@ def _statements(dialect: str) -> list[str]:
         f"INSERT INTO route_scores_hourly (hour, tier, bin, requests) SELECT {hour}, {tier}, {score_bin}, 1 "
         f"WHERE {routed} ON CONFLICT (hour, tier, bin) DO UPDATE SET requests = route_scores_hourly.requests + 1;"
     )
+    body += [_scope_upsert(scope, value, day, hit) for scope, value in SCOPES.items()]
     if sqlite:
         return [f"CREATE TRIGGER requests_rollup AFTER INSERT ON requests BEGIN {' '.join(body)} {scores} END"]
     return [
@@ -111,6 +126,13 @@ def _backfill(dialect: str) -> list[str]:
         f"GROUP BY {day}, tenant, team, coalesce(key_id, ''), coalesce(tier, ''), (cache LIKE 'hit%'), (status = 'ok')",
         f"INSERT INTO route_scores_hourly (hour, tier, bin, requests) SELECT {hour}, coalesce(tier, ''), {score_bin}, count(*) "
         f"FROM requests WHERE routed AND route_score IS NOT NULL GROUP BY {hour}, coalesce(tier, ''), {score_bin}",
+        *(
+            f"INSERT INTO requests_daily_scope (day, scope, value, requests, hits, {', '.join(SCOPE_SUMS)}) SELECT {day}, '{scope}', "
+            f"coalesce({value}, ''), count(*), sum(CASE WHEN cache LIKE 'hit%' THEN 1 ELSE 0 END), "
+            f"{', '.join(f'coalesce(sum({n}), 0)' for n in SCOPE_SUMS)} FROM requests WHERE status = 'ok' "
+            f"GROUP BY {day}, coalesce({value}, '')"
+            for scope, value in SCOPES.items()
+        ),
     ]
 
 
@@ -138,6 +160,16 @@ def upgrade() -> None:
     # A scope's figures (a team's burn-down, a tenant's overview) read only that scope's days.
     for column in ("tenant", "team", "key_id"):
         op.create_index(f"ix_requests_daily_{column}", "requests_daily", [column, "day"])
+    op.create_table(
+        "requests_daily_scope",
+        sa.Column("scope", sa.String(8), primary_key=True),
+        sa.Column("day", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("value", sa.String(128), primary_key=True),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.Column("hits", sa.BigInteger, nullable=False),
+        *(sa.Column(name, sa.BigInteger, nullable=False) for name in SCOPE_SUMS),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "route_scores_hourly",
         sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
@@ -170,6 +202,7 @@ def downgrade() -> None:
     for name in ("ix_requests_tenant_created_at", "ix_requests_fallback"):
         op.drop_index(name, table_name="requests")
     op.drop_table("route_scores_hourly")
+    op.drop_table("requests_daily_scope")
     for column in ("tenant", "team", "key_id"):
         op.drop_index(f"ix_requests_daily_{column}", table_name="requests_daily")
     op.drop_table("requests_daily")
