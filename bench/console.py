@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -229,7 +230,7 @@ def main() -> None:
                 budget = {"scope": "team", "scope_id": "team-03", "tenant": "tenant-003", "period": "monthly", "usd": 50}
                 assert client.put("/console/api/budgets", json=budget, headers={"X-CSRF-Token": token}).status_code == 200
                 first = client.get("/console/api/requests").json()["next"]
-                endpoints = [*ENDPOINTS, ("requests, page after a cursor", f"/console/api/requests?before={first}")]
+                endpoints = [*ENDPOINTS, ("requests, page after a cursor", "/console/api/requests?" + urlencode({"before": first}))]
                 print(f"\n{'endpoint':<36} {'median ms':>10} {'worst ms':>10}")
                 worst = 0.0
                 for name, path in endpoints:
