@@ -380,6 +380,10 @@ def main() -> None:
 
     pairs = load_pairs(args.data)
     halves = {name: [p for p in pairs if p["split"] == name] for name in ("calib", "report")}
+    if args.calibrate and (args.data != DATA or not halves["calib"]):
+        # The shipped rule is calibrated on the team's calibration half only: a red-team or other outside set
+        # (all report split) would overwrite calibration.json from nothing, or tune on data meant to check it.
+        ap.error(f"--calibrate writes the shipped rule from {DATA.name}'s calib split; not with --data {args.data}")
     print(
         f"pairs: {len(pairs)}; "
         + "; ".join(
