@@ -93,6 +93,8 @@ class LabelSummary:
     # (reference says pass, judge says pass or None when it gave no rating), per reference-graded answer.
     judge_checks: list[tuple[bool, bool | None]] = field(default_factory=list)
     judge_checks_started: int = 0
+    # Calls and tokens per model, answers and verdicts alike, for whoever books the spend (`switchyard learn`).
+    spent: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def judge_agreement(self) -> float | None:
@@ -210,6 +212,7 @@ class _Caller:
             usage = {k: int(v) for k, v in (response.get("usage") or {}).items() if k in ("prompt_tokens", "completion_tokens")}
             self.cache.put(model, key, content, usage)
             self.summary.calls += 1
+            self.summary.spent.setdefault(model, Counter()).update(calls=1, **usage)
             price_in, price_out = self.prices.get(model, (0.0, 0.0))
             self.summary.cost_usd += usage.get("prompt_tokens", 0) * price_in + usage.get("completion_tokens", 0) * price_out
             return content, usage
@@ -406,8 +409,11 @@ def _chunks(records: Iterable[TrafficRecord], size: int, limit: int | None) -> I
         yield chunk
 
 
-async def label_file(data: Path, out: Path, policy: Policy, spec: LabelSpec, console: Console | None = None) -> LabelSummary:
-    """Label ``data`` into ``out`` (written atomically when done); records stream through in chunks."""
+async def label_file(
+    data: Path, out: Path, policy: Policy, spec: LabelSpec, console: Console | None = None, summary: LabelSummary | None = None
+) -> LabelSummary:
+    """Label ``data`` into ``out`` (written atomically when done); records stream through in chunks. A caller's
+    ``summary`` keeps what was spent even when labeling is refused part way."""
     started = time.perf_counter()
     names = _labeled_tiers(policy, spec)
     tier_of = {policy.tiers[t].model: policy.tiers[t] for t in names}
@@ -416,7 +422,7 @@ async def label_file(data: Path, out: Path, policy: Policy, spec: LabelSpec, con
     engines = {model: build_engine(tier) for model, tier in engine_tiers.items()}
     judge_model = policy.tiers[spec.judge].model if spec.judge else None
     spec = spec.model_copy(update={"judge": judge_model})
-    summary = LabelSummary()
+    summary = summary if summary is not None else LabelSummary()
     cache = ResponseCache(spec.cache_dir)
     tmp = out.with_name(out.name + ".tmp")
     progress = (
