@@ -11,13 +11,17 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from policies.settings import DATABASE_HELP
 from policies.settings import current as current_settings
+
+if TYPE_CHECKING:
+    from eval_harness.label import LabelSummary
+    from policies.schema import Policy
 
 console = Console(stderr=True, soft_wrap=True)
 _EVERY = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -50,7 +54,7 @@ def _export_and_label(
 
     import orjson
 
-    from eval_harness.label import LabelSpec, label_file
+    from eval_harness.label import LabelSpec, LabelSummary, label_file
     from policies.loader import load_policy
     from router.cli import parse_when
     from router.export import export
@@ -71,9 +75,60 @@ def _export_and_label(
     spec = LabelSpec(
         judge=judge, limit=sample, cache_dir=workdir / "label-cache", max_tokens=max_tokens, trust_judge=trust_judge, max_cost_usd=max_cost
     )
-    summary = asyncio.run(label_file(raw, labeled, loaded, spec, console=console))
+    summary = LabelSummary()
+    try:
+        asyncio.run(label_file(raw, labeled, loaded, spec, console=console, summary=summary))
+    finally:  # a refused run (cost cap, a judge that failed its check) spent its calls all the same
+        book_learn_spend(database_url, loaded, summary, judge, f"learn {stamp}")
     console.print(summary.describe(), highlight=False)
     return labeled
+
+
+def book_learn_spend(database_url: str | None, policy: Policy, summary: LabelSummary, judge: str | None, source: str) -> int:
+    """Write what labeling spent into the ledger's overhead_spend, one row per tier and kind ('judge' for the
+    judge's verdicts, 'label_answer' for the tiers' answers), priced as the gateway prices a request; the
+    console and `report spend` take it off the net savings. Returns the nano-dollars booked."""
+    from datetime import UTC, datetime
+
+    from router.ledger import Ledger
+    from router.ledger.store import to_nanousd
+    from router.ledger.tables import overhead_spend
+
+    # Labeling calls engines by model: the tier is the judge's where the model is the judge's, else the cheapest with it.
+    tier_of_model: dict[str, str] = {}
+    for name in policy.by_cost():
+        tier_of_model.setdefault(policy.tiers[name].model, name)
+    judge_model = policy.tiers[judge].model if judge in policy.tiers else None
+    if judge_model is not None:
+        tier_of_model[judge_model] = str(judge)
+    now = datetime.now(UTC)
+    rows = []
+    for model, used in sorted(summary.spent.items()):
+        name = tier_of_model[model]
+        prompt, completion = int(used["prompt_tokens"]), int(used["completion_tokens"])
+        rows.append(
+            {
+                "created_at": now,
+                "kind": "judge" if model == judge_model else "label_answer",
+                "tier": name,
+                "model": model,
+                "calls": int(used["calls"]),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "cost_nanousd": to_nanousd(policy.tiers[name].cost(prompt, completion)),
+                "source": source,
+            }
+        )
+    if not rows:
+        return 0
+    ledger = Ledger(database_url)
+    try:
+        ledger.migrate()
+        with ledger.engine.begin() as connection:
+            connection.execute(overhead_spend.insert(), rows)
+    finally:
+        ledger.close()
+    return sum(int(r["cost_nanousd"]) for r in rows)
 
 
 def register(app: typer.Typer) -> None:

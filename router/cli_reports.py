@@ -12,7 +12,7 @@ from rich.table import Table
 
 from policies.settings import DATABASE_HELP
 from router.ledger import Ledger
-from router.reports import GROUPS, spend, to_csv, to_html, totals
+from router.reports import GROUPS, learn_spend, spend, to_csv, to_html, totals
 
 
 def _usd(value: float) -> str:
@@ -50,7 +50,8 @@ def spend_report(
         if fmt == "csv":
             text = to_csv(rows)
         elif fmt == "json":
-            text = orjson.dumps({"by": by, "data": [r.as_dict() for r in rows], "totals": totals(rows)}).decode()
+            summary = totals(rows, learn_spend(ledger.engine, start, end))
+            text = orjson.dumps({"by": by, "data": [r.as_dict() for r in rows], "totals": summary}).decode()
         else:
             table = Table(by, "requests", "prompt tok", "completion tok", "spend $", "saved $", "cache hits", title="Spend")
             for r in rows:
@@ -73,12 +74,13 @@ def spend_report(
                 str(sum(r.cache_hits for r in rows)),
                 style="bold",
             )
+            summary = totals(rows, learn_spend(ledger.engine, start, end))
             ledger.close()
-            summary = totals(rows)
             overheads = summary["overheads"]
             net = (
-                f"saved ${summary['gross_saved_usd']:.6f} gross, less cascade first stages ${overheads['cascade_first_stages_usd']:.6f}"
-                f" and classifier/embedding compute ${overheads['compute_usd']:.6f}: {_usd(summary['net_saved_usd'])} net"
+                f"saved ${summary['gross_saved_usd']:.6f} gross, less cascade first stages ${overheads['cascade_first_stages_usd']:.6f},"
+                f" classifier/embedding compute ${overheads['compute_usd']:.6f} and learn's judge ${overheads['judge_usd']:.6f}"
+                f" and labeling answers ${overheads['label_answers_usd']:.6f}: {_usd(summary['net_saved_usd'])} net"
                 f" ({summary['net_saved_pct'] if summary['net_saved_pct'] is not None else '-'}% of the dearest-tier cost)"
             )
             target = Console(file=output.open("w"), width=160) if output is not None else out

@@ -7,8 +7,9 @@ would have had.
 Savings are shown gross and net of what routing and caching cost besides the answers (`savings()`):
 the cascade's earlier stages (their spend is in each row's cost already, and kept apart in
 `cascade_nanousd`) and the gateway's own classifier and embedding compute (`overhead_nanousd`,
-router/overhead.py). Judge calls of `switchyard learn` are made outside the gateway: they are not
-in the ledger, and `learn` prints what they cost.
+router/overhead.py), and what `switchyard learn` spent outside the gateway labeling traffic (its judge's
+verdicts and the tiers' answers, the `overhead_spend` table): no request carries that, so it is counted by
+when it was spent, and only in the whole ledger's figures (it belongs to no team, tenant or key).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.engine import Engine
 
-from router.ledger.tables import requests
+from router.ledger.tables import overhead_spend, requests
 
 GROUPS = ("team", "tenant", "key", "tier", "model", "door", "day")
 
@@ -54,13 +55,37 @@ class SpendRow:
         }
 
 
-def savings(counterfactual: float, saved: float, cascade: float, compute: float) -> dict[str, Any]:
-    """Savings gross and net of their overheads, as dollars and as a share of the counterfactual.
+LEARN_KINDS = {"judge": "judge_usd", "label_answer": "label_answers_usd"}  # overhead_spend.kind -> the overheads' key
 
-    `saved` is the counterfactual less the spend, and the spend includes the cascade's earlier stages:
+
+def learn_spend(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> dict[str, float]:
+    """What `switchyard learn` spent in a period outside any request, in US$ per overhead key (judge_usd,
+    label_answers_usd); 0 for a kind that spent nothing."""
+    query = select(overhead_spend.c.kind, func.sum(overhead_spend.c.cost_nanousd).label("cost")).group_by(overhead_spend.c.kind)
+    if since is not None:
+        query = query.where(overhead_spend.c.created_at >= since)
+    if until is not None:
+        query = query.where(overhead_spend.c.created_at < until)
+    out = dict.fromkeys(LEARN_KINDS.values(), 0.0)
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            if row.kind in LEARN_KINDS:
+                out[LEARN_KINDS[row.kind]] += int(row.cost or 0) / 1e9
+    return out
+
+
+def savings(
+    counterfactual: float, spent: float, saved: float, cascade: float, compute: float, learning: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Savings gross and net of their overheads, as dollars and as a share of the counterfactual, and the
+    total spend: the requests' and `learn`'s labeling calls (`learning`, from learn_spend()).
+
+    `saved` is the counterfactual less the requests' spend, which includes the cascade's earlier stages:
     so the gross saving (what routing and caching avoided before paying for themselves) adds those
-    back, and the net saving takes the compute off."""
-    gross, net = saved + cascade, saved - compute
+    back, and the net saving takes the compute and the labeling calls off."""
+    learning = learning or dict.fromkeys(LEARN_KINDS.values(), 0.0)
+    learned = sum(learning.values())
+    gross, net = saved + cascade, saved - compute - learned
 
     def pct(value: float) -> float | None:
         return round(100 * value / counterfactual, 2) if counterfactual else None
@@ -71,16 +96,18 @@ def savings(counterfactual: float, saved: float, cascade: float, compute: float)
         "overheads": {
             "cascade_first_stages_usd": round(cascade, 9),
             "compute_usd": round(compute, 9),
-            "total_usd": round(cascade + compute, 9),
+            **{key: round(value, 9) for key, value in learning.items()},
+            "total_usd": round(cascade + compute + learned, 9),
         },
         "net_saved_usd": round(net, 9),
         "net_saved_pct": pct(net),
+        "total_spend_usd": round(spent + learned, 9),
     }
 
 
-def totals(rows: list[SpendRow]) -> dict[str, Any]:
+def totals(rows: list[SpendRow], learning: dict[str, float] | None = None) -> dict[str, Any]:
     """The report's totals with savings gross and net (the same figures as the console's overview against
-    the dearest tier)."""
+    the dearest tier); `learning` is learn_spend() over the same period."""
     spent, saved = sum(r.spend_usd for r in rows), sum(r.saved_usd for r in rows)
     cascade, compute = sum(r.cascade_usd for r in rows), sum(r.compute_usd for r in rows)
     counterfactual = spent + saved
@@ -91,7 +118,7 @@ def totals(rows: list[SpendRow]) -> dict[str, Any]:
         "counterfactual_usd": round(counterfactual, 9),
         "saved_pct": round(100 * saved / counterfactual, 2) if counterfactual else None,
         "cache_hits": sum(r.cache_hits for r in rows),
-        **savings(counterfactual, saved, cascade, compute),
+        **savings(counterfactual, spent, saved, cascade, compute, learning),
     }
 
 
@@ -246,7 +273,7 @@ def to_html(engine: Engine, by: str, since: datetime | None, until: datetime | N
     saved = sum(r.saved_usd for r in table_rows)
     answered = sum(r.requests for r in tier_mix)
     saved_pct = f" ({100 * saved / (total + saved):.1f}% of ${total + saved:.6f})" if total + saved else ""
-    net = totals(table_rows)
+    net = totals(table_rows, learn_spend(engine, since, until))
     mix = "".join(
         f"<tr><td>{html.escape(r.group)}{' (free)' if r.group in free else ''}</td><td>{r.requests}</td>"
         f"<td>{100 * r.requests / answered:.1f}%</td><td>{r.spend_usd:.6f}</td>"
@@ -269,8 +296,9 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child,t
 <p class="summary">From {html.escape(window)}: spent <b>${total:.6f}</b>; routing and caching saved <b>${saved:.6f}</b>{saved_pct}
 versus sending every request to the dearest tier.</p>
 <p>Gross of routing's own costs that is <b>${net["gross_saved_usd"]:.6f}</b>; less the cascade's first stages
-(${net["overheads"]["cascade_first_stages_usd"]:.6f}) and the classifier and embedding compute
-(${net["overheads"]["compute_usd"]:.6f}), <b>${net["net_saved_usd"]:.6f}</b> net.</p>
+(${net["overheads"]["cascade_first_stages_usd"]:.6f}), the classifier and embedding compute
+(${net["overheads"]["compute_usd"]:.6f}) and <code>switchyard learn</code>'s judge calls (${net["overheads"]["judge_usd"]:.6f})
+and labeling answers (${net["overheads"]["label_answers_usd"]:.6f}), <b>${net["net_saved_usd"]:.6f}</b> net.</p>
 <h2>By {html.escape(by)}</h2><table><tr>{head}</tr>{body}</table>
 {_bars("Spend per day, by team", days, team_spend)}
 {_bars("Spend per day, by tier", tier_days, tier_spend)}

@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from policies.schema import Policy
 from router.ledger.tables import feedback, requests, requests_daily, requests_daily_scope, requests_hourly, route_scores_hourly
-from router.reports import savings
+from router.reports import learn_spend, savings
 
 SCOPES = {"team": requests.c.team, "tenant": requests.c.tenant, "key": requests.c.key_id}
 HIT = requests.c.cache.like("hit%")
@@ -288,7 +288,9 @@ def overview(engine: Engine, policy: Policy, window: Window, against: str = "dea
     total["failed_spend_usd"] = _usd(failed_cost)
     for key in ("spend_usd", "saved_usd", "counterfactual_usd", "cache_saved_usd", "routing_saved_usd", "failed_spend_usd"):
         total[key] = round(total[key], 9)
-    total.update(savings(counter, total["saved_usd"], cascade / 1e9, compute / 1e9))
+    # `learn`'s labeling calls belong to no team, tenant or key: the whole ledger's figures alone count them.
+    learning = None if window.scoped else learn_spend(engine, window.since, window.until)
+    total.update(savings(counter, total["spend_usd"], total["saved_usd"], cascade / 1e9, compute / 1e9, learning))
     for name in policy.tiers:  # a tier with no traffic still shows, at 0
         tiers.setdefault(
             name,

@@ -124,6 +124,24 @@ route_scores_hourly = Table(
     Column("requests", BigInteger, nullable=False),
 )
 
+# Spend on routing that no client request carries (migration 0008): `switchyard learn`'s calls to the tiers
+# ('label_answer': answers to exported prompts) and to its judge ('judge': verdicts), one row per labeling run,
+# tier and kind. The console's and `report spend`'s net savings subtract it (router/reports.py learn_spend).
+overhead_spend = Table(
+    "overhead_spend",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("tier", String(64), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("cost_nanousd", BigInteger, nullable=False),
+    Column("source", String(128), nullable=False),  # the run that spent it, e.g. 'learn 20261201T120000'
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

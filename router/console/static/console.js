@@ -130,17 +130,20 @@
     app.replaceChildren(
       periodControls(true),
       el("div", {class: "cards"},
-        card("Spend", money(t.spend_usd), `${t.requests.toLocaleString()} answered requests`, "kpi-spend"),
+        card("Spend", money(t.total_spend_usd), `${t.requests.toLocaleString()} answered requests ${money(t.spend_usd)}, ` +
+          `switchyard learn's judge & labeling calls ${money(t.overheads.judge_usd + t.overheads.label_answers_usd)}`, "kpi-spend"),
         card("Requests", t.requests.toLocaleString(), `${t.failed_requests.toLocaleString()} failed (${money(t.failed_spend_usd)} billed)`, "kpi-requests"),
         card("Saved (gross)", money(t.gross_saved_usd), `${pct(t.gross_saved_pct)} of ${money(t.counterfactual_usd)}`, "kpi-gross"),
         card("Overheads", money(t.overheads.total_usd), `cascade first stages ${money(t.overheads.cascade_first_stages_usd)}, ` +
-          `classifier & embedding compute ${money(t.overheads.compute_usd)}`, "kpi-overheads"),
+          `classifier & embedding compute ${money(t.overheads.compute_usd)}, judge calls ${money(t.overheads.judge_usd)}, ` +
+          `labeling answers ${money(t.overheads.label_answers_usd)}`, "kpi-overheads"),
         card("Saved (net)", money(t.net_saved_usd), `${pct(t.net_saved_pct)} of ${money(t.counterfactual_usd)}`, "kpi-saved"),
         card("Cache hit rate", t.cache_hit_rate === null ? "–" : pct(100 * t.cache_hit_rate), `${t.cache_hits.toLocaleString()} hits saved ${money(t.cache_saved_usd)}`, "kpi-cache"),
         card("Routing saved", money(t.routing_saved_usd), "the rest, after cascade stages", "kpi-routing")),
       el("p", {class: "explain"}, `Gross saving = what these requests would have cost on ${against}, minus what their answers cost. ` +
         "Net = gross less the overheads: the cascade's earlier stages (spend in each ledger row) and the gateway's classifier and embedding time, " +
-        "priced per CPU-hour (policy accounting.compute_usd_per_cpu_hour). Judge calls of switchyard learn run outside the gateway and are not included; learn prints their cost.",
+        "priced per CPU-hour (policy accounting.compute_usd_per_cpu_hour), and what switchyard learn spent in the period labeling traffic outside the gateway " +
+        "(its judge's verdicts and the tiers' answers; counted in the spend too, and only without a team, tenant or key filter: it belongs to none).",
         " ", el("a", {href: "/console/api/export.csv?" + query(), id: "export-csv", download: true}, "Export CSV")),
       el("div", {class: "grid2"},
         section(`Spend per ${bucket}, by tier`, Charts.stacked({title: `Spend per ${bucket} (USD)`, labels: spend.labels, series: spend.series, unit: "$", yLabel: "spend, $", xLabel: bucket + " (UTC)", shortLabel: shortBucket})),
