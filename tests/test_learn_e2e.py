@@ -16,10 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 from openai import OpenAI
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from eval_harness.traffic import write_records
 from router.cli import app
+from router.ledger import Ledger
+from router.ledger.tables import overhead_spend
 from tests.servers import Process, start_gateway
 from tests.test_learn import _traffic
 
@@ -82,6 +85,16 @@ def test_ledger_traffic_is_exported_labeled_by_the_judge_and_too_little_is_refus
         for grade in row["meta"]["grades"].values():
             assert grade["grader"] in ("judge:single", "error")
     assert policy.read_bytes() == before
+    # The run's calls (the real judge's verdicts, the tiers' answers) are booked in the ledger, priced at the tiers' prices.
+    ledger = Ledger(db)
+    try:
+        with ledger.engine.connect() as connection:
+            booked = [dict(r._mapping) for r in connection.execute(select(overhead_spend))]
+    finally:
+        ledger.close()
+    judged = [r for r in booked if r["kind"] == "judge"]
+    assert judged and all(r["tier"] == "judge" and r["calls"] > 0 for r in judged)
+    assert sum(r["cost_nanousd"] for r in judged) == sum((r["prompt_tokens"] + r["completion_tokens"]) * 20_000 for r in judged)
 
 
 def test_promotion_hot_reloads_the_gateway_and_rollback_restores_it(served, tmp_path: Path) -> None:
