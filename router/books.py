@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import anyio
 from starlette.responses import Response
 
 from engines.base import messages_text
@@ -155,6 +156,12 @@ class RequestBooks:
         if self.closed:
             return self.cost if self.cost is not None else Decimal(0)
         self.closed = True
+        # Shielded: Starlette ends a stream the client left through a cancel scope that cancels every
+        # await inside it; books half closed would leave a hold never charged and no ledger row.
+        with anyio.CancelScope(shield=True):
+            return await self._close(gateway, outcome)
+
+    async def _close(self, gateway: Gateway, outcome: Outcome | None) -> Decimal:
         if outcome is None:
             await self._release(gateway)
             return Decimal(0)
@@ -186,16 +193,24 @@ class RequestBooks:
     async def _settle(self, gateway: Gateway, actual: int) -> None:
         if self.holding and self.identity is not None:
             self.holding = False
-            await gateway.tenancy.settle(self.identity, self.request_id, actual)
+            try:
+                await gateway.tenancy.settle(self.identity, self.request_id, actual)
+            except Exception as exc:  # noqa: BLE001 - the answer was paid for: its ledger row must still be written
+                log.error("settling the budget hold failed: %s", exc, extra={"request_id": self.request_id})
 
     async def _release(self, gateway: Gateway) -> None:
         if self.holding and self.identity is not None:
             self.holding = False
-            await gateway.tenancy.release(self.identity, self.request_id)
+            try:
+                await gateway.tenancy.release(self.identity, self.request_id)
+            except Exception as exc:  # noqa: BLE001 - the hold lapses at its expiry; the row still goes in
+                log.error("releasing the budget hold failed: %s", exc, extra={"request_id": self.request_id})
 
     async def _keep(self, gateway: Gateway, tier: str, answer: dict[str, Any], cost_nanousd: int) -> None:
         """Keep an answer for later identical or equivalent requests; a cache failure never fails a request."""
         control = self.control
+        if not self.keep_text:  # the client said nothing of this exchange may be stored (Responses' store: false)
+            return
         if control is None or not control.store or not gateway.cache.enabled or self.chat is None:
             return
         if (answer.get("choices") or [{}])[0].get("finish_reason") not in KEPT_ENDINGS:

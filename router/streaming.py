@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -39,6 +40,9 @@ from router.upstream import (
 )
 
 log = logging.getLogger("switchyard")
+
+# How long a client's departure waits for the upstream stream to close before the books close anyway.
+UPSTREAM_CLOSE_S = 2.0
 
 
 def _words(text: str) -> list[str]:
@@ -220,11 +224,14 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
             log.warning("stream from tier %s failed mid-way: %s", tier, exc.message, extra={"request_id": books.request_id})
             yield _sse(upstream_error(exc).body())
         except (asyncio.CancelledError, GeneratorExit):
-            # The client left: stop the upstream, and still charge and record what was generated.
-            await stream.aclose()
-            with contextlib.suppress(APIError):
-                await books.close(gateway, Outcome("cancelled", 499, tier, usage or partial_usage(chat, answer.fragments),
-                                                   error="client disconnected", text="".join(pieces)))
+            # The client left: stop the upstream, and still charge and record what was generated. Shielded:
+            # the cancel scope that ended the stream cancels every await here, and the books must close.
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(UPSTREAM_CLOSE_S):
+                    await stream.aclose()
+                with contextlib.suppress(APIError):
+                    await books.close(gateway, Outcome("cancelled", 499, tier, usage or partial_usage(chat, answer.fragments),
+                                                       error="client disconnected", text="".join(pieces)))
             raise
         except Exception as exc:  # noqa: BLE001 - a malformed chunk must end the stream cleanly, not kill it
             status, error = "error", f"invalid stream from tier {tier}: {exc!r}"
@@ -258,9 +265,11 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
         if books.closed:
             return
         # The upstream saw the prompt and began answering before the client left: charge the prompt.
-        await stream.aclose()
-        with contextlib.suppress(APIError):
-            await books.close(gateway, Outcome("cancelled", 499, tier, partial_usage(chat, []),
-                                               error="client disconnected before the stream began"))
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(UPSTREAM_CLOSE_S):
+                await stream.aclose()
+            with contextlib.suppress(APIError):
+                await books.close(gateway, Outcome("cancelled", 499, tier, partial_usage(chat, []),
+                                                   error="client disconnected before the stream began"))
 
     return GuardedStream(body(), unsent, media_type="text/event-stream", headers=headers)

@@ -262,3 +262,64 @@ def test_engine_failing_after_the_hold_releases_it_and_writes_one_whole_row(gw: 
         assert row["error"] and row["response"] is None and row["cost_nanousd"] == 0 and row["completion_tokens"] == 0
     after = balance(gw)
     assert after[2] == 0 and after[1] == before[1] == after[0]  # released: nothing charged, nothing held
+
+
+def test_responses_store_false_is_not_kept_in_the_cache(gw: Process) -> None:
+    # The client said nothing of this exchange may be stored: not in the ledger's text, nor as a cached answer.
+    headers = {"authorization": f"Bearer {gw.key}"}  # type: ignore[attr-defined]
+    question = f"Keep nothing {uuid.uuid4().hex}."
+    for store, second_cache in ((False, "miss"), (True, "hit")):
+        payload = {"model": "plain", "input": f"{question} {store}", "store": store, "max_output_tokens": 16}
+        seen = [httpx.post(gw.url + "/v1/responses", json=payload, headers=headers, timeout=20) for _ in range(2)]
+        assert [r.status_code for r in seen] == [200, 200], seen[-1].text
+        assert seen[1].headers["x-switchyard-cache"].startswith(second_cache), (store, seen[1].headers["x-switchyard-cache"])
+
+
+def test_close_finishes_the_books_when_its_caller_is_cancelled(tmp_path: Path, redis_url: str) -> None:
+    # Starlette ends a stream the client left through an anyio cancel scope, which cancels every await
+    # that really waits inside it (here the shared quota store's settle, over the network to a real
+    # Redis): the books' close must still settle the hold and write the row.
+    import anyio
+
+    from policies.settings import Settings
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url)
+    policy = load_policy_text("""
+version: 1
+name: books-cancelled
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1000, output_per_mtok: 2000}}
+routing: {classifier: rules}
+cache: {exact: false, semantic: false}
+""")
+
+    async def run() -> tuple[str, list[dict[str, Any]], tuple[int, int]]:
+        settings = Settings(database_url=url, redis_url=redis_url)
+        gateway = Gateway(policy, ledger=Ledger(url), settings=settings)
+        await gateway.start()
+        try:
+            identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
+            books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
+            books.identity, books.tenant, books.team, books.key_id = identity, identity.tenant, identity.team, identity.key_id
+            books.chat = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
+            books.decision = (await plan(gateway, books.chat, identity)).decision
+            books.reserved = 1_000_000_000
+            await gateway.tenancy.reserve(identity, books.request_id, books.reserved)
+            books.holding = True
+            outcome = Outcome("cancelled", 499, "echo", {"prompt_tokens": 100, "completion_tokens": 10}, error="client disconnected")
+            async with anyio.create_task_group() as group:
+                group.start_soon(books.close, gateway, outcome)
+                await asyncio.sleep(0)  # close() is now waiting on Redis
+                group.cancel_scope.cancel()
+            assert gateway.ledger.flush()
+            rows = [r for r in gateway.ledger.rows() if r["request_id"] == books.request_id]
+            (bucket,) = gateway.tenancy.budgets.buckets([b for b in gateway.tenancy.budgets.all() if b.scope == "key"])
+            return books.request_id, rows, await gateway.tenancy.quota.usage(bucket)
+        finally:
+            await gateway.aclose()
+
+    _, rows, (spent, reserved) = asyncio.run(run())
+    (row,) = rows
+    assert row["status"] == "cancelled" and row["cost_nanousd"] > 0
+    assert spent == row["cost_nanousd"] and reserved == 0
