@@ -21,6 +21,7 @@ import fcntl
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -50,6 +51,9 @@ COLUMNS = [str(column.name) for column in requests.columns]  # plain str: orjson
 JSON_COLUMNS = {"decision", "messages", "params"}
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 NANO = Decimal(1_000_000_000)
+# PostgreSQL's deadlock_detected and serialization_failure: the batch was rolled back whole and may be sent again.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+DEADLOCK_RETRIES = 3
 
 
 def journal_dir(url: str, configured: Path | None = None) -> Path | None:
@@ -342,6 +346,20 @@ class Ledger:
     def _insert(self, rows: list[LedgerRow], replay: bool = False) -> None:
         # The DB-API directly: SQLAlchemy's per-row processing cost ~0.3 ms a row here, on the
         # path every answer waits on. Values are written in the forms SQLAlchemy reads back.
+        # The rollup trigger (migration 0007) locks the rollup rows each insert adds to until commit; rows in
+        # one order on every replica take those locks in one order, which makes deadlocks between
+        # replicas' batches rare, and the few left are retried (the database rolled the batch back).
+        rows = sorted(rows, key=lambda r: (r.tenant or "", r.team or "", r.key_id or "", r.tier or ""))
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return self._insert_once(rows, replay)
+            except Exception as exc:
+                if attempt == DEADLOCK_RETRIES or getattr(exc, "sqlstate", None) not in RETRIED_SQLSTATES:
+                    raise
+                log.warning("ledger batch hit %s; retrying (%d)", type(exc).__name__, attempt + 1)
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+    def _insert_once(self, rows: list[LedgerRow], replay: bool) -> None:
         if self._raw is None:
             self._raw = self.engine.raw_connection()
         values = [self._values(row) for row in rows]
