@@ -251,6 +251,11 @@ class Conversations:
                     set_={k: upsert.excluded[k] for k in ("tier", "step", "mid_chain", "updated_at")},
                 )
             )
-            if time.monotonic() - self._swept_at > SWEEP_S:
-                self._swept_at = time.monotonic()
-                connection.execute(delete(table).where(table.c.updated_at < now - timedelta(seconds=self.keep_s)))
+        if time.monotonic() - self._swept_at > SWEEP_S:
+            # Its own transaction, after the step's row is in: a large sweep must not hold up or fail the write.
+            self._swept_at = time.monotonic()
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(delete(table).where(table.c.updated_at < now - timedelta(seconds=self.keep_s)))
+            except Exception as exc:  # noqa: BLE001 - the next sweep retries; the state itself was written
+                log.warning("sweeping idle conversations failed: %s", exc)
