@@ -55,6 +55,18 @@ def create_key(url: str) -> dict[str, Any]:
     return json.loads(created.output)
 
 
+async def holding_books(gateway: Gateway, identity: Any) -> RequestBooks:
+    """A planned request to tier echo with $1 held against the key's budget, as the pipeline leaves it before the engine call."""
+    books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
+    books.identity, books.tenant, books.team, books.key_id = identity, identity.tenant, identity.team, identity.key_id
+    books.chat = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
+    books.decision = (await plan(gateway, books.chat, identity)).decision
+    books.reserved = 1_000_000_000
+    await gateway.tenancy.reserve(identity, books.request_id, books.reserved)
+    books.holding = True
+    return books
+
+
 def test_close_twice_charges_once_and_writes_one_row(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
     key = create_key(url)
@@ -78,13 +90,7 @@ cache: {exact: false, semantic: false}
             identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
             closed = []
             for outcome in (Outcome(tier="echo", usage={"prompt_tokens": 100, "completion_tokens": 10}, text="echo"), None):
-                books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
-                books.identity, books.tenant, books.team, books.key_id = identity, identity.tenant, identity.team, identity.key_id
-                books.chat = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
-                books.decision = (await plan(gateway, books.chat, identity)).decision
-                books.reserved = 1_000_000_000
-                await gateway.tenancy.reserve(identity, books.request_id, books.reserved)
-                books.holding = True
+                books = await holding_books(gateway, identity)
                 # A first close with an outcome then any other close; or a close that records nothing first.
                 later = Outcome("error", 502, "echo", {"prompt_tokens": 5, "completion_tokens": 5}, error="late")
                 first = await books.close(gateway, outcome)
@@ -300,13 +306,7 @@ cache: {exact: false, semantic: false}
         await gateway.start()
         try:
             identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
-            books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
-            books.identity, books.tenant, books.team, books.key_id = identity, identity.tenant, identity.team, identity.key_id
-            books.chat = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
-            books.decision = (await plan(gateway, books.chat, identity)).decision
-            books.reserved = 1_000_000_000
-            await gateway.tenancy.reserve(identity, books.request_id, books.reserved)
-            books.holding = True
+            books = await holding_books(gateway, identity)
             outcome = Outcome("cancelled", 499, "echo", {"prompt_tokens": 100, "completion_tokens": 10}, error="client disconnected")
             async with anyio.create_task_group() as group:
                 group.start_soon(books.close, gateway, outcome)
