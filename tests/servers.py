@@ -85,6 +85,22 @@ def start_gateway(policy: Path, log_dir: Path, env: dict[str, str] | None = None
     return Process(args, port, "/readyz", log_dir / f"gateway-{port}.log", env=env)
 
 
+def start_ledger_gateway(work: Path, policy_text: str, admin_key: str) -> tuple[Process, Path]:
+    """A gateway on its own SQLite ledger that commits every row before answering (so a test reads it at
+    once), with the admin API on and no policy polling; its database URL is on `database_url`."""
+    policy = work / "policy.yaml"
+    policy.write_text(policy_text)
+    env = {
+        "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db",
+        "SWITCHYARD_ADMIN_KEY": admin_key,
+        "SWITCHYARD_POLICY_POLL_S": "0",
+        "SWITCHYARD_LEDGER_SYNC": "full",
+    }
+    gw = start_gateway(policy, work, env=env)
+    gw.database_url = env["SWITCHYARD_DATABASE_URL"]  # type: ignore[attr-defined]
+    return gw, policy
+
+
 def start_redis(log_dir: Path) -> Process | None:
     """A private redis-server on a free port, or None where Redis is not installed."""
     import shutil

@@ -22,7 +22,7 @@ import pytest
 from policies.loader import load_policy_text
 from router.ledger import Ledger
 from router.ledger.store import to_nanousd
-from tests.servers import ROOT, Process, start_gateway
+from tests.servers import ROOT, Process, start_ledger_gateway
 
 ADMIN_KEY = "sy-admin-overheads-test"
 POLICY = """
@@ -41,17 +41,7 @@ accounting: {compute_usd_per_cpu_hour: 3600000000}  # $1 per CPU-microsecond
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    work = tmp_path_factory.mktemp("overheads")
-    policy = work / "policy.yaml"
-    policy.write_text(POLICY)
-    env = {
-        "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db",
-        "SWITCHYARD_ADMIN_KEY": ADMIN_KEY,
-        "SWITCHYARD_POLICY_POLL_S": "0",
-        "SWITCHYARD_LEDGER_SYNC": "full",
-    }
-    gw = start_gateway(policy, work, env=env)
-    gw.database_url = env["SWITCHYARD_DATABASE_URL"]
+    gw, _ = start_ledger_gateway(tmp_path_factory.mktemp("overheads"), POLICY, ADMIN_KEY)
     yield gw
     gw.stop()
 

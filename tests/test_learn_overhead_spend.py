@@ -28,7 +28,7 @@ from router.cli_learn import _export_and_label
 from router.ledger import Ledger
 from router.ledger.store import to_nanousd
 from router.ledger.tables import overhead_spend
-from tests.servers import ROOT, Process, start_gateway
+from tests.servers import ROOT, Process, start_ledger_gateway
 
 ADMIN_KEY = "sy-admin-learn-spend-test"
 POLICY = """
@@ -48,17 +48,7 @@ cache: {exact: false, semantic: false}
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, Path]]:
-    work = tmp_path_factory.mktemp("learn-spend")
-    policy = work / "policy.yaml"
-    policy.write_text(POLICY)
-    env = {
-        "SWITCHYARD_DATABASE_URL": f"sqlite:///{work}/ledger.db",
-        "SWITCHYARD_ADMIN_KEY": ADMIN_KEY,
-        "SWITCHYARD_POLICY_POLL_S": "0",
-        "SWITCHYARD_LEDGER_SYNC": "full",
-    }
-    gw = start_gateway(policy, work, env=env)
-    gw.database_url = env["SWITCHYARD_DATABASE_URL"]
+    gw, policy = start_ledger_gateway(tmp_path_factory.mktemp("learn-spend"), POLICY, ADMIN_KEY)
     yield gw, policy
     gw.stop()
 
