@@ -35,9 +35,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.routing_tasks import FAMILY, SPLIT_OF, Task, generate, grade  # noqa: E402
+from bench.routing_tasks import FAMILY, FAMILY3, SPLIT_OF, Task, answer_key, generate, generate3, grade  # noqa: E402
 
 OUT = ROOT / "bench/data/routing_tasks-labeled.jsonl"
+OUT3 = ROOT / "bench/data/routing_tasks3-labeled.jsonl"
+GENERATORS = {"1": (generate, FAMILY, OUT), "3": (generate3, FAMILY3, OUT3)}
+SAMPLE_TEMPERATURE = 0.8
 MAX_TOKENS = 6
 SHOTS = (
     ("What is the capital of France?", "Paris"),
@@ -60,40 +63,70 @@ def model_path(tier: str) -> str:
 
 
 def label_tier(
-    tier: str, out: Path, limit: int | None, gguf: str | None = None, shard: tuple[int, int] = (0, 1), skip: tuple[Path, ...] = ()
+    tier: str,
+    out: Path,
+    limit: int | None,
+    gguf: str | None = None,
+    shard: tuple[int, int] = (0, 1),
+    skip: tuple[Path, ...] = (),
+    family: str = "1",
+    samples: int = 1,
 ) -> None:
+    """Answer every task of the shard greedily; with ``samples`` > 1 also write the tier
+    ``<tier>-sc<samples>``: self-consistency, the majority answer over the greedy one and
+    ``samples - 1`` sampled ones (ties go to the earliest, so the greedy answer wins a tie).
+    The greedy answer is shared, so the costlier configuration costs only its extra samples here."""
     from llama_cpp import Llama
 
     done = {json.loads(line)["id"] for f in (out, *skip) if f.is_file() for line in f.open()}
     k_of, n_of = shard
-    tasks = [t for i, t in enumerate(generate()) if i % n_of == k_of and t.id not in done][:limit]
+    tasks = [t for i, t in enumerate(GENERATORS[family][0]()) if i % n_of == k_of and t.id not in done][:limit]
     llm = Llama(model_path=gguf or model_path(tier), n_ctx=512, n_threads=1, n_batch=64, verbose=False, seed=0)
     started = time.perf_counter()
     with out.open("a", encoding="utf-8") as fh:
         for k, task in enumerate(tasks, 1):
             t0 = time.perf_counter()
             # Same prefix every time: llama.cpp keeps its KV cache, only the question is evaluated.
-            reply = llm(PREFIX + f"Q: {task.prompt}\nA:", max_tokens=MAX_TOKENS, temperature=0.0, stop=["\n"])
+            prompt = PREFIX + f"Q: {task.prompt}\nA:"
+            reply = llm(prompt, max_tokens=MAX_TOKENS, temperature=0.0, stop=["\n"])
             text = str(reply["choices"][0]["text"])
-            fh.write(
-                json.dumps(
-                    {
-                        "id": task.id,
-                        "tier": tier,
-                        "response": text,
-                        "score": grade(text, task),
-                        "usage": reply.get("usage", {}),
-                        "latency_s": round(time.perf_counter() - t0, 4),
-                    }
-                )
-                + "\n"
-            )
+            usage = dict(reply.get("usage", {}))
+            rows = [row(task, tier, text, usage, time.perf_counter() - t0)]
+            if samples > 1:
+                texts = [text]
+                for j in range(1, samples):
+                    more = llm(prompt, max_tokens=MAX_TOKENS, temperature=SAMPLE_TEMPERATURE, seed=1000 * j + k, stop=["\n"])
+                    texts.append(str(more["choices"][0]["text"]))
+                    # Prompt counted once: a provider's n= parameter bills it once, and here it is cached.
+                    usage["completion_tokens"] = usage.get("completion_tokens", 0) + int(more.get("usage", {}).get("completion_tokens", 0))
+                voted = vote(texts, task)
+                sc = row(task, f"{tier}-sc{samples}", voted, usage, time.perf_counter() - t0)
+                sc["samples"] = texts
+                rows.append(sc)
+            fh.write("".join(json.dumps(r) + "\n" for r in rows))
             fh.flush()
             if k % 100 == 0:
                 print(f"{tier}: {k}/{len(tasks)} in {time.perf_counter() - started:.0f}s", flush=True)
 
 
-def merge(parts: list[Path], out: Path) -> None:
+def row(task: Task, tier: str, text: str, usage: dict[str, Any], latency: float) -> dict[str, Any]:
+    usage = dict(usage)
+    usage["total_tokens"] = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+    return {"id": task.id, "tier": tier, "response": text, "score": grade(text, task), "usage": usage, "latency_s": round(latency, 4)}
+
+
+def vote(texts: list[str], task: Task) -> str:
+    """The first text giving the most frequent answer (answers read as ``grade`` reads them;
+    texts with no answer do not vote unless none has one)."""
+    keys = [answer_key(t, task) for t in texts]
+    counts = {k: keys.count(k) for k in keys if k is not None}
+    if not counts:
+        return texts[0]
+    best = max(counts.values())
+    return next(t for t, k in zip(texts, keys, strict=True) if k is not None and counts[k] == best)
+
+
+def merge(parts: list[Path], out: Path, family: str = "1") -> None:
     answers: dict[str, dict[str, dict[str, Any]]] = {}
     for part in parts:
         for line in part.open():
@@ -102,24 +135,24 @@ def merge(parts: list[Path], out: Path) -> None:
     tiers = sorted({t for per in answers.values() for t in per})
     rows = 0
     with out.open("w", encoding="utf-8") as fh:
-        for task in sorted(generate(), key=lambda t: t.id):
+        for task in sorted(GENERATORS[family][0](), key=lambda t: t.id):
             per = answers.get(task.id, {})
             if len(per) < len(tiers):
                 continue
-            fh.write(json.dumps(record(task, per)) + "\n")
+            fh.write(json.dumps(record(task, per, GENERATORS[family][1])) + "\n")
             rows += 1
     print(f"{rows} labeled rows ({', '.join(tiers)}) -> {out}")
 
 
-def record(task: Task, per: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
+def record(task: Task, per: dict[str, dict[str, Any]], source: str = FAMILY) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "id": task.id,
         "messages": [{"role": "user", "content": task.prompt}],
         "scores": {t: r["score"] for t, r in sorted(per.items())},
         "responses": {t: r["response"] for t, r in sorted(per.items())},
         "usage": {t: r["usage"] for t, r in sorted(per.items())},
         "meta": {
-            "source": FAMILY,
+            "source": source,
             "domain": f"gen:{task.type}",
             "split": SPLIT_OF[task.type],
             "level": task.level,
@@ -127,6 +160,10 @@ def record(task: Task, per: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "latency_s": {t: r["latency_s"] for t, r in sorted(per.items())},
         },
     }
+    samples = {t: r["samples"] for t, r in sorted(per.items()) if "samples" in r}
+    if samples:
+        out["samples"] = samples
+    return out
 
 
 def main() -> int:
@@ -138,14 +175,16 @@ def main() -> int:
     parser.add_argument("--shard", default="0/1", help="K/N: only every N-th task from the K-th (parallel runs, one file each)")
     parser.add_argument("--skip", nargs="*", type=Path, default=[], help="answer files whose tasks are done already")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="PART")
+    parser.add_argument("--family", choices=tuple(GENERATORS), default="1", help="1: the 528-task family; 3: the larger one (generate3)")
+    parser.add_argument("--samples", type=int, default=1, help="also write the self-consistency tier over this many answers")
     args = parser.parse_args()
     if args.merge:
-        merge(args.merge, args.out or OUT)
+        merge(args.merge, args.out or GENERATORS[args.family][2], args.family)
         return 0
     if not (args.tier and args.out):
         parser.error("--tier and --out (or --merge)")
     k, n = (int(x) for x in args.shard.split("/"))
-    label_tier(args.tier, args.out, args.limit, args.gguf, (k, n), tuple(args.skip))
+    label_tier(args.tier, args.out, args.limit, args.gguf, (k, n), tuple(args.skip), args.family, args.samples)
     return 0
 
 
