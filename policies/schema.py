@@ -108,6 +108,9 @@ class CacheSettings(Strict):
                                       description="Cosine similarity a semantic candidate needs; the verifier then decides.")
     max_false_hit_rate: float = Field(default=0.01, gt=0, lt=1, description=(
         "Bound on the share of semantic hits that serve another prompt's answer; the verifier's rule is calibrated to it."))
+    audit_rate: float = Field(default=0.0, ge=0, le=1, description=(
+        "Share of semantic hits also re-asked of their tier after the answer is sent; a different answer evicts the entry "
+        "and tightens its scope. The re-asks are the operator's spend (the ledger's overhead_spend), never a tenant's."))
     ttl_s: float = Field(default=3600, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
     share_across_tenants: bool = False

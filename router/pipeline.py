@@ -20,6 +20,7 @@ from router.accounting import prompt_token_bound, worst_case
 from router.billing import Meter
 from router.body import read_json
 from router.books import Outcome, RequestBooks, abandoned
+from router.cache import audit
 from router.cache.responses import cache_control
 from router.cascade import Stage
 from router.conversations import HEADER as CONVERSATION_HEADER
@@ -102,7 +103,7 @@ async def _chat(request: Request, gateway: Gateway, books: RequestBooks) -> Resp
             hit = await gateway.cache.lookup(books.tenant, chat, books.embedding(gateway), request_id=books.request_id)
             if hit is not None:
                 await gateway.tenancy.admit(identity, 0)
-                return await serve_hit(gateway, books, hit)
+                return audit.after_hit(gateway, books, hit, await serve_hit(gateway, books, hit))  # maybe re-asked once sent
     route = await plan(gateway, chat, identity, books.conversation)
     decision = books.decision = route.decision
     books.headers()

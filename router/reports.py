@@ -55,7 +55,8 @@ class SpendRow:
         }
 
 
-LEARN_KINDS = {"judge": "judge_usd", "label_answer": "label_answers_usd"}  # overhead_spend.kind -> the overheads' key
+# overhead_spend.kind -> the overheads' key; 'cache_audit': the semantic cache's re-asks (router/cache/audit.py)
+LEARN_KINDS = {"judge": "judge_usd", "label_answer": "label_answers_usd", "cache_audit": "cache_audit_usd"}
 
 
 def learn_spend(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> dict[str, float]:

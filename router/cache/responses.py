@@ -8,6 +8,14 @@ with its longest-lived entry). Under `store_prompts: false` a stream entry carri
 the prompt instead of its text: peers then match it by the same text only, while the replica
 that answered keeps the text in memory (never in Redis) and matches it by meaning.
 
+A wrong semantic hit found out (a user's negative feedback, or an audit's re-ask that disagrees:
+router/cache/audit.py) evicts its entry and tightens its scope's rule in every replica: the replica
+that applies it appends a penalty record to the same stream, which every replica already tails (a
+blocking read, not a poll), and keeps the tightened rule in a Redis hash (bounded to
+MAX_TIGHTENED_SCOPES, expiring TIGHTENED_TTL_S after the last penalty) that a replica reads once when
+it starts. Feedback that reaches a replica which did not serve that hit goes through the stream to the
+one that did. None of this touches the lookup path: a miss or a hit costs no Redis round trip more.
+
 While the calibrated rule demands the same content words (the shipped one does), the index is
 lazy (router.cache.semantic): a store keeps the text without embedding it, a lookup embeds only
 when an entry with the same content words exists, and then embeds that entry too (once), through
@@ -21,6 +29,7 @@ megabyte prompts neither hold memory in the index nor hold the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -35,10 +44,11 @@ import orjson
 
 from policies.schema import CacheSettings
 from router.cache import calibration
+from router.cache.audit import Auditor
 from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
-from router.cache.semantic import text_digest
+from router.cache.semantic import MAX_TIGHTENED_SCOPES, text_digest
 from router.cache.verify import content_key
 from router.schemas import ChatRequest
 
@@ -61,6 +71,34 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV,
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return id
 """
+# Scopes whose rule a penalty tightened, shared: scope -> the alignment it demands (KEYS[2]), and when
+# each was last tightened (KEYS[3]), for dropping the least recently tightened past the bound.
+TIGHTENED = "sy:semcache:tightened"
+TIGHTENED_AT = "sy:semcache:tightened-at"
+# How long the shared record of tightened scopes outlives the last penalty (each replica keeps its own
+# in memory, bounded, for as long as it runs).
+TIGHTENED_TTL_S = 7 * 86400
+# One round trip per penalty: the stream record every replica applies, and the tightened rule for
+# replicas that start later (never loosened: the larger demand wins).
+_PENALIZE = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 8))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[5]) or '-1')
+if tonumber(ARGV[6]) > current then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[5])
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
+if over > 0 then
+  local gone = redis.call('ZPOPMIN', KEYS[3], over)
+  for i = 1, #gone, 2 do redis.call('HDEL', KEYS[2], gone[i]) end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return id
+"""
+# A verdict forwarded to the replica that served the hit lives this long in the stream.
+VERDICT_TTL_S = 60.0
+# Penalty shares and forwarded verdicts in flight (each one Redis call); past this they are dropped and logged.
+MAX_BACKGROUND = 1024
 
 
 @dataclass(frozen=True)
@@ -111,6 +149,10 @@ class Hit:
     kind: str  # "exact" or "semantic"
     entry: dict[str, Any]
     similarity: float = 1.0
+    # A semantic hit's entry, as a penalty names it: its scope, text digest and the verifier's score.
+    scope: str | None = None
+    digest: bytes | None = None
+    score: float = 1.0
 
 
 class ResponseCache:
@@ -129,6 +171,10 @@ class ResponseCache:
         self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and words
         self._embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
+        self._penalize: Any = None
+        self._background: set[asyncio.Task[Any]] = set()  # penalty shares and forwarded verdicts
+        self.penalties = {"feedback": 0, "audit": 0, "peer": 0, "forwarded": 0, "shared": 0, "share_failed": 0}
+        self.auditor = Auditor(settings.audit_rate, settings.max_false_hit_rate)
 
     def attach_embedder(
         self, dim: int, embedder_name: str, embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
@@ -160,6 +206,7 @@ class ResponseCache:
 
             self._redis = redis.from_url(self._redis_url)
             self._append = self._redis.register_script(_APPEND)
+            self._penalize = self._redis.register_script(_PENALIZE)
 
     @property
     def enabled(self) -> bool:
@@ -187,11 +234,13 @@ class ResponseCache:
             self._tail = asyncio.create_task(self._follow())
 
     async def drain(self) -> None:
-        """Wait (bounded) for the semantic stores still in flight."""
-        if self._pending:
-            await asyncio.wait(list(self._pending.values()), timeout=PENDING_WAIT_S)
+        """Wait (bounded) for the semantic stores and penalty shares still in flight."""
+        waiting = [*self._pending.values(), *self._background]
+        if waiting:
+            await asyncio.wait(waiting, timeout=PENDING_WAIT_S)
 
     async def aclose(self) -> None:
+        self.auditor.close()
         await self.drain()
         if self._tail is not None:
             self._tail.cancel()
@@ -243,7 +292,7 @@ class ResponseCache:
             self._served[request_id] = (sem_scope, found.digest, found.score)
             while len(self._served) > MAX_SERVED:
                 self._served.popitem(last=False)
-        return Hit("semantic", orjson.loads(found.value), float(found.similarity))
+        return Hit("semantic", orjson.loads(found.value), float(found.similarity), sem_scope, found.digest, found.score)
 
     async def _lazy_vectors(self, sem_scope: str, text: str, embedding: Callable[[], Awaitable[np.ndarray | None]]) -> np.ndarray | None:
         """Embed what a lazy match of ``text`` needs: the query (unless every candidate is the same
@@ -260,14 +309,110 @@ class ResponseCache:
 
     def feedback(self, request_id: str, score: float) -> bool:
         """A user's verdict on an answer: a bad one (score < 0.5) given from the semantic cache
-        evicts that entry and tightens its scope's rule. True when it did."""
+        evicts that entry and tightens its scope's rule, in every replica. True when this replica
+        served it; with Redis, a verdict on a hit this replica does not know goes to the one that served it."""
         if self.index is None or score >= 0.5:
             return False
         served = self._served.pop(request_id, None)
         if served is None:
+            if self._redis is not None:
+                self.penalties["forwarded"] += 1
+                self._spawn(self._forward(request_id, score))
             return False
-        self.index.penalize(*served)
+        self.penalize(*served, source="feedback")
         return True
+
+    def penalize(self, scope: str, digest: bytes, score: float, *, source: str) -> bool:
+        """A semantic hit was wrong (``source``: feedback, audit): evict its entry, tighten its scope, here
+        now and in every replica through Redis. True when the entry was still in this replica's index."""
+        if self.index is None:
+            return False
+        found = self.index.penalize(scope, digest, score)
+        self.penalties[source] += 1
+        if self._redis is not None:
+            self._spawn(self._share_penalty(scope, digest, score, self.index.min_alignment_for(scope)))
+        return bool(found)
+
+    def stats(self) -> dict[str, Any]:
+        """The semantic index's counters, the penalties applied by where they came from, and the audits'."""
+        return {
+            "semantic": self.index.stats() if self.index is not None else None,
+            "penalties": dict(self.penalties),
+            "audit": self.auditor.stats(),
+        }
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        if len(self._background) >= MAX_BACKGROUND:
+            log.warning("semantic cache: %d penalty shares in flight; one dropped", len(self._background))
+            self.penalties["share_failed"] += 1
+            if asyncio.iscoroutine(work):
+                work.close()
+            return
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._background.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                self.penalties["share_failed"] += 1
+                log.warning("semantic cache penalty share failed: %s", task.exception())
+
+        task.add_done_callback(done)
+
+    async def _share_penalty(self, scope: str, digest: bytes, score: float, need: float) -> None:
+        fields: dict[str, str | bytes] = {
+            "kind": "penalty",
+            "scope": scope,
+            "digest": digest,
+            "score": repr(score),
+            "need": repr(need),
+            "exp": "0",  # what a gateway of the previous version reads: expired, so it skips the record
+            "until": str(time.time() + TIGHTENED_TTL_S),
+            "origin": self._origin,
+        }
+        args = [
+            self.settings.max_entries,
+            max(1, math.ceil(self.settings.ttl_s * 1000)),
+            TIGHTENED_TTL_S * 1000,
+            MAX_TIGHTENED_SCOPES,
+            scope,
+            repr(need),
+            int(time.time() * 1000),
+            *(x for pair in fields.items() for x in pair),
+        ]
+        await self._penalize(keys=[STREAM, TIGHTENED, TIGHTENED_AT], args=args)
+        self.penalties["shared"] += 1
+
+    async def _forward(self, request_id: str, score: float) -> None:
+        fields = {"kind": "verdict", "request_id": request_id, "score": repr(score), "exp": "0",
+                  "until": str(time.time() + VERDICT_TTL_S), "origin": self._origin}
+        args = [self.settings.max_entries, math.ceil(VERDICT_TTL_S * 1000), *(x for pair in fields.items() for x in pair)]
+        await self._append(keys=[STREAM], args=args)
+
+    async def _load_tightened(self) -> None:
+        """Scopes other replicas tightened before this one started (read once, at start)."""
+        shared = await self._redis.hgetall(TIGHTENED)
+        for scope, need in shared.items():
+            with contextlib.suppress(ValueError):
+                self.index.tighten(scope.decode(), float(need))
+
+    def _apply(self, fields: dict[bytes, bytes], now: float) -> None:
+        """A peer's penalty or forwarded verdict from the stream."""
+        kind = fields.get(b"kind")
+        if kind == b"penalty":
+            scope, digest = fields[b"scope"].decode(), fields[b"digest"]
+            # An eviction applies whenever it is read (a replica that starts later replays the entry, then
+            # this); the tightening only while the record is live (past that, the shared hash holds it).
+            if float(fields[b"until"]) > now:
+                self.index.penalize(scope, digest, float(fields[b"score"]))
+                self.index.tighten(scope, float(fields[b"need"]))
+            else:
+                self.index.evict(scope, digest)
+            self.penalties["peer"] += 1
+        elif kind == b"verdict" and float(fields[b"until"]) > now:
+            served = self._served.pop(fields[b"request_id"].decode(), None)
+            if served is not None:
+                self.penalize(*served, source="feedback")
 
     async def store(
         self,
@@ -351,10 +496,15 @@ class ResponseCache:
         await self._append(keys=[STREAM], args=args)
 
     async def _follow(self) -> None:
-        """Tail the shared stream into the local index, from its oldest retained entry."""
+        """Tail the shared stream into the local index, from its oldest retained entry, applying
+        peers' penalties as they come (after the rule others tightened before this replica started)."""
         last = "0-0"
+        loaded = False
         while True:
             try:
+                if not loaded:
+                    await self._load_tightened()
+                    loaded = True
                 batches = await self._redis.xread({STREAM: last}, count=1000, block=1000)
             except asyncio.CancelledError:
                 raise
@@ -366,6 +516,13 @@ class ResponseCache:
             for _, entries in batches or []:
                 for entry_id, fields in entries:
                     last = entry_id
+                    if b"kind" in fields:
+                        if fields.get(b"origin") != self._origin.encode():
+                            try:
+                                self._apply(fields, now)
+                            except (KeyError, ValueError) as exc:
+                                log.warning("semantic cache: a malformed penalty record in the stream: %s", exc)
+                        continue
                     expires = float(fields[b"exp"])
                     if expires <= now or fields.get(b"origin") == self._origin.encode():
                         continue

@@ -537,23 +537,35 @@ class SemanticIndex:
         with self._lock:
             return self._tightened.get(scope, self.min_alignment)
 
-    def penalize(self, scope: str, digest: bytes, score: float) -> bool:
-        """A hit of this entry was a wrong answer: drop the entry, and make its scope demand more
-        than the score that let it through. True when the entry was still there."""
+    def tighten(self, scope: str, need: float) -> float:
+        """Make ``scope`` demand at least ``need`` (never loosens); returns what it demands now. What a
+        peer's penalty or the shared record of tightened scopes (router/cache/responses.py) applies."""
         with self._lock:
-            current = self._tightened.get(scope, self.min_alignment)
-            # Just above the failed score (never below the global rule): the same looseness fails next time.
-            # Past 1.0 (a wrong hit with the very same words) only the very same text matches in this scope.
-            self._tightened[scope] = max(current, score + 1e-6)
+            current = max(self._tightened.get(scope, self.min_alignment), need)
+            self._tightened[scope] = current
             self._tightened.move_to_end(scope)
             while len(self._tightened) > MAX_TIGHTENED_SCOPES:
                 self._tightened.popitem(last=False)
-            self._stats["penalized"] += 1
+            return current
+
+    def evict(self, scope: str, digest: bytes) -> bool:
+        """Drop the entry of this text digest in ``scope``; True when it was there."""
+        with self._lock:
             eid = self._by_digest.get((scope, digest))
             if eid is None:
                 return False
             self._remove(eid)
             return True
+
+    def penalize(self, scope: str, digest: bytes, score: float) -> bool:
+        """A hit of this entry was a wrong answer: drop the entry, and make its scope demand more
+        than the score that let it through. True when the entry was still there."""
+        with self._lock:
+            # Just above the failed score (never below the global rule): the same looseness fails next time.
+            # Past 1.0 (a wrong hit with the very same words) only the very same text matches in this scope.
+            self.tighten(scope, score + 1e-6)
+            self._stats["penalized"] += 1
+            return self.evict(scope, digest)
 
     def match(self, scope: str, vector: np.ndarray | None, text: str, threshold: float | None = None) -> Match | None:
         """The best entry for ``text`` that passes threshold and verifier. ``vector`` may be None in a
