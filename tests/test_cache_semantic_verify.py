@@ -159,6 +159,51 @@ def test_an_injected_scorer_decides_only_what_the_structure_checks_let_through()
     assert verdict(long_b, long_a, 0.0, scorer=lambda _q, _c: 1.0) == (False, 0.0, "long text differs")
 
 
+# Words an alignment of content words drops but that say which thing or who: deictic words
+# (this/that, these/those, here/there), personal and possessive pronouns with their person, gender
+# and case, the order of those pronouns among the content words, and the prepositions that give
+# each participant its role. Most pairs' content words are the same sequence; the checks refuse
+# every pair whatever a scorer says.
+PARTICIPANT_CHANGES = [
+    ("Rename this folder and archive that spreadsheet", "Rename that folder and archive this spreadsheet", "deixis"),
+    ("Are these shoes cheaper than those boots?", "Are those shoes cheaper than these boots?", "deixis"),
+    ("Why is that test flaky?", "Why is this test flaky?", "deixis"),
+    ("Is that the password for this router?", "Is this the password for that router?", "deixis"),
+    ("Should I park the van here or across the street?", "Should I park the van there or across the street?", "deixis"),
+    ("Transfer the deposit from me to my landlord", "Transfer the deposit from my landlord to me", "person"),
+    ("Can he drive her to the airport tomorrow?", "Can she drive him to the airport tomorrow?", "person"),
+    ("What did they promise us last year?", "What did we promise them last year?", "person"),
+    ("What is his pension age?", "What is her pension age?", "person"),
+    ("Move the photos from my tablet to her laptop", "Move the photos from her tablet to my laptop", "person"),
+    ("Wrap it in the towel before freezing", "Wrap the towel in it before freezing", "person"),
+    ("Should you apologise to me first?", "Should I apologise to you first?", "person"),
+    ("Write a thank-you speech to the volunteers", "Write a thank-you speech for the volunteers", "roles"),
+    ("Is this cartoon made by kids?", "Is this cartoon made for kids?", "roles"),
+    ("Plan a picnic with the neighbours", "Plan a picnic against the neighbours", "roles"),
+]
+
+
+@pytest.mark.parametrize(("query", "cached", "reason"), PARTICIPANT_CHANGES)
+def test_verifier_refuses_changed_participants_whatever_the_score(query: str, cached: str, reason: str) -> None:
+    for q, c in ((query, cached), (cached, query)):
+        assert verdict(q, c, 0.5, scorer=lambda _q, _c: 1.0) == (False, 0.0, reason)
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("How do you renew a passport?", "how do I renew a passport"),  # "you" and "I" as the one asking
+        ("Could you explain how to fix my bike chain?", "explain how to fix my bike chain"),
+        ("I think that the disk is full, why?", "I think the disk is full, why?"),  # "that" joining a clause
+        ("Is there a way to undo a git commit? thank you", "is there a way to undo a git commit"),  # "there is", "thank you"
+        ("Hey, what should I say to my manager?", "what should I say to my manager"),
+        ("please, how do I move my files to the new disk", "How do I move my files to the new disk?"),
+    ],
+)
+def test_verifier_accepts_rewordings_that_keep_the_participants(query: str, cached: str) -> None:
+    assert verdict(query, cached, 1.0)[0], verdict(query, cached, 1.0)
+
+
 @pytest.mark.parametrize(
     ("query", "cached"),
     [

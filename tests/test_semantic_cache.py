@@ -223,6 +223,43 @@ def test_guards_allow_paraphrases(a: str, b: str) -> None:
     assert compatible(a, b), incompatibility(a, b)
 
 
+# Tokens whose letter case carries the meaning: SI prefixes (m/M, k/K), bits against bytes (b/B),
+# code identifiers and quoted literals. A rewording that only lower-cases plain words stays allowed.
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        ("Is a 40 mW transmitter legal for hobbyists?", "Is a 40 MW transmitter legal for hobbyists?", "units"),
+        ("How many photos fit in 16 Gb of storage?", "How many photos fit in 16 GB of storage?", "units"),
+        ("Is a ping of 250 ms slow for gaming?", "Is a ping of 250 Ms slow for gaming?", "units"),
+        ("My plan gives 300 mb per day, is that enough?", "My plan gives 300 MB per day, is that enough?", "units"),
+        ("Is 50 Kbps usable for a voice call?", "Is 50 KBps usable for a voice call?", "units"),
+        ("Which is faster in practice, Gbps or GBps?", "Which is faster in practice, GBps or Gbps?", "case"),
+        ("Why does userList.sort() return nothing here?", "Why does UserList.sort() return nothing here?", "case"),
+        ("What does the isNaN helper check?", "What does the isnan helper check?", "case"),
+        ('Replace "Total" with "total" in the header row', 'Replace "total" with "Total" in the header row', "quoted"),
+    ],
+)
+def test_guards_compare_case_significant_tokens_exactly(a: str, b: str, reason: str) -> None:
+    assert incompatibility(a, b) == reason
+    assert incompatibility(b, a) == reason
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How many songs fit in 8 GB?", "how many songs fit in 8 gigabytes"),
+        ("Is 3 Mb a big file?", "Is 3 megabits a big file?"),
+        ("Is 250 ms of latency noticeable?", "is 250 milliseconds of latency noticeable"),
+        ("How do I write a SQL join in Postgres?", "how do i write a sql join in postgres"),
+        ("How do I call getElementById?", "how do I call getElementById ?"),
+        ("Is 20 km a long run?", "is 20 kilometres a long run"),
+        ("How many MW does a wind turbine make?", "how many megawatts does a wind turbine make"),
+    ],
+)
+def test_guards_allow_case_changes_that_keep_the_meaning(a: str, b: str) -> None:
+    assert compatible(a, b), incompatibility(a, b)
+
+
 def _embedder_or_skip() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     embed = pytest.importorskip("classifiers.embed")

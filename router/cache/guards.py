@@ -5,12 +5,13 @@ Sentence embeddings are nearly blind to the tokens that decide an answer: "5 km"
 A false cache hit returns a confidently wrong answer, while a missed hit only costs one model
 call, so every check here is one-sided: when in doubt, refuse the match.
 
-:func:`compatible` extracts a few features from each text and requires checks 1-4 to agree:
+:func:`compatible` extracts a few features from each text and requires checks 1-5 to agree:
 
 1. **Numbers**, in order, with digits and written-out numbers normalised to one value
    ("five" == "5", "1,000" == "1000.0", "twenty-five" == "25", "3 million" == "3000000",
-   "first" == "1st"), together with the **units** mentioned (in order, with aliases folded:
-   "km" == "kilometres") and arithmetic **operators** ("7 x 8" == "7 times 8" != "7 + 8").
+   "first" == "1st"), together with the **units** mentioned (in order, with words folded to
+   their symbol: "km" == "kilometres", symbols read in their case: "mW" != "MW", "Mb" != "MB")
+   and arithmetic **operators** ("7 x 8" == "7 times 8" != "7 + 8").
 2. **Negation**: the same number of negation cues ("not", "n't", "cannot", "no", "never",
    "without", "none", ...). A count rather than a parity: double negatives are rare in prompts
    and a mismatch is the safe side.
@@ -23,16 +24,25 @@ call, so every check here is one-sided: when in doubt, refuse the match.
 4. **Direction words**: words on an opposed axis (more/less, before/after, increase/decrease,
    max/min, ascending/descending, encode/decode, upload/download, ...) must give the same
    sequence of directions on every axis in both texts.
+5. **Case-significant tokens**: a word both texts use must be spelled in the same case where its
+   case carries meaning in either: SI symbols ("Gbps" / "GBps", "ms" / "Ms"), lower camelCase and
+   code identifiers with capitals ("isNaN" / "isnan", "UserList.sort()"), quoted literals. Plain
+   words, Title case and acronyms ("SQL" / "sql") fold.
 
 The verifier (:mod:`router.cache.verify`) adds two checks of the wording (:func:`wording_difference`):
 
-5. **Function words that carry the meaning**: the verifier's content-word alignment drops
+6. **Function words that carry the meaning**: the verifier's content-word alignment drops
    function words, and some of them decide the answer: the question word ("why" / "when" did
    Rome fall), the tense ("who is" / "who was" / "who will be"), advice or obligation against
-   possibility ("can" / "should I"), whose thing it is ("my" / "your" / "their"), where
-   something moves ("to" / "from", "in" / "out") and a choice against a sum ("or" / "and"). Each
-   class must give the same sequence in both texts.
-6. **Code symbols**: runs of operator and bracket characters ("==" / "is", "x++" / "++x",
+   possibility ("can" / "should I"), where something moves ("from", "in" / "out") and a choice
+   against a sum ("or" / "and"); which thing or place is meant ("this" / "that", "here" /
+   "there", not "that" joining a clause nor "is there"); who is who: personal and possessive
+   pronouns by person, number or gender and case, each with the content word before it, so that
+   "from me to my mother" != "from my mother to me" and "he drove her" != "she drove him" (the
+   asker, "I" or "how do you", is not compared); and, when both texts use some, the prepositions
+   that give a participant its role ("a speech to" / "for" / "by the volunteers"). Each class
+   must give the same sequence in both texts.
+7. **Code symbols**: runs of operator and bracket characters ("==" / "is", "x++" / "++x",
    "--force" / "--force-with-lease") must be the same sequence.
 
 Everything is a handful of precompiled regular expressions and set operations; features are
@@ -77,55 +87,103 @@ _ORDINALS = {
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "trillion": 10**12}
 _FRACTIONS = {"half": 0.5, "quarter": 0.25}
 
-# -- units (canonical name <- aliases) ---------------------------------------------------------
-_UNIT_ALIASES = {
-    "km": "km kms kilometer kilometers kilometre kilometres",
-    "m": "m meter meters metre metres",
-    "cm": "cm centimeter centimeters centimetre centimetres",
-    "mm": "mm millimeter millimeters millimetre millimetres",
-    "mi": "mi mile miles",
-    "ft": "ft foot feet",
-    "in": "in inch inches",
-    "kg": "kg kgs kilogram kilograms kilo kilos",
-    "g": "g gram grams",
-    "lb": "lb lbs pound pounds",
-    "oz": "oz ounce ounces",
-    "l": "l liter liters litre litres",
-    "ml": "ml milliliter milliliters millilitre millilitres",
-    "gal": "gal gallon gallons",
-    "ms": "ms millisecond milliseconds",
-    "s": "s sec secs second seconds",
-    "min": "minute minutes mins",
-    "h": "h hr hrs hour hours",
-    "day": "day days",
-    "week": "week weeks",
-    "month": "month months",
-    "year": "year years yr yrs",
-    "%": "% percent percentage",
-    "usd": "$ usd dollar dollars",
-    "eur": "€ eur euro euros",
-    "gbp": "£ gbp",
-    "c": "°c celsius centigrade",
-    "f": "°f fahrenheit",
-    "kb": "kb kib kilobyte kilobytes",
-    "mb": "mb mib megabyte megabytes",
-    "gb": "gb gib gigabyte gigabytes",
-    "tb": "tb tib terabyte terabytes",
-    "byte": "byte bytes",
-    "bit": "bit bits",
-    "mph": "mph",
-    "kmh": "kmh kph km/h",
-    "w": "w watt watts",
-    "kw": "kw kilowatt kilowatts",
-    "kwh": "kwh",
-    "v": "v volt volts",
-    "hz": "hz hertz",
-    "ghz": "ghz",
-    "mhz": "mhz",
+# -- units: canonical symbol <- (symbols, matched with their case; spelled-out words, in any case) --
+# A unit symbol's case is part of its meaning: "mW" is a thousandth of a watt and "MW" a million,
+# "Mb" a megabit and "MB" a megabyte, "ms" a millisecond and "Ms" a megasecond. Symbols therefore
+# match only as written (plus the few lower-case spellings that can mean one unit only, "kwh");
+# words ("Megabytes", "kilometres") are folded to their symbol in any case.
+_UNIT_TABLE: dict[str, tuple[str, str]] = {
+    "km": ("km kms", "kilometer kilometers kilometre kilometres"),
+    "m": ("m", "meter meters metre metres"),
+    "cm": ("cm", "centimeter centimeters centimetre centimetres"),
+    "mm": ("mm", "millimeter millimeters millimetre millimetres"),
+    "mi": ("mi", "mile miles"),
+    "ft": ("ft", "foot feet"),
+    "in": ("in", "inch inches"),
+    "kg": ("kg kgs", "kilogram kilograms kilo kilos"),
+    "g": ("g", "gram grams"),
+    "lb": ("lb lbs", "pound pounds"),
+    "oz": ("oz", "ounce ounces"),
+    "L": ("l L", "liter liters litre litres"),
+    "mL": ("ml mL", "milliliter milliliters millilitre millilitres"),
+    "gal": ("gal", "gallon gallons"),
+    "ms": ("ms", "millisecond milliseconds"),
+    "s": ("s sec secs", "second seconds"),
+    "min": ("min mins", "minute minutes"),
+    "h": ("h hr hrs", "hour hours"),
+    "day": ("", "day days"),
+    "week": ("", "week weeks"),
+    "month": ("", "month months"),
+    "year": ("yr yrs", "year years"),
+    "%": ("%", "percent percentage"),
+    "USD": ("$ USD usd", "dollar dollars"),
+    "EUR": ("€ EUR eur", "euro euros"),
+    "GBP": ("£ GBP gbp", ""),
+    "°C": ("°c °C", "celsius centigrade"),
+    "°F": ("°f °F", "fahrenheit"),
+    "B": ("", "byte bytes"),
+    "bit": ("", "bit bits"),
+    "kb": ("kb Kb kbit", "kilobit kilobits"),
+    "kB": ("kB KB", "kilobyte kilobytes"),
+    "KiB": ("KiB", "kibibyte kibibytes"),
+    "Mb": ("Mb Mbit", "megabit megabits"),
+    "MB": ("MB", "megabyte megabytes"),
+    "MiB": ("MiB", "mebibyte mebibytes"),
+    "Gb": ("Gb Gbit", "gigabit gigabits"),
+    "GB": ("GB", "gigabyte gigabytes"),
+    "GiB": ("GiB", "gibibyte gibibytes"),
+    "Tb": ("Tb Tbit", "terabit terabits"),
+    "TB": ("TB", "terabyte terabytes"),
+    "TiB": ("TiB", "tebibyte tebibytes"),
+    "mph": ("mph", ""),
+    "km/h": ("km/h kmh kph", ""),
+    "W": ("W w", "watt watts"),
+    "mW": ("mW", "milliwatt milliwatts"),
+    "kW": ("kW kw", "kilowatt kilowatts"),
+    "MW": ("MW", "megawatt megawatts"),
+    "GW": ("GW", "gigawatt gigawatts"),
+    "kWh": ("kWh kwh", ""),
+    "V": ("V v", "volt volts"),
+    "Hz": ("Hz hz", "hertz"),
+    "kHz": ("kHz khz", "kilohertz"),
+    "MHz": ("MHz", "megahertz"),
+    "GHz": ("GHz ghz", "gigahertz"),
 }
-_UNITS = {alias: unit for unit, aliases in _UNIT_ALIASES.items() for alias in aliases.split()}
+_UNIT_SYMBOLS = {alias: unit for unit, (symbols, _) in _UNIT_TABLE.items() for alias in symbols.split()}
+_UNIT_WORDS = {alias: unit for unit, (_, words) in _UNIT_TABLE.items() for alias in words.split()}
+# Lower-cased: "one mile" reads "one" as a number (see _number_words).
+_UNIT_LOWER = frozenset(alias.lower() for alias in (*_UNIT_SYMBOLS, *_UNIT_WORDS))
 # Words that are units only right after a number ("in", "s", "second", "min").
 _AMBIGUOUS_UNITS = frozenset("m g s l in h c f w v b ms min mins sec secs second".split())
+# Other SI-prefixed symbols ("Mbps", "MBps", "mAh", "nm"), read as written: prefix, then unit.
+_SI_UNIT_RE = re.compile(r"(?:da|[KMGTPE]i|[yzafpnuµμmcdhkKMGTPEZY])?(?:bps|Bps|bit|Wh|Ah|Hz|eV|Pa|[bBWVsgmlL])")
+# Lower-case words the SI pattern reads as units but that are English after a number ("5 am").
+_NOT_SI_UNITS = frozenset("am pm as at an ha pa da ma".split())
+
+
+def _unit(token: str, after_number: bool) -> str | None:
+    """The unit ``token`` names, by its case for symbols ("MB" != "Mb" != "mb"), or None."""
+    found = _UNIT_SYMBOLS.get(token) or _UNIT_WORDS.get(token.lower())
+    if found is not None:
+        return None if not after_number and token.lower() in _AMBIGUOUS_UNITS else found
+    if after_number and token not in _NOT_SI_UNITS and _SI_UNIT_RE.fullmatch(token):
+        return token  # a symbol this table lacks stands for itself, case and all
+    return None
+
+
+def _case_significant(token: str) -> bool:
+    """Whether the token's letter case is part of what it means, not just of how it was typed:
+    SI symbols ("MW"/"mW", "GB"/"Gb"), lower camelCase ("isNaN", "mAh") and code identifiers with
+    capitals ("UserList.sort()", "My_Const"). Plain words, Title case and acronyms ("SQL"/"sql") fold."""
+    if token.islower() or not any(c.isupper() for c in token):
+        return False
+    core = token.removesuffix("()")
+    if len(core) >= 2 and _SI_UNIT_RE.fullmatch(core):
+        return True
+    if core[0].islower():
+        return True
+    return token.endswith("()") or "_" in core or "." in core
+
 
 # -- negation ----------------------------------------------------------------------------------
 _NEGATIONS = frozenset(
@@ -172,16 +230,72 @@ _FUNCTION_CLASSES = {
     "tense": {w: "past" for w in "was were did had wasn't weren't didn't hadn't wasnt werent didnt hadnt".split()}
     | {w: "future" for w in "will shall won't wont shan't".split()},
     "obligation": {w: "should" for w in "should must ought shouldn't mustn't shouldnt mustnt".split()},
-    # Possessives and third-person pronouns: "how do i" and "how do you" ask the same, so do "give
-    # me" and "give", but "my ip address" and "your ip address" do not.
-    "person": {w: "1" for w in "my mine our ours we".split()}
-    | {w: "2" for w in "your yours".split()}
-    | {w: "3" for w in "his her hers him their theirs them they he she".split()},
     "motion": {"from": "from", "out": "out", "into": "into", "onto": "into", "towards": "to", "toward": "to"},
     "choice": {"or": "or", "either": "or"},
 }
 _FUNCTION_WORDS = {word: (cls, value) for cls, table in _FUNCTION_CLASSES.items() for word, value in table.items()}
-_FUNCTION_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_FUNCTION_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+")
+# Punctuation between two words that starts a new clause: a pronoun after it is a subject.
+_CLAUSE_BREAK_RE = re.compile(r"[.!?;:,\n]")
+
+# Function words and politeness: the verifier's alignment drops them ("how do I sort a list" meets
+# "how can i sort my list?"); here they are what a pronoun's place is not measured from.
+STOP_WORDS = frozenset(
+    """a an the this that these those it its i me my we our you your he she they them their is are was were be been
+    being am do does did can could would should will shall may might must have has had please kindly hey hi hello
+    thanks thank so and or to of in on at for from by with as into about up out just also very really some any
+    how what which who whom when where why there here if then than too way ways""".split()
+)
+
+# Deixis: which thing ("this" / "that") or place ("here" / "there") is meant.
+_DEIXIS = {"this": "near", "these": "near+", "that": "far", "those": "far+", "that's": "far", "here": "here", "there": "there"}
+# After these "that" joins a clause ("I think that the disk is full"), it points at nothing.
+_CLAUSE_STARTERS = frozenset(
+    """the a an i you he she it we they this these those there my your his her our their its some no all every each
+    any one someone somebody something everyone everybody everything nobody nothing if when""".split()
+)
+# "there is", "is there", "here is": existence or presentation, not a place.
+_BE = frozenset("is are was were be been being isn't aren't wasn't weren't".split())
+_AUXILIARIES = _BE | frozenset("do does did can could will would should may might must has have had".split())
+_GREETINGS = frozenset("hi hello hey thanks".split())
+_THERE_VERBS = _BE | frozenset(
+    "will would could should might may must can seem seems seemed exist exists existed used has have had".split()
+)
+
+# Persons: whose thing and who does what to whom. Values carry person, number or gender, and case
+# ("he" subject, "him" object, "his" owner). The one asking ("I", or "you" as the subject of a
+# question: "how do I" = "how do you") is not compared, nor "you" in "thank you"; "we" is. Nor is
+# the asker as the object of a verb ("give me a recipe" = "give a recipe"): only after a preposition
+# ("from me", "than me") is "me" a participant whose place can change.
+_PERSONS = {
+    "we": "1s", "me": "1o", "myself": "1o", "us": "1o", "ourselves": "1o", "my": "1p", "mine": "1p", "our": "1p", "ours": "1p",
+    "your": "2p", "yours": "2p", "yourself": "2o", "yourselves": "2o",
+    "he": "3ms", "him": "3mo", "himself": "3mo", "his": "3mp", "she": "3fs", "herself": "3fo", "hers": "3fp",
+    "they": "3ps", "them": "3po", "themselves": "3po", "their": "3pp", "theirs": "3pp",
+    "it": "3n", "itself": "3n", "its": "3np",
+}  # fmt: skip
+_ASKERS = frozenset({"i"})
+# Before "you", these make it the subject ("do you", "if you", "how you"): the one asking.
+_SUBJECT_BEFORE = frozenset(
+    """do does did don't doesn't didn't can could would should will shall may might must can't couldn't wouldn't
+    shouldn't won't are were aren't weren't have has had if when whenever unless and or but so because that how what
+    where why which who whether once until before after while though although then""".split()
+)
+# Prepositions that give a participant its role: to whom, for whom, by whom, with whom, ... ("from",
+# "out" and "into" are the motion class's). Compared only when both texts use some: a paraphrase
+# often says it with a verb instead ("with rice" / "using rice"), while "a speech to the volunteers"
+# and "a speech for the volunteers" must still be told apart.
+_ROLES = {w: w for w in "to for by with against than about at via".split()}
+_PREPOSITIONS = frozenset(_ROLES) | frozenset(
+    """from into onto toward towards of in on like without between among after before behind beside near over
+    under around through within""".split()
+)
+# "to" is a preposition before a noun phrase ("to my mother", "to the bank", "to Oslo", "to 5"); before a
+# verb ("to sort") it marks an infinitive and is not compared.
+_NOUN_PHRASE_STARTERS = frozenset(
+    """the a an my your his her our their its this that these those me you him us them it some every each all
+    any no""".split()
+)
 # Operators and brackets in code; a lone "!" or "-" is punctuation or a hyphen, not code.
 _SYMBOL_RE = re.compile(r"[=<>!+*/%&|^~$#@\\\[\]{}()`-]+")
 
@@ -276,6 +390,7 @@ class Features:
     lowered: str
     function: tuple[tuple[str, tuple[str, ...]], ...] = ()  # class -> its words' values, in order
     symbols: tuple[str, ...] = ()
+    cased: tuple[tuple[str, tuple[str, ...]], ...] = ()  # lower-cased word -> its spellings, for case-significant ones
 
 
 _NUMBER_WORDS = frozenset(_SMALL) | frozenset(_SCALES) | frozenset(_ORDINALS)
@@ -290,7 +405,7 @@ def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]
 
     def close(next_word: str) -> None:
         # A lone "one" is usually a pronoun ("which one is"); it counts before a unit ("one mile").
-        if run != ["one"] or (next_word in _UNITS and next_word not in _AMBIGUOUS_UNITS):
+        if run != ["one"] or (next_word in _UNIT_LOWER and next_word not in _AMBIGUOUS_UNITS):
             values.append((run_start, total + current))
 
     for i, word in enumerate(words):
@@ -323,7 +438,7 @@ def _number_words(words: list[str], starts: list[int]) -> list[tuple[int, float]
 def _size(f: Features) -> int:
     """A rough upper estimate of the bytes a Features holds (strings and set slots)."""
     items = len(f.words) + len(f.stems) + len(f.neg_bases) + len(f.named) + len(f.quoted) + len(f.symbols)
-    items += sum(len(values) for _, values in f.function)
+    items += sum(len(values) for _, values in f.function) + sum(1 + len(forms) for _, forms in f.cased)
     return 512 + 3 * len(f.lowered) + 192 * items + 64 * (len(f.numbers) + len(f.units) + len(f.ops))
 
 
@@ -378,17 +493,19 @@ def _extract(text: str) -> Features:
     for m in _NUMBER_RE.finditer(text):
         value = float(m.group("num").replace(",", ""))
         unit = m.group("unit")
+        canon = None
         if unit is not None:
-            key = unit.lower().replace(" ", "")
-            if key in _SCALES or key in _UNITS:
+            key = unit.replace(" ", "")
+            canon = _unit(key, after_number=True)
+            if key.lower() in _SCALES or canon is not None:
                 consumed.add(m.start("unit"))
-            if key in _SCALES:
-                value *= _SCALES[key]
+            if key.lower() in _SCALES:
+                value *= _SCALES[key.lower()]
         numbers.append((m.start("num"), value))
         if m.group("cur"):
-            units.append(_UNITS[m.group("cur")])
-        if unit is not None and unit.lower().replace(" ", "") in _UNITS:
-            units.append(_UNITS[unit.lower().replace(" ", "")])
+            units.append(_UNIT_SYMBOLS[m.group("cur")])
+        if canon is not None:
+            units.append(canon)
 
     ops = [_OP_CANON.get(op, op) for op in _OP_SYMBOL_RE.findall(text)]
 
@@ -397,6 +514,13 @@ def _extract(text: str) -> Features:
     starts = [s for _, s in tokens]
     numbers.extend(_number_words([w if s not in consumed else "" for w, s in zip(words, starts, strict=True)], starts))
     numbers.sort()
+
+    spellings: dict[str, list[str]] = {}
+    for token, word in zip(tokens, words, strict=True):
+        forms = spellings.setdefault(word, [])
+        if token[0].removesuffix("()") not in forms:
+            forms.append(token[0].removesuffix("()"))
+    cased = tuple(sorted((w, tuple(f)) for w, f in spellings.items() if any(_case_significant(x) for x in f)))
 
     negations = 0
     direction_seq: dict[str, list[int]] = {}
@@ -412,15 +536,17 @@ def _extract(text: str) -> Features:
             negations += 1
         if word in _OP_WORDS:
             ops.append(_OP_WORDS[word])
-        if word in _UNITS and word not in _AMBIGUOUS_UNITS:
-            units.append(_UNITS[word])
+        unit = _unit(token.removesuffix("()"), after_number=False)
+        if unit is not None:
+            units.append(unit)
         direction = _DIRECTIONS.get(stem) or _DIRECTIONS.get(word)
         if direction is not None:
             direction_seq.setdefault(direction[0], []).append(direction[1])
-        if _is_named(token, start, text, word) and stem not in named:
+        if unit is None and _is_named(token, start, text, word) and stem not in named:
             named.append(stem)
 
-    quoted = tuple(next(g for g in m.groups() if g is not None).strip().lower() for m in _QUOTED_RE.finditer(text))
+    # As written: a quoted literal's case is part of it ('replace "Total" with "total"').
+    quoted = tuple(next(g for g in m.groups() if g is not None).strip() for m in _QUOTED_RE.finditer(text))
     return Features(
         numbers=tuple(round(n, 9) for _, n in numbers),
         units=tuple(units),
@@ -433,19 +559,55 @@ def _extract(text: str) -> Features:
         words=frozenset(words),
         neg_bases=frozenset(w[len(p) :] for w in words for p in _NEG_PREFIXES if w.startswith(p) and len(w) - len(p) >= 3),
         lowered=lowered,
-        function=_function_words(lowered),
+        function=_function_words(text),
         symbols=tuple(run for run in _SYMBOL_RE.findall(text) if run not in ("!", "-")),
+        cased=cased,
     )
 
 
-def _function_words(lowered: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _function_words(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each class's values in order: question, tense, obligation, choice (context-free), and the
+    deixis, person and role classes, which read a word's neighbours to tell "that" the pointer from
+    "that" the conjunction, a subject from an object, "to" the preposition from "to" the infinitive."""
     found: dict[str, list[str]] = {}
-    for word in _FUNCTION_RE.findall(lowered):
+    tokens = [(m.group(0), m.start(), m.end()) for m in _FUNCTION_RE.finditer(text)]
+    lowered = [t.lower() for t, _, _ in tokens]
+    anchor = "^"  # the last content word: a pronoun's place among the content words
+    for i, word in enumerate(lowered):
+        broken = i == 0 or bool(_CLAUSE_BREAK_RE.search(text, tokens[i - 1][2], tokens[i][1]))
+        prev = "" if broken else lowered[i - 1]
+        nxt = lowered[i + 1] if i + 1 < len(lowered) else ""
+        base = word.split("'")[0]
         hit = _FUNCTION_WORDS.get(word)
         if hit is None and word.endswith("'ll"):
             hit = ("tense", "future")
         if hit is not None:
             found.setdefault(hit[0], []).append(hit[1])
+        if word in _DEIXIS:
+            if word == "that" and ((nxt in _CLAUSE_STARTERS and prev and prev not in _AUXILIARIES) or prev in ("so", "such")):
+                pass  # "that" joining a clause ("I think that the ..."; not "is that the ...")
+            elif word == "there" and (prev in _BE or prev in _GREETINGS or nxt in _THERE_VERBS):
+                pass  # "is there", "there is", "hi there"
+            elif word == "here" and nxt in _BE:
+                pass  # "here is my code"
+            else:
+                found.setdefault("deixis", []).append(_DEIXIS[word])
+        person = _PERSONS.get(word) or _PERSONS.get(base)
+        if base == "her":
+            # "her" owns the next word when that is a content word ("her laptop"), else it is the object.
+            person = "3fp" if nxt and nxt not in STOP_WORDS and nxt not in _PERSONS and not nxt.isdigit() else "3fo"
+        elif base == "you" and prev != "thank":
+            subject = word != "you" or broken or prev in _SUBJECT_BEFORE
+            person = None if subject else "2o"
+        if person == "1o" and prev not in _PREPOSITIONS:
+            person = None  # "give me", "show us": the asker as a verb's object
+        if person is not None and base not in _ASKERS:
+            found.setdefault("person", []).append(f"{person}@{anchor}")
+        noun_next = nxt in _NOUN_PHRASE_STARTERS or nxt.isdigit() or (i + 1 < len(tokens) and tokens[i + 1][0][0].isupper())
+        if word in _ROLES and (word != "to" or noun_next):
+            found.setdefault("roles", []).append(_ROLES[word])
+        if base not in STOP_WORDS and base not in _PERSONS and not word.isdigit():
+            anchor = _stem(word)
     return tuple(sorted((cls, tuple(values)) for cls, values in found.items()))
 
 
@@ -498,11 +660,18 @@ def _named_agree(a: Features, b: Features) -> bool:
 def _quoted_agree(a: Features, b: Features) -> bool:
     for x, y in ((a, b), (b, a)):
         for q in x.quoted:
-            if q not in y.lowered:
+            if q.lower() not in y.lowered:
                 return False
-    shared_a = [q for q in a.quoted if q in b.quoted]
-    shared_b = [q for q in b.quoted if q in a.quoted]
-    return shared_a == shared_b
+    lower_a, lower_b = {q.lower() for q in a.quoted}, {q.lower() for q in b.quoted}
+    shared_a = [q for q in a.quoted if q.lower() in lower_b]
+    shared_b = [q for q in b.quoted if q.lower() in lower_a]
+    return shared_a == shared_b  # the same literals, in the same order and the same case
+
+
+def _case_agrees(a: Features, b: Features) -> bool:
+    """A word both texts use, spelled in a case-significant way in either, is spelled the same in both."""
+    ca, cb = dict(a.cased), dict(b.cased)
+    return all(ca.get(word) == cb.get(word) for word in ca.keys() | cb.keys() if word in a.words and word in b.words)
 
 
 def incompatibility(query_text: str, cached_text: str) -> str | None:
@@ -526,11 +695,14 @@ def incompatibility(query_text: str, cached_text: str) -> str | None:
         return "entities"
     if not _quoted_agree(a, b):
         return "quoted"
+    if not _case_agrees(a, b):
+        return "case"
     return None
 
 
 def wording_difference(query_text: str, cached_text: str) -> str | None:
-    """Checks 5 and 6 ("function words", "symbols"), or None: the verifier's, not :func:`compatible`'s.
+    """Checks 6 and 7 ("deixis", "person", "roles", "function words", "symbols"), or None: the
+    verifier's, not :func:`compatible`'s.
 
     They refuse some paraphrases ("how do I sort ..." / "what's the way to sort ...") that the
     checks above let through: the price of catching "what do cats eat" / "how do cats eat", which
@@ -541,7 +713,16 @@ def wording_difference(query_text: str, cached_text: str) -> str | None:
         return "length"
     a, b = features(query_text), features(cached_text)
     if a.function != b.function:
-        return "function words"
+        fa, fb = dict(a.function), dict(b.function)
+        for cls in ("deixis", "person"):
+            if fa.get(cls) != fb.get(cls):
+                return cls
+        if "roles" in fa and "roles" in fb and fa["roles"] != fb["roles"]:
+            return "roles"
+        fa.pop("roles", None)
+        fb.pop("roles", None)
+        if fa != fb:
+            return "function words"
     if a.symbols != b.symbols:
         return "symbols"
     return None

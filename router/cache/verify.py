@@ -5,8 +5,9 @@ cat", and the cache's embedding reads only a prompt's head and tail. A candidate
 when, on the full text of both prompts:
 
 1. the meaning guards (:mod:`router.cache.guards`: numbers, units, operators, negation, direction
-   words, named things, quoted strings, the function words this alignment drops but an answer
-   depends on, code symbols) find no difference; and
+   words, named things, quoted strings, case-significant tokens, the function words this
+   alignment drops but an answer depends on: deixis, persons and their places, roles; code
+   symbols) find no difference; and
 2. the *alignment* of their content words (lower-cased, stemmed, function words dropped) in order,
    difflib's ratio ``2 * matched / (len_a + len_b)``, is at least ``min_alignment``: a swapped role,
    an antonym or a changed scope moves words the guards have no list for; and
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from router.cache.guards import _stem, incompatibility, wording_difference
+from router.cache.guards import STOP_WORDS, _stem, incompatibility, wording_difference
 
 # About 90 word pieces of English: below the 96 + 32 the cache's embedding reads, so a prompt up to
 # here is seen whole by the embedding; a longer one may differ where the embedding did not look.
@@ -42,12 +43,8 @@ LONG_CHARS = 360
 
 _WORD_RE = re.compile(r"[a-z0-9_#+.]+(?:'[a-z]+)?")
 # Function words and politeness: dropping them lets "how do I sort a list" meet "how can i sort my list?".
-_STOP = frozenset(
-    """a an the this that these those it its i me my we our you your he she they them their is are was were be been
-    being am do does did can could would should will shall may might must have has had please kindly hey hi hello
-    thanks thank so and or to of in on at for from by with as into about up out just also very really some any
-    how what which who whom when where why there here if then than too way ways""".split()
-)
+# The guards check the ones an answer depends on (question word, tense, persons, deixis, roles).
+_STOP = STOP_WORDS
 
 
 # (query, cached) -> how surely they mean the same, in [0, 1].
