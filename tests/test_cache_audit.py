@@ -206,6 +206,35 @@ def test_an_audit_that_agrees_keeps_the_entry_and_audit_rate_zero_never_re_asks(
     assert len(booked(url)) == 2  # one row per audit
 
 
+def test_streamed_hits_and_other_doors_are_audited_too(tmp_path: Path) -> None:
+    """A streamed hit is re-asked once its stream has ended; a door that rebuilds chat's answer (Anthropic's
+    /v1/messages here) drops the after-send hook, and the audit starts anyway, once."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url, "1000")["key"]
+
+    async def scenario(gateway: Gateway, client: httpx.AsyncClient) -> dict[str, Any]:
+        await ask(client, key, "what is the capital of Chile", temperature=0)
+        streamed = await ask(client, key, "Hey, what is the capital of Chile?", temperature=0, stream=True)
+        await gateway.cache.auditor.drain()
+        after_stream = gateway.cache.stats()
+        replies = []
+        for text in ("what is the capital of Chad", "What is the capital of Chad?"):
+            body = {"model": "local", "max_tokens": 32, "temperature": 0.5, "messages": [{"role": "user", "content": text}]}
+            replies.append(await client.post("/v1/messages", json=body, headers={"Authorization": f"Bearer {key}"}))
+        door = replies[-1]
+        await gateway.cache.auditor.drain()
+        return {"streamed": streamed, "after_stream": after_stream, "door": door, "stats": gateway.cache.stats(),
+                "calls": gateway.engines["local"].calls}
+
+    out = run_app(url, 1.0, scenario)
+    assert out["streamed"].headers["x-switchyard-cache"] == "hit-semantic" and "data: [DONE]" in out["streamed"].text
+    assert out["after_stream"]["audit"]["disagree"] == 1  # "hey" changes the echo, at temperature 0
+    assert out["door"].status_code == 200 and out["door"].headers["x-switchyard-cache"] == "hit-semantic"
+    # Sampled (0.5), the echoes differ in case and punctuation only: the same answer.
+    assert out["stats"]["audit"]["agree"] == 1 and out["stats"]["audit"]["sampled"] == 2
+    assert out["calls"] == 4 and len(booked(url)) == 2  # two misses, two audits, each booked once
+
+
 def test_an_audit_never_holds_the_answer_back(tmp_path: Path, upstream: FaultyUpstream) -> None:
     """The tier is an OpenAI-protocol upstream that answers the miss, then never answers again (its timeout
     is long): the hit is answered while its re-ask hangs, and closing the gateway stops the audit."""
