@@ -210,7 +210,8 @@ class Settings:
         default=20,
         metadata=_about(
             _whole(1),
-            "Failed console sign-ins a minute, from all clients together, before every sign-in is refused for the rest of it.",
+            "Wrong admin keys a minute, from all clients together, before every console sign-in (or admin API call) "
+            "is refused for the rest of it; the console and the admin API count apart.",
         ),
     )
     console_secure_cookie: bool = field(

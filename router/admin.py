@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, Response
 
 from policies.settings import current as current_settings
 from router.body import read_json
+from router.console.auth import FailedSignIns
 from router.errors import APIError
 from router.gateway import Gateway
 from router.ledger import to_nanousd
@@ -33,13 +34,30 @@ def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
+def _wrong_keys(request: Request) -> FailedSignIns:
+    """This app's count of wrong admin keys over the last minute (one per replica, as the console's)."""
+    state = request.app.state
+    counter = getattr(state, "admin_key_failures", None)
+    if counter is None:
+        counter = state.admin_key_failures = FailedSignIns()
+    return counter
+
+
 def require_admin(request: Request) -> None:
     expected = current_settings().admin_key  # the console's sign-in reads the same
     if not expected:
         raise APIError(403, "the admin API is off: set SWITCHYARD_ADMIN_KEY to enable it", code="admin_disabled")
+    wrong = _wrong_keys(request)
+    # Checked before the key, and for the right key too: a refusal that let the right key through
+    # would tell a guesser which of its guesses was right.
+    wait = wrong.retry_after()
+    if wait > 0:
+        raise APIError(429, f"too many wrong admin keys; try again in {int(wait) + 1} s", code="admin_key_rate_limited",
+                       headers={"retry-after": str(int(wait) + 1)})
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not hmac.compare_digest(token.encode(), expected.encode()):
+        wrong.failed()
         raise APIError(401, "admin key required: 'Authorization: Bearer <SWITCHYARD_ADMIN_KEY>'", code="invalid_admin_key")
 
 
