@@ -143,7 +143,7 @@ def test_an_audited_hit_whose_fresh_answer_differs_is_evicted_and_its_scope_tigh
         rows = {r["request_id"]: r for r in gateway.ledger.rows()}
         return {"first": first, "hit": hit, "again": again, "calls_at_hit": calls_at_hit, "calls": engine.calls, "scope": scope,
                 "estimate": cache.auditor.estimate(scope) if scope else None, "stats": cache.stats(), "metrics": metrics,
-                "spent": spent, "reserved": reserved, "rows": rows,
+                "spent": spent, "reserved": reserved, "rows": rows, "banner": cache.describe(),
                 "need": cache.index.min_alignment_for(scope) if scope else None}
 
     out = run_app(url, 1.0, scenario)
@@ -158,6 +158,7 @@ def test_an_audited_hit_whose_fresh_answer_differs_is_evicted_and_its_scope_tigh
     stats = out["stats"]
     assert stats["penalties"]["audit"] == 1 and stats["audit"]["disagree"] == 1 and stats["audit"]["booked"] == 1
     assert 'switchyard_cache_audits_total{verdict="disagree"} 1.0' in out["metrics"]
+    assert "100.0% of semantic hits re-asked after the answer is sent" in out["banner"]
     # The spend, booked once, as the operator's: priced as a request of that tier is.
     (row,) = booked(url)
     fake_usage = (len("Hey, what is the capital of France?".split()) + 3, 1 + len("Hey, what is the capital of France?".split()))

@@ -225,6 +225,9 @@ class ResponseCache:
             if self.index.lazy:
                 where += "; embedded only when an entry has the same content words"
             parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} on {self.embedder_name} ({where})")
+            if self.auditor.rate > 0:
+                parts.append(f"{self.auditor.rate:.1%} of semantic hits re-asked after the answer is sent "
+                             "(a different answer evicts and tightens; spend booked as overhead_spend 'cache_audit')")
         scope = "shared across tenants" if self.settings.share_across_tenants else "per tenant"
         semantic = calibration.status_line(self.settings.max_false_hit_rate, self.index is not None)
         return (", ".join(parts) + f"; {scope}; {semantic}") if parts else f"off; {semantic}"
