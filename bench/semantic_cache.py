@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.embed import Embedder, EmbedderSpec
 from policies.schema import CacheSettings
-from router.cache.calibration import ARTIFACT, choose, clopper_pearson_upper, load, wilson
+from router.cache.calibration import ARTIFACT, choose, clopper_pearson, clopper_pearson_upper, load, wilson
 from router.cache.guards import compatible
 from router.cache.semantic import SemanticIndex
 from router.cache.verify import verdict
@@ -141,11 +141,13 @@ def evaluate(
 
 def summary(r: dict[str, Any]) -> str:
     lo, hi = wilson(r["false"], r["hits"])
+    cp_lo, cp_hi = clopper_pearson(r["false"], r["hits"])
     upper = clopper_pearson_upper(r["false"], r["hits"])
     share = r["false"] / r["hits"] if r["hits"] else 0.0
     line = (
         f"hit rate on same-meaning {r['good']}/{r['same']} = {r['good'] / max(1, r['same']):5.1%}; "
-        f"false {r['false']}/{r['hits']} = {share:5.1%} (Wilson 95% {lo:.1%}-{hi:.1%}; one-sided upper {upper:.1%})"
+        f"false {r['false']}/{r['hits']} = {share:5.1%} (Wilson 95% {lo:.1%}-{hi:.1%}; Clopper-Pearson 95% {cp_lo:.1%}-{cp_hi:.1%};"
+        f" one-sided upper {upper:.1%})"
     )
     if r["verify_us"]:
         line += (

@@ -17,7 +17,7 @@ import pytest
 
 from policies.schema import CacheSettings
 from router.cache import calibration, responses
-from router.cache.calibration import choose, clopper_pearson_upper
+from router.cache.calibration import choose, clopper_pearson, clopper_pearson_upper
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.responses import CacheControl, ResponseCache
 from router.cache.semantic import SemanticIndex
@@ -252,6 +252,11 @@ def test_clopper_pearson_upper_matches_independent_computations() -> None:
         assert clopper_pearson_upper(0, n) == pytest.approx(1 - 0.05 ** (1 / n), abs=1e-9)  # closed form for k = 0
     for k, n in ((1, 40), (3, 200), (7, 500)):
         assert clopper_pearson_upper(k, n) == pytest.approx(_upper_by_scan(k, n), abs=1e-6)
+    stats = pytest.importorskip("scipy.stats")
+    for k, n in ((0, 14), (13, 28), (5, 60), (28, 28)):
+        lo, hi = clopper_pearson(k, n)
+        assert lo == pytest.approx(0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1), abs=1e-6)
+        assert hi == pytest.approx(1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k), abs=1e-6)
 
 
 def test_calibration_picks_the_loosest_rule_whose_upper_bound_meets_the_bound() -> None:

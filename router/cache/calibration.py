@@ -49,6 +49,15 @@ def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
     return hi
 
 
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided exact interval of a binomial share (for reports: with few hits, Wilson's is too narrow)."""
+    if n <= 0:
+        return 0.0, 1.0
+    one_sided = 1.0 - (1.0 - confidence) / 2
+    lower = 0.0 if k <= 0 else 1.0 - clopper_pearson_upper(n - k, n, one_sided)  # by symmetry in k and n - k
+    return lower, clopper_pearson_upper(k, n, one_sided)
+
+
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """Two-sided 95% Wilson score interval of a share (for reports)."""
     if n == 0:
