@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from policies.loader import load_policy_text
 from policies.schema import CacheSettings
 from router.app import create_app
-from router.cache.audit import SHORT_ANSWER_CHARS, Auditor, compare, normalise
+from router.cache.audit import SHORT_ANSWER_CHARS, Auditor, compare, normalise, upper_bound
+from router.cache.calibration import clopper_pearson_upper
 from router.cli import app as cli
 from router.gateway import Gateway
 from router.ledger import Ledger
@@ -329,6 +330,9 @@ def test_the_estimate_is_a_clopper_pearson_bound_per_scope_and_bounded() -> None
     assert auditor.estimate("u") is None and auditor.counts["inconclusive"] == 1
     assert auditor.states()["over"] == 1  # t: ten of ten wrong, the lower bound is far above 1%
     assert auditor.stats()["disagree"] == 10 and auditor.stats()["agree"] == 299
+    # Past 20 false hits the bound comes from the beta distribution: the same figure as the summed one.
+    for k, n in ((21, 400), (50, 1000), (300, 2000)):
+        assert upper_bound(k, n) == pytest.approx(clopper_pearson_upper(k, n), abs=1e-9)
     never = Auditor(rate=0.0, bound=0.01)
     assert not any(never.sample() for _ in range(1000))
     assert Auditor(rate=1.0, bound=0.01).sample()

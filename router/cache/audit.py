@@ -65,9 +65,23 @@ START_LATEST_S = 0.5
 SHORT_ANSWER_CHARS = 300
 
 Verdict = Literal["agree", "disagree", "inconclusive"]
+# Up to this many false hits the exact bound is summed term by term (~0.2 ms); past it, where that sum
+# grows with the count, it comes from the beta distribution (the same bound, O(1)), when SciPy is there.
+_SUMMED_UP_TO = 20
 # Punctuation that changes nothing an answer says (operators, signs and brackets are kept).
 _IGNORABLE = frozenset(".,!?;:'\"`*_“”‘’…")
 _TOKEN_RE = re.compile(r"\d+(?:[.,:/]\d+)*|\w+|[^\w\s]")
+
+
+def upper_bound(k: int, n: int) -> float:
+    """One-sided 95% Clopper-Pearson upper bound on a share of k in n, cheap at any k (it runs on the event loop)."""
+    if k > _SUMMED_UP_TO and 0 < k < n:
+        try:
+            from scipy.stats import beta
+        except ImportError:
+            return clopper_pearson_upper(k, n)
+        return float(beta.ppf(0.95, k + 1, n - k))
+    return clopper_pearson_upper(k, n)
 
 
 def normalise(text: str) -> tuple[str, ...]:
@@ -206,7 +220,7 @@ class Auditor:
     def _state(self, estimate: ScopeEstimate) -> str:
         if estimate.upper <= self.bound:
             return "within"
-        lower = 1.0 - clopper_pearson_upper(estimate.audited - estimate.disagreed, estimate.audited) if estimate.disagreed else 0.0
+        lower = 1.0 - upper_bound(estimate.audited - estimate.disagreed, estimate.audited) if estimate.disagreed else 0.0
         return "over" if lower > self.bound else "unproven"
 
     def record(self, scope: str, verdict: Verdict) -> ScopeEstimate | None:
@@ -222,7 +236,7 @@ class Auditor:
         self._scopes.move_to_end(scope)
         estimate.audited += 1
         estimate.disagreed += verdict == "disagree"
-        estimate.upper = clopper_pearson_upper(estimate.disagreed, estimate.audited)
+        estimate.upper = upper_bound(estimate.disagreed, estimate.audited)
         self._states[self._state(estimate)] += 1
         while len(self._scopes) > MAX_SCOPES:
             _, gone = self._scopes.popitem(last=False)
@@ -235,7 +249,7 @@ class Auditor:
 
     def pooled_upper(self) -> float:
         decided = self.counts["agree"] + self.counts["disagree"]
-        return clopper_pearson_upper(self.counts["disagree"], decided)
+        return upper_bound(self.counts["disagree"], decided)
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "rate": self.rate, "max_false_hit_rate": self.bound, "in_flight": self._reserved,
