@@ -67,6 +67,16 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
 # Longer texts are cut by characters before tokenising: ~4 chars per word piece leaves room.
 _CHARS_PER_TOKEN_BUDGET = 8
+# What the model's BertNormalizer does to ASCII text (clean_text, lowercase; its accent stripping and
+# CJK spacing change no ASCII character): control characters other than tab, newline and carriage
+# return are dropped, those three become spaces. Applied by str.translate and str.lower it costs a
+# few microseconds where the tokenizer's own normaliser costs ~1 us per character.
+_ASCII_CLEAN = {c: None for c in (*range(0x20), 0x7F) if chr(c) not in "\t\n\r"} | {ord(c): " " for c in "\t\n\r"}
+_serial_tokenizer = False  # set by limit_tokenizer_threads(): single texts may use the batch calls on this thread
+
+
+def _ascii_normalise(text: str) -> str:
+    return text.translate(_ASCII_CLEAN).lower()
 
 
 @dataclass(frozen=True)
@@ -426,6 +436,7 @@ class Embedder:
         self._cache = _LRU(cache_size)
         self._threads = threads
         self._tokenizer: Any = None
+        self._ascii_tokenizer: Any = None
         self._session: Any = None
         self._st_model: Any = None
         self._static: StaticTable | None = None
@@ -439,11 +450,17 @@ class Embedder:
         with self._init_lock:
             if self._ready:
                 return
-            from tokenizers import Tokenizer
+            from tokenizers import Tokenizer, normalizers
 
             self._tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
             self._tokenizer.no_truncation()
             self._tokenizer.no_padding()
+            # The same tokenizer without its normaliser, for ASCII text normalised by _ascii_normalise: the
+            # BERT normaliser keeps an alignment entry per character and was ~40% of a prompt's tokenisation.
+            self._ascii_tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+            self._ascii_tokenizer.no_truncation()
+            self._ascii_tokenizer.no_padding()
+            self._ascii_tokenizer.normalizer = normalizers.Sequence([])
             if self.spec.backend == "static":
                 self._static = load_static_table()
             elif self.spec.backend == "torch":
@@ -483,18 +500,34 @@ class Embedder:
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Word-piece ids with [CLS]/[SEP], truncated to the first and last tokens."""
         self._ensure_ready()
-        clipped = [self._clip_text(t) for t in texts]
-        # One text (the gateway's case): encode() runs on this thread, while encode_batch hands even a
-        # single text to tokenizers' thread pool, whose threads sleep between requests (MMLU prompts here:
-        # 149 us p50 against 254 us, 1.2 ms p99 against 1.8 ms; the same ids).
-        encs = [self._tokenizer.encode(clipped[0])] if len(clipped) == 1 else self._tokenizer.encode_batch(clipped)
         head, tail = self.spec.head_tokens, self.spec.tail_tokens
         out = []
-        for enc in encs:
-            ids = enc.ids[1:-1]  # drop [CLS] and [SEP]; re-added after the cut
+        for full in self._encode([self._clip_text(t) for t in texts]):
+            ids = full[1:-1]  # drop [CLS] and [SEP]; re-added after the cut
             if len(ids) > head + tail:
                 ids = ids[:head] + (ids[-tail:] if tail else [])
             out.append([101, *ids, 102])
+        return out
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        """Word-piece ids (with [CLS]/[SEP]) of each text, as the tokenizer's own encode() gives them.
+
+        ASCII texts (most prompts) are normalised by str methods and tokenised without the
+        tokenizer's normaliser (same ids, tests/test_classifier_embed.py); the others go through it.
+        The *_fast calls skip character offsets, which nothing here reads (another ~20%). One text
+        is tokenised on this thread: encode_batch* hand even a single text to tokenizers' thread
+        pool, whose threads sleep between requests, unless the process runs it serially
+        (limit_tokenizer_threads, as the gateway does)."""
+        jobs = [(self._ascii_tokenizer, _ascii_normalise(t)) if t.isascii() else (self._tokenizer, t) for t in texts]
+        if len(jobs) == 1:
+            tokenizer, text = jobs[0]
+            return [(tokenizer.encode_batch_fast([text])[0] if _serial_tokenizer else tokenizer.encode(text)).ids]
+        out: list[list[int]] = [[] for _ in jobs]
+        for tokenizer in (self._ascii_tokenizer, self._tokenizer):
+            mine = [i for i, (tok, _) in enumerate(jobs) if tok is tokenizer]
+            if mine:
+                for i, enc in zip(mine, tokenizer.encode_batch_fast([jobs[i][1] for i in mine]), strict=True):
+                    out[i] = enc.ids
         return out
 
     # -- embedding ---------------------------------------------------------------------------
@@ -591,6 +624,15 @@ def limit_blas_threads() -> bool:
         return False
     threadpool_limits(limits=1, user_api="blas")
     return True
+
+
+def limit_tokenizer_threads() -> None:
+    """Tokenise on the calling thread, process-wide (tokenizers reads TOKENIZERS_PARALLELISM at each
+    call). A serving process tokenises one prompt per request: its thread pool only adds a hand-off
+    to threads that sleep between requests. Batch work should not call this."""
+    global _serial_tokenizer
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _serial_tokenizer = True
 
 
 _default: Embedder | None = None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from classifiers.base import Prediction
-from classifiers.embed import limit_blas_threads
+from classifiers.embed import limit_blas_threads, limit_tokenizer_threads
 from engines.base import Engine
 from engines.factory import build_engine
 from policies.decide import Decision, NoTierAvailable, Requirements, decide, pinned
@@ -94,6 +94,7 @@ class Gateway:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         limit_blas_threads()  # per-request products are tiny: BLAS threads cost wake-ups, not time saved
+        limit_tokenizer_threads()  # likewise one prompt per tokenisation: no hand-off to tokenizers' pool
         await loop.run_in_executor(None, self.ledger.start)
         await self.tenancy.start()  # logs who may call; refuses a second replica counting budgets in memory
         if self.policy.cache.semantic:

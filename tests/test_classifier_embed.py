@@ -126,3 +126,35 @@ def test_static_table_checksum_is_verified(tmp_path: Path) -> None:
     shutil.copytree(copy, bad)  # a fresh path: the loader caches per directory
     with pytest.raises(RuntimeError, match="checksum"):
         load_static_table(bad)
+
+
+def _reference_ids(texts: list[str]) -> list[list[int]]:
+    """What the model's own tokenizer (its BERT normaliser included) gives, one encode() per text."""
+    from tokenizers import Tokenizer
+
+    from classifiers.embed import model_dir
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return [tokenizer.encode(t).ids for t in texts]
+
+
+def test_ascii_fast_path_gives_the_tokenizers_ids(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ASCII text skips the tokenizer's normaliser (str methods do its work): every ASCII character,
+    # control characters, whitespace runs, case and punctuation must come out as the normaliser has them.
+    import random
+
+    import classifiers.embed as embed
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(128)]
+    texts = [*TEXTS, "".join(alphabet), "A\tB\nC\rD\x0bE\x0cF\x1cG\x7fH\x00I  J", "Don't STOP: x=3.5e-2; [a](b) {c} <d> ~e~"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(300)]
+    mixed = [*alphabet[32:], "\u00e9", "\u00c9", "\u6570", "\u00a0", "\u2003"]  # not ASCII: the tokenizer's own normaliser
+    texts += ["".join(rng.choice(mixed) for _ in range(80)) for _ in range(100)]
+    expected = _reference_ids(texts)
+    assert embedder._encode(texts) == expected  # batch
+    assert [embedder._encode([t])[0] for t in texts] == expected  # one at a time, on this thread
+    monkeypatch.setattr(embed, "_serial_tokenizer", True)  # as the gateway runs it (limit_tokenizer_threads)
+    assert [embedder._encode([t])[0] for t in texts] == expected
