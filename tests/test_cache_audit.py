@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,42 @@ def test_the_policy_validates_audit_rate() -> None:
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError):
             CacheSettings(audit_rate=bad)
+
+
+def test_a_gateway_process_audits_after_sending_and_books_the_spend(tmp_path: Path) -> None:
+    """Through a real gateway process (uvicorn, the fake engine, the shipped embedder): the very same text
+    asked again is a semantic hit without any embedding (exact cache off), each hit is re-asked once its
+    answer is out, the re-ask agrees, and the spend is in the ledger and the metrics."""
+    from tests.servers import start_gateway
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text(1.0))
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    gateway = start_gateway(policy, tmp_path, env={"SWITCHYARD_DATABASE_URL": url})
+    try:
+        with httpx.Client(timeout=60) as client:
+            outcomes = []
+            for _ in range(3):
+                body = {"model": "local", "messages": [{"role": "user", "content": "what is the speed of light in vacuum"}],
+                        "temperature": 0}
+                reply = client.post(gateway.url + "/v1/chat/completions", json=body)
+                assert reply.status_code == 200, reply.text
+                outcomes.append(reply.headers["x-switchyard-cache"])
+            metrics = ""
+            for _ in range(200):
+                metrics = client.get(gateway.url + "/metrics").text
+                if 'switchyard_cache_audits_total{verdict="agree"} 2.0' in metrics and len(booked(url)) == 2:
+                    break
+                time.sleep(0.05)
+        banner = gateway.output()
+    finally:
+        gateway.stop()
+    if "semantic cache off" in banner:
+        pytest.skip("the shipped embedder is not available here")
+    assert outcomes == ["miss", "hit-semantic", "hit-semantic"]
+    assert 'switchyard_cache_audits_total{verdict="agree"} 2.0' in metrics
+    rows = booked(url)
+    assert len(rows) == 2 and all(r["kind"] == "cache_audit" and r["cost_nanousd"] > 0 for r in rows)
+    spend = sum(r["cost_nanousd"] for r in rows) / 1e9
+    (line,) = [x for x in metrics.splitlines() if x.startswith("switchyard_cache_audit_spend_usd_total ")]
+    assert float(line.split()[1]) == pytest.approx(spend, abs=1e-9)
