@@ -41,6 +41,7 @@ from eval_harness.metrics import routing_summary
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing" / "mmlu-train.jsonl"
 CURVE = (0, 50, 100, 300, 1000)
+V2 = "router without kNN correction (v2)"
 
 
 def embeddings(data: LabeledData) -> NDArray[np.float32]:
@@ -67,8 +68,14 @@ def route_scores(
     topics, names = _topics(data.domains, emb)
     wt = np.ones(len(tr)) if weights is None else weights
     model = QualityModel(fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names), wt))
-    q, _lam = model.quality(emb[te], [data.texts[i] for i in te])
+    texts = [data.texts[i] for i in te]
+    sims, idx = model.neighbours(emb[te])
+    q0, _lam, talk = model.base_quality(emb[te], texts, sims)
+    q = model.finish(model.knn_correct(q0, sims, idx), texts, talk)  # = model.quality(...), one product
     out = {"router": route_score_from_quality(q[:, wi], q[:, si])}
+    # The same model without its nearest-neighbour correction: what the correction adds.
+    q0 = model.finish(q0, texts, talk)
+    out[V2] = route_score_from_quality(q0[:, wi], q0[:, si])
     # Plain LR on the embeddings: the router's generic part is exactly that regression (same
     # estimator, C and weights), so it is read from the fitted model instead of fitted twice.
     g = model.generic_quality(emb[te])
@@ -162,9 +169,11 @@ def main() -> int:
     base_rows = np.flatnonzero(dev & (fam != target))
     group_rows = np.flatnonzero(fam == target)
     print(f"\n## learning curve: {target} held out, n of its labels added at weight {args.weight}, mean of {args.seeds} seeds")
-    print(f"{'labels':>7s} {'router APGR':>12s} {'plain LR':>9s} {'kNN':>7s}")
+    print(f"{'labels':>7s} {'router APGR':>12s} {'v2':>7s} {'plain LR':>9s} {'kNN':>7s}")
     for n, row in learning_curve(data, emb, base_rows, group_rows, CURVE, args.seeds, args.weight).items():
-        print(f"{n:7d} {row['router']:12.3f} {row['plain LR on embeddings']:9.3f} {row['kNN router (k=50)']:7.3f}", flush=True)
+        print(
+            f"{n:7d} {row['router']:12.3f} {row[V2]:7.3f} {row['plain LR on embeddings']:9.3f} {row['kNN router (k=50)']:7.3f}", flush=True
+        )
     return 0
 
 

@@ -42,9 +42,9 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.routing_generalization import CURVE, DATA, _summary, embeddings, print_table, route_scores  # noqa: E402
+from bench.routing_generalization import CURVE, DATA, V2, _summary, embeddings, print_table, route_scores  # noqa: E402
 from bench.routing_tasks import SPLIT_OF  # noqa: E402
-from classifiers.trained import DEFAULT_ARTIFACT, load_artifact  # noqa: E402
+from classifiers.trained import DEFAULT_ARTIFACT, load_artifact, route_score_from_quality  # noqa: E402
 from classifiers.training import LabeledData, pick_pair, read_labeled  # noqa: E402
 from eval_harness.baselines import knn_route_scores  # noqa: E402
 from eval_harness.metrics import routing_summary  # noqa: E402
@@ -99,8 +99,12 @@ def shipped_scores(
     wi, si = clf.models().index(weak), clf.models().index(strong)
     g = clf.model.generic_quality(e)
     gain = data.scores[mmlu_rows, data.models.index(strong)] - data.scores[mmlu_rows, data.models.index(weak)]
+    sims, _idx = clf.model.neighbours(e)
+    q0, _lam, talk = clf.model.base_quality(e, texts, sims)
+    q0 = clf.model.finish(q0, texts, talk)
     return {
         "router = shipped artifact": clf.route_scores(texts, e),
+        V2: route_score_from_quality(q0[:, wi], q0[:, si]),
         "plain LR on embeddings": g[:, si] - g[:, wi],
         "kNN router (k=50)": knn_route_scores(emb[mmlu_rows], gain, e, k=50),
         "random, cost-matched": np.zeros(len(rows)),
@@ -206,9 +210,11 @@ def main() -> int:
         f"\n## learning curve: whole family (n={len(family)}), n of its labels added to MMLU at weight {args.weight};"
         f" {args.folds}-fold out-of-fold APGR, mean of {args.seeds} seeds"
     )
-    print(f"{'labels':>7s} {'router APGR':>12s} {'plain LR':>9s} {'kNN':>7s}")
+    print(f"{'labels':>7s} {'router APGR':>12s} {'v2':>7s} {'plain LR':>9s} {'kNN':>7s}")
     for n, row in crossfit_curve(data, emb, mmlu_rows, family, counts, args.folds, args.seeds, args.weight).items():
-        print(f"{n:7d} {row['router']:12.3f} {row['plain LR on embeddings']:9.3f} {row['kNN router (k=50)']:7.3f}", flush=True)
+        print(
+            f"{n:7d} {row['router']:12.3f} {row[V2]:7.3f} {row['plain LR on embeddings']:9.3f} {row['kNN router (k=50)']:7.3f}", flush=True
+        )
     return 0
 
 

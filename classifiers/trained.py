@@ -10,7 +10,8 @@ An artifact is a directory::
 Nothing is unpickled: loading parses JSON, verifies each file's sha256 against the metadata,
 then reads plain arrays. A tampered or truncated file is rejected before any array is used.
 
-Model (``model_kind`` "lr+domain/v2"), per model ``m`` with embedding ``e`` (L2-normalised):
+Model (``model_kind`` "lr+domain+knn/v3"; "lr+domain/v2" artifacts still load and predict as
+they did, without the last step), per model ``m`` with embedding ``e`` (L2-normalised):
 
 - ``p_lr[m] = sigmoid(e . W[m] + b[m])``: a strongly regularised logistic regression on the
   embedding, the *generic* part (it transfers to task families the data never had);
@@ -20,7 +21,17 @@ Model (``model_kind`` "lr+domain/v2"), per model ``m`` with embedding ``e`` (L2-
 - ``lam`` in [0, 1]: how close the prompt is to labeled training prompts, the mean cosine of its
   ``K`` nearest stored training prompts mapped linearly between two quantiles of the training
   prompts' own (leave-self-out) values;
-- ``q[m] = (1 - lam / 2) p_lr[m] + (lam / 2) p_dom[m]``.
+- ``q0[m] = (1 - lam / 2) p_lr[m] + (lam / 2) p_dom[m]``;
+- the nearest-neighbour correction (v3): the ``k`` most similar stored training prompts ``j``
+  (the same matrix product as ``lam``) carry their labels ``y[j, m]`` (uint8, 255 = no label) and
+  row weights ``w[j]``; each gets ``a_j = w[j] exp((s_j - hi) / (tau (hi - lo)))`` (``s_j`` its
+  cosine, ``lo``/``hi`` the gate's bounds; a stored copy of the prompt itself, cosine >= 0.9999,
+  weighs 0) and
+  ``q[m] = (A q0[m] + sum_j a_j y[j, m]) / (A + sum_j a_j [y[j, m] labeled])``:
+  the neighbours' own outcomes, shrunk toward ``q0`` by the prior strength ``A`` so that a few
+  distant neighbours move it little and many close ones a lot. ``k``, ``tau`` and ``A`` are
+  stored in the artifact (``knn_cfg``) and were chosen on development splits only
+  (``bench/routing_knn_select.py``).
 
 Why: a topic prior is most of the in-distribution gain but ranks whole unseen subject groups
 worse than the plain embedding regression (grouped CV, ``classifiers/training.py``), so the
@@ -55,8 +66,12 @@ from classifiers.features import FEATURE_VERSION, heuristic_difficulty, is_small
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MODEL_KIND = "lr+domain/v2"
-KNN_K = 10
+MODEL_KIND = "lr+domain+knn/v3"
+# Older kinds this code still reads (the learning loop keeps the previous artifact for rollback).
+READABLE_KINDS = ("lr+domain/v2", MODEL_KIND)
+KNN_K = 10  # neighbours whose mean cosine is the in-domain gate
+KNN_MISSING = 255  # knn_y code for "this stored prompt has no label for this model"
+SELF_COSINE = 0.9999  # at or above: the same text (float16 storage rounds a copy to ~0.99999)
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "default"
 PARAM_FILE = "params.npz"
 _REQUIRED_ARRAYS = (
@@ -69,6 +84,7 @@ _REQUIRED_ARRAYS = (
     "knn_emb",
     "knn_bounds",
 )
+_KNN_ARRAYS = ("knn_y", "knn_wt", "knn_cfg")  # v3: the correction's labels, row weights and constants
 
 
 class ArtifactError(RuntimeError):
@@ -116,6 +132,84 @@ class QualityModel:
             raise ArtifactError("parameter arrays have inconsistent shapes")
         self.dim = dim
         self.n_models = n_models
+        # Unit rows, float32, C-contiguous once at load: one gemv per request serves the gate and
+        # the correction (the file keeps float16 to stay small).
+        norms = np.linalg.norm(self.knn_emb, axis=1, keepdims=True)
+        self.knn_emb = np.ascontiguousarray(self.knn_emb / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+        self.knn_y: NDArray[np.uint8] | None = None
+        self.knn_wt: NDArray[np.float64] | None = None
+        self.knn_k, self.knn_tau, self.knn_prior = KNN_K, 1.0, 0.0
+        present = [k for k in _KNN_ARRAYS if k in arrays]
+        if present:
+            if len(present) != len(_KNN_ARRAYS):
+                raise ArtifactError(f"nearest-neighbour arrays incomplete: have {present}")
+            self.knn_y = np.ascontiguousarray(arrays["knn_y"], dtype=np.uint8)
+            self.knn_wt = np.asarray(arrays["knn_wt"], dtype=np.float64)
+            cfg = np.asarray(arrays["knn_cfg"], dtype=np.float64).ravel()
+            if (
+                self.knn_y.shape != (len(self.knn_emb), n_models)
+                or self.knn_wt.shape != (len(self.knn_emb),)
+                or len(cfg) != 3
+                or not np.all(np.isfinite(cfg))
+                or cfg[0] < 1
+                or cfg[1] <= 0
+                or cfg[2] < 0
+                or np.any(self.knn_wt < 0)
+            ):
+                raise ArtifactError("nearest-neighbour arrays have inconsistent shapes or values")
+            self.knn_k, self.knn_tau, self.knn_prior = int(cfg[0]), float(cfg[1]), float(cfg[2])
+
+    @property
+    def has_knn(self) -> bool:
+        return self.knn_y is not None
+
+    def neighbours(self, emb: NDArray[np.float32], k: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Cosines and indices of each row's ``k`` most similar stored prompts, most similar first."""
+        e = np.asarray(emb, dtype=np.float32)
+        norms = np.linalg.norm(e, axis=1, keepdims=True)
+        e = e / np.where(norms > 0, norms, 1.0)
+        sims = e @ self.knn_emb.T
+        k = min(max(k or self.knn_k, KNN_K), sims.shape[1])
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(sims.shape[1]), (len(e), 1))
+        top = np.take_along_axis(sims, idx, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        return np.take_along_axis(top, order, axis=1).astype(np.float64), np.take_along_axis(idx, order, axis=1)
+
+    def gate(self, top_sims: NDArray[np.float64]) -> NDArray[np.float64]:
+        """lam from sorted neighbour cosines: the mean of the best ``KNN_K`` between the two bounds."""
+        sim = top_sims[:, :KNN_K].mean(axis=1)
+        return np.clip((sim - self.ood_lo) / (self.ood_hi - self.ood_lo), 0.0, 1.0)
+
+    def knn_correct(
+        self,
+        q0: NDArray[np.float64],
+        top_sims: NDArray[np.float64],
+        top_idx: NDArray[np.int64],
+        k: int | None = None,
+        tau: float | None = None,
+        prior: float | None = None,
+    ) -> NDArray[np.float64]:
+        """Shrink ``q0`` toward the labels of the ``k`` nearest stored prompts (see the module doc).
+
+        ``k``/``tau``/``prior`` default to the artifact's; the development search passes others
+        to score many settings from one matrix product.
+        """
+        if self.knn_y is None or self.knn_wt is None:
+            return q0
+        k = self.knn_k if k is None else k
+        tau = self.knn_tau if tau is None else tau
+        prior = self.knn_prior if prior is None else prior
+        sims, idx = top_sims[:, :k], top_idx[:, :k]
+        a = self.knn_wt[idx] * np.exp((sims - self.ood_hi) / (tau * (self.ood_hi - self.ood_lo)))
+        # A stored copy of the prompt itself is left out: scoring training prompts (the learning
+        # loop calibrates its threshold on them) must see what an unseen prompt would, not its own label.
+        a = np.where(sims >= SELF_COSINE, 0.0, a)
+        codes = self.knn_y[idx]  # (n, k, models)
+        have = codes != KNN_MISSING
+        y = np.where(have, codes.astype(np.float64) / (KNN_MISSING - 1), 0.0)
+        num = np.einsum("nk,nkm->nm", a, y)
+        den = np.einsum("nk,nkm->nm", a, have.astype(np.float64))
+        return (prior * q0 + num) / np.maximum(prior + den, 1e-12)
 
     def generic_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
         """The generic part alone: the plain embedding regression."""
@@ -127,25 +221,37 @@ class QualityModel:
 
     def ood_weight(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
         """1 for prompts like the labeled training prompts, falling to 0 for unlike ones."""
-        sim = knn_similarity(np.asarray(emb, dtype=np.float32), self.knn_emb)
-        return np.clip((sim - self.ood_lo) / (self.ood_hi - self.ood_lo), 0.0, 1.0).astype(np.float64)
+        return self.gate(self.neighbours(emb, KNN_K)[0])
 
     def prior_quality(self, difficulty: Sequence[float]) -> NDArray[np.float64]:
         h = np.asarray(difficulty, dtype=np.float64)[:, None]
         return np.clip(1.0 - (1.0 - self.base_rate[None, :]) * 2.0 * h, 0.0, 1.0)
 
-    def quality(self, emb: NDArray[np.float32], texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """(quality per model, OOD weight lam) for a batch."""
-        lam = self.ood_weight(emb)
+    def base_quality(
+        self, emb: NDArray[np.float32], texts: Sequence[str], top_sims: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        """(the v2 blend q0, lam, small-talk mask): everything before the neighbour correction."""
+        lam = self.gate(top_sims)
         # Static embeddings of a greeting can sit close to some topic centroid ("hi, how are
         # you?" ~ formal_logic at cos 0.73), so small talk is taken out of domain by rule.
         talk = np.array([is_small_talk(t) for t in texts], dtype=bool)
         lam = np.where(talk, 0.0, lam)
         q = (1.0 - lam[:, None] / 2.0) * self.generic_quality(emb) + (lam[:, None] / 2.0) * self.subject_quality(emb)
+        return q, lam, talk
+
+    def finish(self, q: NDArray[np.float64], texts: Sequence[str], talk: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """Small talk is answered by rule, whatever its neighbours say."""
         if np.any(talk):
             prior = self.prior_quality([heuristic_difficulty(t) for t in texts])
             q = np.where(talk[:, None], prior, q)
-        return q, lam
+        return q
+
+    def quality(self, emb: NDArray[np.float32], texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(quality per model, OOD weight lam) for a batch."""
+        top_sims, top_idx = self.neighbours(emb)
+        q, lam, talk = self.base_quality(emb, texts, top_sims)
+        q = self.knn_correct(q, top_sims, top_idx)
+        return self.finish(q, texts, talk), lam
 
 
 def knn_similarity(emb: NDArray[np.float32], stored: NDArray[np.float32], k: int = KNN_K) -> NDArray[np.float64]:
@@ -240,7 +346,7 @@ def save_artifact(out_dir: Path, arrays: dict[str, NDArray[Any]], metadata: dict
     np.savez_compressed(params, **{k: np.asarray(v) for k, v in arrays.items()})
     meta = dict(metadata)
     meta["format_version"] = FORMAT_VERSION
-    meta["model_kind"] = MODEL_KIND
+    meta["model_kind"] = MODEL_KIND if all(k in arrays for k in _KNN_ARRAYS) else "lr+domain/v2"
     meta["files"] = {PARAM_FILE: sha256_file(params)}
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out_dir
@@ -256,10 +362,10 @@ def load_artifact(path: str | Path, embedder: Embedder | None = None) -> Trained
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"unreadable metadata.json in {directory}: {exc}") from exc
-    if meta.get("format_version") != FORMAT_VERSION or meta.get("model_kind") != MODEL_KIND:
+    if meta.get("format_version") != FORMAT_VERSION or meta.get("model_kind") not in READABLE_KINDS:
         raise ArtifactError(
             f"unsupported artifact {meta.get('model_kind')!r} v{meta.get('format_version')!r}"
-            f" (this code reads {MODEL_KIND!r} v{FORMAT_VERSION})"
+            f" (this code reads {', '.join(READABLE_KINDS)} v{FORMAT_VERSION})"
         )
     if meta.get("feature_version") != FEATURE_VERSION:
         raise ArtifactError(f"feature version {meta.get('feature_version')!r} != {FEATURE_VERSION!r}; retrain")
@@ -292,7 +398,10 @@ def load_artifact(path: str | Path, embedder: Embedder | None = None) -> Trained
         raise ArtifactError(f"cannot read {params}: {exc}") from exc
     if embedder is not None and embedder.spec != spec:
         raise ArtifactError(f"embedder {embedder.name} does not match the artifact's {spec.name}")
-    return TrainedClassifier(QualityModel(arrays), meta, embedder=embedder)
+    model = QualityModel(arrays)
+    if model.has_knn != (meta["model_kind"] == MODEL_KIND):
+        raise ArtifactError(f"{meta['model_kind']!r} artifact with{'' if model.has_knn else 'out'} neighbour labels")
+    return TrainedClassifier(model, meta, embedder=embedder)
 
 
 def load_default_classifier(path: str | Path | None = None) -> Classifier:
