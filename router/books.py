@@ -5,6 +5,7 @@ in the metrics, once, however the request ended; and its x-switchyard-* headers,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -87,6 +88,7 @@ class RequestBooks:
     row: LedgerRow | None = None
     closed: bool = False
     out: dict[str, str] = field(default_factory=dict)  # the headers, one dict for the answer and any error
+    remembering: asyncio.Task[None] | None = None  # an agent step's conversation state being written (router/planning.py)
     _embedding: Any = None
     _embedded: bool = False
 
@@ -104,6 +106,13 @@ class RequestBooks:
             return self._embedding
 
         return get
+
+    async def remembered(self) -> None:
+        """Wait until the agent step's conversation state is written (or given up on: Conversations bounds
+        the wait and never raises for the database). Called before any of the answer leaves."""
+        task, self.remembering = self.remembering, None
+        if task is not None:
+            await asyncio.shield(task)  # a client that leaves cancels its request, not another step's state write
 
     def answer_from(self, tier: str, model: str) -> None:
         self.answered, self.answered_model = tier, model
@@ -162,6 +171,7 @@ class RequestBooks:
             return await self._close(gateway, outcome)
 
     async def _close(self, gateway: Gateway, outcome: Outcome | None) -> Decimal:
+        await self.remembered()
         if outcome is None:
             await self._release(gateway)
             return Decimal(0)

@@ -105,6 +105,7 @@ async def _chat(request: Request, gateway: Gateway, books: RequestBooks) -> Resp
                 await gateway.tenancy.admit(identity, 0)
                 return audit.after_hit(gateway, books, hit, await serve_hit(gateway, books, hit))  # maybe re-asked once sent
     route = await plan(gateway, chat, identity, books.conversation)
+    books.remembering = route.remembering
     decision = books.decision = route.decision
     books.headers()
     await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))

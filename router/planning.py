@@ -7,6 +7,7 @@ refuses; or what the classifier and the policy's thresholds pick (or the pinned 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ class Plan:
     decision: Decision  # the tier asked first
     stages: tuple[Decision, ...]  # every tier the request may be answered by in turn (a cascade), else (decision,)
     downgraded: str | None = None  # the budget that is nearly spent, when the plan is a downgrade
+    # An agent step's tier on its way to the database, written while the engine works: the request's books
+    # wait for it before any of the answer leaves (RequestBooks.remembered), so the next step finds it anywhere.
+    remembering: asyncio.Task[None] | None = None
 
     @property
     def cascaded(self) -> bool:
@@ -49,13 +53,16 @@ async def plan(gateway: Gateway, chat: ChatRequest, identity: Identity, conversa
         gateway.metrics.decisions.labels(tiers[0]).inc()
         return Plan(first, stages)
     decision = await gateway.decide(chat, cheapest_only=downgrade, need=need)
+    remembering = None
     if conversation is not None and not decision.pinned and tracked(chat):
         here = step(chat)
         last = await gateway.conversations.last(identity.tenant, conversation, here)
         decision = _agent_step(gateway, chat, need, last.tier if last else None, decision, downgrade)
-        await gateway.conversations.remember(identity.tenant, conversation, State(decision.tier, here, mid_chain(chat)))
+        # Not awaited here: the write (a database commit, ms) overlaps the engine call instead of preceding it.
+        remembering = asyncio.get_running_loop().create_task(
+            gateway.conversations.remember(identity.tenant, conversation, State(decision.tier, here, mid_chain(chat))))
     decision = dataclasses.replace(decision, needs=need)  # its fallbacks are held to what the request needs
-    return Plan(decision, (decision,), downgrade)
+    return Plan(decision, (decision,), downgrade, remembering)
 
 
 def _agent_step(gateway: Gateway, chat: ChatRequest, need: Needs, prior: str | None, decision: Decision,

@@ -323,3 +323,53 @@ cache: {exact: false, semantic: false}
     (row,) = rows
     assert row["status"] == "cancelled" and row["cost_nanousd"] > 0
     assert spent == row["cost_nanousd"] and reserved == 0
+
+
+def test_an_agent_steps_state_is_written_while_the_engine_works_and_before_the_answer(tmp_path: Path) -> None:
+    # plan() leaves the conversation write running (it overlaps the engine call); the books do not close,
+    # so no answer leaves, until it is in the database, where the next step may read it from any replica.
+    # The write is held back by a real SQLite lock the test takes, shorter than the state's 0.5 s timeout.
+    import sqlite3
+
+    from router.conversations import conversation_id
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url)
+    policy = load_policy_text("""
+version: 1
+name: books-agent-step
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1, output_per_mtok: 2}}
+routing: {classifier: rules, thresholds: {echo: 0.0}}
+cache: {exact: false, semantic: false}
+""")
+    tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
+    chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "fix the bug"}], "tools": [tool]})
+
+    async def run() -> tuple[bool, bool, int]:
+        gateway = Gateway(policy, ledger=Ledger(url))
+        await gateway.start()
+        lock = sqlite3.connect(f"{tmp_path}/ledger.db", isolation_level=None)
+        try:
+            identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
+            books = RequestBooks(request_id=uuid.uuid4().hex, started=time.perf_counter())
+            books.identity, books.tenant, books.chat = identity, identity.tenant, chat
+            books.conversation = conversation_id(chat, identity.tenant, None)
+            lock.execute("BEGIN IMMEDIATE")  # the conversation upsert now waits for this writer
+            route = await plan(gateway, chat, identity, books.conversation)
+            books.remembering, books.decision = route.remembering, route.decision
+            closing = asyncio.create_task(books.close(gateway, Outcome(tier="echo", usage={"prompt_tokens": 1, "completion_tokens": 1})))
+            await asyncio.sleep(0.2)
+            waited = not closing.done()
+            lock.execute("COMMIT")
+            await closing
+            stored = lock.execute("SELECT count(*) FROM conversations WHERE conversation_id = ?", (books.conversation,)).fetchone()[0]
+            failed = sum(s.value for m in gateway.conversations.errors.collect() for s in m.samples if s.name.endswith("_total"))
+            return route.remembering is not None, waited, stored + 100 * int(failed)
+        finally:
+            lock.close()
+            await gateway.aclose()
+
+    planned, waited, stored = asyncio.run(run())
+    assert planned and waited
+    assert stored == 1  # written once, and not given up on
