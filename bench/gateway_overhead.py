@@ -240,7 +240,9 @@ def main() -> None:
     parser.add_argument(
         "--only-default", action="store_true", help="measure the default configurations, the minimal one and the direct upstream only"
     )
+    parser.add_argument("--no-semantic", action="store_true", help="leave out the 'default, semantic on' gateway")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]  # the machine's other work skews wall-clock figures: printed with them
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -277,7 +279,8 @@ def main() -> None:
         )
     defaults: dict[str, tuple[Process, Path, str]] = {}
     base_script = distinct_prompts_script(work)
-    for name, cache in (("switchyard default", ""), ("default, semantic on", "cache: {semantic: true}\n")):
+    configurations = [("switchyard default", ""), ("default, semantic on", "cache: {semantic: true}\n")]
+    for name, cache in configurations[: 1 if args.no_semantic else 2]:
         tag = "semantic" if cache else "default"
         dpolicy = work / f"policy-{tag}.yaml"
         dpolicy.write_text(DEFAULT_POLICY.format(upstream=upstream.url, cache=cache))
@@ -382,7 +385,8 @@ def main() -> None:
     direct = {r.concurrency: r for r in results if r.target == "direct upstream"}
     print(
         f"\nGateway overhead, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, wrk -t1, "
-        f"{args.duration}s x {args.repeats} runs per cell (medians); load average at the end {os.getloadavg()[0]:.1f}"
+        f"{args.duration}s x {args.repeats} runs per cell (medians); "
+        f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
     print(f"routing on uses classifier: {routing_note['classifier']}")
     for name, classifier in default_classifiers.items():
@@ -416,7 +420,7 @@ def main() -> None:
             print(f"concurrency {c}: switchyard/litellm-proxy req/s ratio {ours.rps / theirs.rps:.2f}")
     print(
         f"\nreproduce: .venv/bin/python bench/gateway_overhead.py --duration {args.duration} --repeats {args.repeats} "
-        f"--concurrency {args.concurrency}{' --only-default' if args.only_default else ''}"
+        f"--concurrency {args.concurrency}{' --only-default' if args.only_default else ''}{' --no-semantic' if args.no_semantic else ''}"
     )
 
 
