@@ -32,7 +32,8 @@ one prompt token at a time, see ``N_BATCH``; ~40 minutes on the shared 2 cores a
     nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier smollm2-135m --samples 5 --shard 0/2 --out /tmp/s0.jsonl
     nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier gemma3-270m --shard 0/3 --out /tmp/g0.jsonl
     (... the other shards ...)
-    .venv/bin/python -m bench.routing_label --family 3 --merge /tmp/s?.jsonl /tmp/g?.jsonl
+    .venv/bin/python -m bench.routing_label --family 3 --merge /tmp/s?.jsonl /tmp/g?.jsonl \\
+        --tiers smollm2-135m smollm2-135m-sc5 gemma3-270m
 """
 
 from __future__ import annotations
@@ -143,12 +144,15 @@ def vote(texts: list[str], task: Task) -> str:
     return next(t for t, k in zip(texts, keys, strict=True) if k is not None and counts[k] == best)
 
 
-def merge(parts: list[Path], out: Path, family: str = "1") -> None:
+def merge(parts: list[Path], out: Path, family: str = "1", only: tuple[str, ...] = ()) -> None:
+    """``only``: keep these tiers' answers alone (a tier tried on a few tasks would otherwise
+    narrow the file to those tasks)."""
     answers: dict[str, dict[str, dict[str, Any]]] = {}
     for part in parts:
         for line in part.open():
             row = json.loads(line)
-            answers.setdefault(row["id"], {})[row["tier"]] = row
+            if not only or row["tier"] in only:
+                answers.setdefault(row["id"], {})[row["tier"]] = row
     tiers = sorted({t for per in answers.values() for t in per})
     rows = 0
     with out.open("w", encoding="utf-8") as fh:
@@ -194,9 +198,10 @@ def main() -> int:
     parser.add_argument("--merge", nargs="+", type=Path, metavar="PART")
     parser.add_argument("--family", choices=tuple(GENERATORS), default="1", help="1: the 528-task family; 3: the larger one (generate3)")
     parser.add_argument("--samples", type=int, default=1, help="also write the self-consistency tier over this many answers")
+    parser.add_argument("--tiers", nargs="*", default=[], help="merge: only these tiers")
     args = parser.parse_args()
     if args.merge:
-        merge(args.merge, args.out or GENERATORS[args.family][2], args.family)
+        merge(args.merge, args.out or GENERATORS[args.family][2], args.family, tuple(args.tiers))
         return 0
     if not (args.tier and args.out):
         parser.error("--tier and --out (or --merge)")

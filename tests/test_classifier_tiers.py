@@ -64,3 +64,49 @@ def test_quality_target_over_three_tiers_uses_the_middle_tier() -> None:
     assert 0.1 < float(np.mean(chosen == 1)) < 0.7
     # Those requests are ones the middle tier really answers at about the target rate.
     assert truth[2000:][chosen == 1, 1].mean() > target - 0.1
+
+
+# --- bench/routing_three_tiers.py: the pieces its quality-vs-cost table is made of ------------
+
+
+def test_policy_decision_routes_to_the_cheapest_tier_meeting_the_target() -> None:
+    """The benchmark routes through policies.decide with tiers priced by measured cost: the
+    cheapest tier predicted to meet the target, else the best predicted (cheaper on a tie)."""
+    from bench.routing_three_tiers import policy_for, route_by_target
+
+    tiers = ["mid", "cheap", "top"]  # listed out of cost order: the prices must order them
+    policy = policy_for(tiers, np.array([2.0, 1.0, 3.0]))
+    q = np.array(
+        [
+            [0.75, 0.20, 0.90],  # cheap misses 0.7, mid meets it
+            [0.10, 0.80, 0.95],  # cheap meets it
+            [0.30, 0.20, 0.60],  # none meets it: the best predicted, top
+            [0.50, 0.50, 0.40],  # none meets it, mid and cheap tie: the cheaper
+        ]
+    )
+    assert [tiers[i] for i in route_by_target(policy, q, tiers, 0.7)] == ["mid", "cheap", "top", "cheap"]
+    assert [tiers[i] for i in route_by_target(policy, q, tiers, 0.05)] == ["cheap"] * 4
+
+
+def test_random_hull_and_budget_curve() -> None:
+    from bench.routing_three_tiers import curve_at, hull_quality
+
+    fixed = [(1.0, 0.2), (2.0, 0.3), (3.0, 0.6)]  # the middle tier lies under the cheap-top chord
+    assert hull_quality(1.0, fixed) == 0.2
+    assert abs(hull_quality(2.0, fixed) - 0.4) < 1e-12  # half cheap, half top beats the mid tier
+    assert abs(hull_quality(2.5, fixed) - 0.5) < 1e-12
+    assert hull_quality(5.0, fixed) == 0.6
+    points = [(1.2, 0.25), (1.8, 0.45), (2.6, 0.40)]
+    assert curve_at(points, 2.0) == 0.45 and curve_at(points, 1.5) == 0.25 and np.isnan(curve_at(points, 1.0))
+
+
+def test_knn_quality_averages_the_nearest_rows_labeled_for_each_tier() -> None:
+    from bench.routing_three_tiers import knn_quality
+
+    emb = np.eye(4, dtype=np.float32)
+    y = np.array([[1.0, np.nan], [0.0, 1.0], [1.0, 0.0], [0.0, np.nan]])
+    probe = np.array([[0.9, 0.1, 0.0, 0.0]], dtype=np.float32)
+    probe /= np.linalg.norm(probe)
+    out = knn_quality(emb, y, probe, k=2)
+    assert out[0, 0] == 0.5  # rows 0 and 1
+    assert out[0, 1] == 0.5  # tier 1 is labeled on rows 1 and 2 only: both taken
