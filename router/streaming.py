@@ -175,7 +175,11 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
         tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, books.tenant))
     except ClientDisconnected:
         return await abandoned(gateway, books)
-    await books.remembered()  # before the first byte: the next step may start as soon as this one's answer does
+    try:
+        await books.remembered()  # before the first byte: the next step may start as soon as this one's answer does
+    except BaseException:
+        await stream.aclose()  # cancelled meanwhile: the upstream stream already opened is not left open
+        raise
     served = gateway.policy.tiers[tier]
     total_s = served.timeouts.total_s
     deadline = opened + total_s if total_s is not None else None

@@ -373,3 +373,50 @@ cache: {exact: false, semantic: false}
     planned, waited, stored = asyncio.run(run())
     assert planned and waited
     assert stored == 1  # written once, and not given up on
+
+
+def test_a_streamed_agent_step_does_not_answer_before_its_state_is_written(tmp_path: Path) -> None:
+    # A streamed step waits for its conversation write too (the pipeline waits before the first byte; the
+    # test's client reads whole responses, so it sees the answer held back): a real SQLite lock held by
+    # the test keeps the write, and so the answer, back until it is released.
+    import sqlite3
+
+    import httpx
+
+    from router.app import create_app
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url)
+    policy = load_policy_text("""
+version: 1
+name: books-agent-stream
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1, output_per_mtok: 2}}
+routing: {classifier: rules, thresholds: {echo: 0.0}}
+cache: {exact: false, semantic: false}
+""")
+    tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "fix the bug"}], "tools": [tool]}
+
+    async def run() -> tuple[bool, int, str, int]:
+        gateway = Gateway(policy, ledger=Ledger(url))
+        await gateway.start()
+        lock = sqlite3.connect(f"{tmp_path}/ledger.db", isolation_level=None)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(gateway)), base_url="http://gw") as client:
+                lock.execute("BEGIN IMMEDIATE")
+                auth = {"authorization": f"Bearer {key['key']}"}
+                asked = asyncio.create_task(client.post("/v1/chat/completions", json=body, headers=auth))
+                await asyncio.sleep(0.2)
+                waited = not asked.done()
+                lock.execute("COMMIT")
+                response = await asked
+            stored = lock.execute("SELECT count(*) FROM conversations").fetchone()[0]
+            return waited, response.status_code, response.text, stored
+        finally:
+            lock.close()
+            await gateway.aclose()
+
+    waited, status, text, stored = asyncio.run(run())
+    assert waited and status == 200 and text.rstrip().endswith("data: [DONE]")
+    assert stored == 1
