@@ -67,7 +67,9 @@ KNN_STORE = 6000  # neighbours kept in the artifact (float16: ~3 MB at 256 dims)
 KNN_QUANTILES = (0.6, 0.98)  # of the training rows' own neighbour similarity: lam 0 below, 1 above (--dev runs)
 # The neighbour correction's (k, tau, prior strength A), classifiers/trained.py: chosen by
 # bench/routing_knn_select.py on development splits only (MMLU dev groups, the generated family's dev types).
-KNN_CORRECTION = (50, 1.0, 10.0)
+# Chosen 2026-12-01 by its rule (largest worst-case margin over the kNN router across five dev
+# figures, in-distribution not below v2's); storing 12,000 instead of 6,000 was not compared.
+KNN_CORRECTION = (10, 2.0, 30.0)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default classifier artifact from the shared MMLU routing data.
-# Deterministic given the data and the static embedding table; ~5 minutes on 2 busy cores.
+# Deterministic given the data and the static embedding table; ~12 minutes on 2 busy cores.
 # Usage: scripts/train_default_classifier.sh [DATA_JSONL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
