@@ -1,6 +1,6 @@
 """Choose the nearest-neighbour correction's constants (k, tau, A) on development splits only.
 
-Reproduce (about 10 minutes on 2 busy cores; embeddings cached in /tmp)::
+Reproduce (about 25 minutes on the 2 busy cores, 15 fits; embeddings cached in /tmp)::
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_knn_select
 

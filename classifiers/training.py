@@ -1,6 +1,6 @@
 """Train the quality classifier on labeled traffic, cross-validate it, write a versioned artifact.
 
-Reproduce the shipped default artifact (about 1-2 minutes on 2 cores)::
+Reproduce the shipped default artifact (about 11 minutes on the 2 busy cores, CV included)::
 
     HF_HUB_OFFLINE=1 python -m classifiers.training \\
         ../shared/data/routing/mmlu-train.jsonl classifiers/artifacts/default
