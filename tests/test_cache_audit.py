@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from policies.loader import load_policy_text
 from policies.schema import CacheSettings
 from router.app import create_app
-from router.cache.audit import SHORT_ANSWER_CHARS, Auditor, compare, normalise, upper_bound
+from router.cache.audit import SHORT_ANSWER_WORDS, Auditor, compare, normalise, upper_bound
 from router.cache.calibration import clopper_pearson_upper
 from router.cli import app as cli
 from router.gateway import Gateway
@@ -301,8 +301,12 @@ def test_compare_is_exact_at_temperature_zero_and_conservative_for_sampled_text(
     assert compare(choice("Paris."), choice("The capital is Paris."), False)[0] == "inconclusive"
     assert compare(choice("It boils at 100 degrees."), choice("It boils at 78 degrees."), False) == ("disagree", "numbers")
     assert compare(choice("Yes, it is safe."), choice("No, it is not safe."), False)[0] == "disagree"
-    long_a, long_b = "word " * (SHORT_ANSWER_CHARS // 4), "term " * (SHORT_ANSWER_CHARS // 4) + "7"
-    assert compare(choice(long_a), choice(long_b), False)[0] == "inconclusive"
+    long_a = "It boils at 100 degrees at sea level, which is " + "the usual figure " * SHORT_ANSWER_WORDS
+    long_b = "It boils at 78 degrees at sea level, which is " + "the usual figure " * SHORT_ANSWER_WORDS
+    assert compare(choice(long_a), choice(long_b), False)[0] == "inconclusive"  # past one line: sampled chatter
+    assert compare(choice(long_a), choice(long_b), True)[0] == "disagree"
+    # Names mentioned in passing decide nothing in sampled answers (they flagged right hits in a real model's answers).
+    assert compare(choice("Paris, in France."), choice("It is Paris."), False)[0] == "inconclusive"
     # Structure decides whatever the sampling: tool calls (arguments as JSON), refusals, JSON answers.
     same = compare(choice(calls=[("get_weather", '{"city": "Paris", "unit": "c"}')]),
                    choice(calls=[("get_weather", '{"unit":"c","city":"Paris"}')]), False)
