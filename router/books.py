@@ -111,8 +111,12 @@ class RequestBooks:
         """Wait until the agent step's conversation state is written (or given up on: Conversations bounds
         the wait and never raises for the database). Called before any of the answer leaves."""
         task, self.remembering = self.remembering, None
-        if task is not None:
+        if task is None:
+            return
+        try:
             await asyncio.shield(task)  # a client that leaves cancels its request, not another step's state write
+        except Exception:
+            log.exception("conversation state write failed", extra={"request_id": self.request_id})
 
     def answer_from(self, tier: str, model: str) -> None:
         self.answered, self.answered_model = tier, model

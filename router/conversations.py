@@ -207,10 +207,10 @@ class Conversations:
         if time.monotonic() < self._paused_until or self._in_flight >= MAX_IN_FLIGHT:
             self.errors.labels(op).inc()
             return FAILED
-        self._in_flight += 1
-        future = asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
-        future.add_done_callback(self._finished)
         try:
+            future = asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+            self._in_flight += 1
+            future.add_done_callback(self._finished)
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever the database did, the step is routed without it
             self.errors.labels(op).inc()

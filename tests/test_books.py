@@ -26,6 +26,7 @@ from router.books import Outcome, RequestBooks
 from router.cache.entries import CachedAnswer
 from router.cascade import Stage
 from router.cli import app as cli
+from router.conversations import State
 from router.gateway import Gateway
 from router.ledger import Ledger
 from router.planning import plan
@@ -420,3 +421,49 @@ cache: {exact: false, semantic: false}
     waited, status, text, stored = asyncio.run(run())
     assert waited and status == 200 and text.rstrip().endswith("data: [DONE]")
     assert stored == 1
+
+
+def test_a_failed_state_write_still_settles_and_records_the_answered_request(tmp_path: Path) -> None:
+    """The state write overlaps the engine call, so its failure surfaces in close(): it must not cost the
+    paid answer its ledger row or leave its hold unsettled (found by a review: a shut-down executor, as at
+    shutdown with requests in flight, made close() raise before anything was recorded)."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    key = create_key(url)
+    policy = load_policy_text("""
+version: 1
+name: books-state-write-fails
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1000, output_per_mtok: 2000}}
+routing: {classifier: rules}
+cache: {exact: false, semantic: false}
+""")
+
+    async def broken_write() -> None:
+        raise RuntimeError("the database went away")
+
+    async def run() -> list[tuple[int, int, int]]:
+        gateway = Gateway(policy, ledger=Ledger(url))
+        await gateway.start()
+        try:
+            identity = await gateway.tenancy.identify(f"Bearer {key['key']}")
+            seen = []
+            for how in ("executor shut down", "write raised"):
+                books = await holding_books(gateway, identity)
+                if how == "executor shut down":
+                    gateway.conversations._threads.shutdown(wait=False)  # what Conversations.close() does
+                    write = gateway.conversations.remember(identity.tenant, "c1", State("echo", 1, False))
+                else:
+                    write = broken_write()
+                books.remembering = asyncio.get_running_loop().create_task(write)
+                await books.close(gateway, Outcome(tier="echo", usage={"prompt_tokens": 100, "completion_tokens": 10}, text="x"))
+                await books.close(gateway, None)  # what an error path would do next: nothing more
+                assert gateway.ledger.flush()
+                rows = [r for r in gateway.ledger.rows() if r["request_id"] == books.request_id]
+                (bucket,) = gateway.tenancy.budgets.buckets([b for b in gateway.tenancy.budgets.all() if b.scope == "key"])
+                spent, reserved = await gateway.tenancy.quota.usage(bucket)
+                seen.append((len(rows), int(spent > 0), reserved))
+            return seen
+        finally:
+            await gateway.aclose()
+
+    assert asyncio.run(run()) == [(1, 1, 0), (1, 1, 0)]
