@@ -518,7 +518,9 @@ class Embedder:
         is tokenised on this thread: encode_batch* hand even a single text to tokenizers' thread
         pool, whose threads sleep between requests, unless the process runs it serially
         (limit_tokenizer_threads, as the gateway does)."""
-        jobs = [(self._ascii_tokenizer, _ascii_normalise(t)) if t.isascii() else (self._tokenizer, t) for t in texts]
+        # A "[" may open a special token ([MASK], [SEP] ...), which the tokenizer matches in the raw text
+        # before normalising: such texts take the tokenizer's own path.
+        jobs = [(self._ascii_tokenizer, _ascii_normalise(t)) if t.isascii() and "[" not in t else (self._tokenizer, t) for t in texts]
         if len(jobs) == 1:
             tokenizer, text = jobs[0]
             return [(tokenizer.encode_batch_fast([text])[0] if _serial_tokenizer else tokenizer.encode(text)).ids]

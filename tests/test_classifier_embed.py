@@ -150,6 +150,8 @@ def test_ascii_fast_path_gives_the_tokenizers_ids(embedder: Embedder, monkeypatc
     rng = random.Random(7)
     alphabet = [chr(c) for c in range(128)]
     texts = [*TEXTS, "".join(alphabet), "A\tB\nC\rD\x0bE\x0cF\x1cG\x7fH\x00I  J", "Don't STOP: x=3.5e-2; [a](b) {c} <d> ~e~"]
+    # Special tokens the tokenizer matches in the raw text, before it normalises (a review found these).
+    texts += ["[MASK] is here", "say [CLS] and [SEP]", "[UNK]", "[PAD] x", "The capital of France is [MASK].", "[mask] [Mask]"]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(300)]
     mixed = [*alphabet[32:], "\u00e9", "\u00c9", "\u6570", "\u00a0", "\u2003"]  # not ASCII: the tokenizer's own normaliser
     texts += ["".join(rng.choice(mixed) for _ in range(80)) for _ in range(100)]
