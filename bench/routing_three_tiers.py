@@ -1,9 +1,12 @@
 """Quality vs cost over three real tiers, the third added with a handful of labels (issue #14).
 
-Reproduce (after ``bench/routing_label.py --family 3`` wrote the labels; ~10-20 minutes on 2 busy cores)::
+Reproduce (after ``bench/routing_label.py --family 3`` wrote the labels)::
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_three_tiers               # report types
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_three_tiers --split dev   # development
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_three_tiers --part three --split report all dev --seeds 2
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.routing_three_tiers --part curve --seeds 2
+
+(The first ~3 minutes on a quiet 2-core machine, the second ~5; every setting, labels 300 / 30,
+3 folds, weight 3, the target grid, was fixed before the report types' figures were printed.)
 
 Data: the shipped MMLU file and the larger generated family (``routing_tasks.generate3``:
 1,730 tasks of 20 types, exact references) answered by local models,
@@ -63,7 +66,8 @@ from policies.schema import Policy  # noqa: E402
 TASKS3 = ROOT / "bench/data/routing_tasks3-labeled.jsonl"
 PARAMS = {"smollm2-135m": 135e6, "gemma3-270m": 268e6}  # the cost proxy's weights (parameter counts)
 TOP = "smollm2-135m-sc5"
-TARGETS = tuple(round(t, 2) for t in np.arange(0.05, 1.0, 0.05))
+# 0: every request to the cheapest tier; 1: none meets it, so each goes to its best predicted tier.
+TARGETS = tuple(round(t, 2) for t in np.arange(0.0, 1.0001, 0.05))
 KNN_K = 50
 
 
@@ -141,6 +145,17 @@ def hull_quality(cost: float, fixed: list[tuple[float, float]]) -> float:
     return best
 
 
+def seed_mean_points(per: list[tuple[float, float, float, list[float]]], seeds: int) -> list[tuple[float, float]]:
+    """One operating point per target, its cost and quality averaged over the seeds (not the best seed's).
+
+    ``per`` holds (target, cost, quality, shares) for every target, seed after seed."""
+    k = len(per) // seeds
+    return [
+        (float(np.mean([per[s * k + i][1] for s in range(seeds)])), float(np.mean([per[s * k + i][2] for s in range(seeds)])))
+        for i in range(k)
+    ]
+
+
 def curve_at(points: list[tuple[float, float]], cost: float) -> float:
     """A router's quality at a cost budget: the best of its operating points that cost no more."""
     ok = [q for c, q in points if c <= cost + 1e-12]
@@ -197,7 +212,7 @@ def crossfit_three(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=("report", "dev", "all"), default="report")
+    parser.add_argument("--split", choices=("report", "dev", "all"), nargs="+", default=["report"])
     parser.add_argument("--tasks", type=Path, default=TASKS3)
     parser.add_argument("--top", default=TOP, help="the dearest tier's column in the labeled file")
     parser.add_argument("--labels", type=int, default=300, help="family labels (well-labeled tiers) in each fold's training")
@@ -205,9 +220,20 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--weight", type=float, default=3.0)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--no-curve", action="store_true")
+    parser.add_argument("--part", choices=("three", "curve", "both"), default="both", help="the 3-tier table, the 2-tier curve, or both")
+    parser.add_argument("--curve-counts", type=int, nargs="+", default=list(CURVE), help="labels of the family per curve point")
+    parser.add_argument("--curve-extra", type=Path, nargs="*", default=[],
+                        help="more labeled rows of the same two tiers for the curve (e.g. the 528-row family): a bigger pool")
     args = parser.parse_args()
 
+    if args.part in ("three", "both"):
+        three_tiers(args)
+    if args.part in ("curve", "both"):
+        curve(args)
+    return 0
+
+
+def three_tiers(args: argparse.Namespace) -> None:
     fam = read_labeled(args.tasks)
     ids = fam.ids
     new_tier = args.top
@@ -222,76 +248,85 @@ def main() -> int:
     col = {lo: data.models.index(weak), hi: data.models.index(strong), new_tier: len(data.models) - 1}
     cols = [col[t] for t in tiers]
     emb = embeddings(data)
-    want = np.array([args.split in (sp, "all") for sp in splits])
-    n_want = int(want.sum())
     costs = row_costs(args.tasks, ids, tiers)
-    mean_cost = costs.mean(axis=0)
-    unit = mean_cost[0]
-    policy = policy_for(tiers, mean_cost / unit)
     dense = [t for t in tiers if t != new_tier]
-    policy2 = policy_for(dense, np.array([mean_cost[tiers.index(t)] for t in dense]) / unit)
     y = data.scores[fam_rows][:, cols]
+    # The fits do not depend on the split reported: every family row is scored out of fold.
+    runs = [crossfit_three(data, emb, mmlu_rows, fam_rows, args.labels, args.top_labels, args.folds, args.weight, seed)
+            for seed in range(args.seeds)]
+    for split in args.split:
+        want = np.array([split in (sp, "all") for sp in splits])
+        n_want = int(want.sum())
+        mean_cost = costs[want].mean(axis=0)
+        unit = mean_cost[0]  # the cheapest tier's mean cost on these rows is 1
+        policy = policy_for(tiers, mean_cost / unit)
+        policy2 = policy_for(dense, np.array([mean_cost[tiers.index(t)] for t in dense]) / unit)
+        print(f"\n# three tiers on the generated family, {split} types (n={n_want} of {len(fam_rows)}), {args.folds}-fold out of fold,"
+              f" {args.labels} family labels per fold ({args.top_labels} with {new_tier}'s score), {args.seeds} seed(s)")
+        print("tiers, cheapest first (cost = params x tokens, relative to the cheapest):")
+        for j, t in enumerate(tiers):
+            print(f"  {t:22s} cost {mean_cost[j] / unit:5.2f}  quality {y[want, j].mean():.3f}"
+                  + ("  <- the new tier, few labels" if t == new_tier else ""))
+        names = ("router", "kNN router (k=50)", "router, 2 tiers (without the new one)")
+        rows: dict[str, list[tuple[float, float, float, list[float]]]] = {n: [] for n in names}
+        sel = np.arange(n_want)
+        for seed, (q_r, q_k, fits) in enumerate(runs):
+            if seed == 0:
+                pred = q_r[want][:, cols].mean(axis=0)
+                print("predicted mean quality per tier (out of fold) vs actual: "
+                      + ", ".join(f"{t} {pred[j]:.3f} vs {y[want, j].mean():.3f}" for j, t in enumerate(tiers))
+                      + f"; {new_tier} from {int(fits[0]['top_labels'])} labels per fold")
+            for name, q, pol, use in ((names[0], q_r, policy, tiers), (names[1], q_k, policy, tiers), (names[2], q_r, policy2, dense)):
+                qq = q[want][:, [col[t] for t in use]]
+                for target in TARGETS:
+                    pick = np.array([tiers.index(use[i]) for i in route_by_target(pol, qq, use, target)])
+                    got = y[want][sel, pick]
+                    cost = costs[want][sel, pick]
+                    share = [float(np.mean(pick == j)) for j in range(3)]
+                    rows[name].append((target, float(cost.mean() / unit), float(got.mean()), share))
 
-    print(f"# three tiers on the generated family, {args.split} types (n={n_want} of {len(fam_rows)}), "
-          f"{args.folds}-fold out of fold, {args.labels} family labels per fold ({args.top_labels} with {new_tier}'s score)")
-    print("tiers, cheapest first (cost = params x tokens, relative to the cheapest):")
-    for j, t in enumerate(tiers):
-        print(f"  {t:22s} cost {costs[want, j].mean() / unit:5.2f}  quality {y[want, j].mean():.3f}"
-              + ("  <- the new tier, few labels" if t == new_tier else ""))
+        fixed = [(float(c / unit), float(y[want, j].mean())) for j, c in enumerate(mean_cost)]
 
-    names = ("router", "kNN router (k=50)", "router, 2 tiers (without the new one)")
-    rows: dict[str, list[tuple[float, float, float, list[float]]]] = {n: [] for n in names}
-    sel = np.arange(n_want)
-    for seed in range(args.seeds):
-        q_r, q_k, fits = crossfit_three(data, emb, mmlu_rows, fam_rows, args.labels, args.top_labels, args.folds, args.weight, seed)
-        if seed == 0:
-            pred_new = q_r[want][:, col[new_tier]].mean()
-            print(f"{new_tier} calibrated from {int(fits[0]['top_labels'])} labels per fold: predicted mean quality "
-                  f"{pred_new:.3f}, actual {y[want, tiers.index(new_tier)].mean():.3f}")
-        for name, q, pol, use in (
-            (names[0], q_r, policy, tiers),
-            (names[1], q_k, policy, tiers),
-            (names[2], q_r, policy2, dense),
-        ):
-            qq = q[want][:, [col[t] for t in use]]
-            for target in TARGETS:
-                pick = np.array([tiers.index(use[i]) for i in route_by_target(pol, qq, use, target)])
-                got = y[want][sel, pick]
-                cost = costs[want][sel, pick]
-                share = [float(np.mean(pick == j)) for j in range(3)]
-                rows[name].append((target, float(cost.mean() / unit), float(got.mean()), share))
+        knn_points, two_points, router_points = (seed_mean_points(rows[n], len(runs)) for n in (names[1], names[2], names[0]))
+        print(f"\nquality_target sweep (seed 0; the @cost columns: seed means); shares: the router's requests per tier,"
+              f" cheapest first ({' / '.join(tiers)})")
+        print(f"{'target':>6s} {'router cost':>11s} {'quality':>8s} {'shares':>20s} {'random@cost':>11s} {'kNN@cost':>9s}"
+              f" {'2-tier@cost':>11s}")
+        for target, c, q, share in rows[names[0]][: len(TARGETS)]:
+            shares = "/".join(f"{s:.2f}" for s in share)
+            print(f"{target:6.2f} {c:11.2f} {q:8.3f} {shares:>20s} {hull_quality(c, fixed):11.3f} "
+                  f"{curve_at(knn_points, c):9.3f} {curve_at(two_points, c):11.3f}")
+        print("\nat matched cost budgets (each router's best target whose seed-averaged cost is within the budget):")
+        print(f"{'budget':>7s} {'router':>7s} {'kNN':>7s} {'2-tier':>7s} {'random':>7s} {'best fixed tier within budget':>30s}")
+        top_cost = max(c for c, _ in fixed)
+        budgets = sorted({c for c, _q in fixed} | {float(b) for b in np.linspace(min(c for c, _ in fixed), top_cost, 6)[1:-1]})
+        for b in budgets:
+            within = [q for c, q in fixed if c <= b + 1e-9]
+            print(f"{b:7.2f} {curve_at(router_points, b):7.3f} {curve_at(knn_points, b):7.3f} {curve_at(two_points, b):7.3f} "
+                  f"{hull_quality(b, fixed):7.3f} {(max(within) if within else float('nan')):30.3f}")
 
-    fixed = [(float(c / unit), float(y[want, j].mean())) for j, c in enumerate(costs[want].mean(axis=0))]
-    knn_points = [(c, q) for _t, c, q, _s in rows[names[1]]]
-    two_points = [(c, q) for _t, c, q, _s in rows[names[2]]]
-    print(f"\nquality_target sweep; shares: the router's requests per tier, cheapest first ({' / '.join(tiers)})")
-    print(f"{'target':>6s} {'router cost':>11s} {'quality':>8s} {'shares':>32s} {'random@cost':>11s} {'kNN@cost':>9s} {'2-tier@cost':>11s}")
-    for target, c, q, share in rows[names[0]]:
-        shares = "/".join(f"{s:.2f}" for s in share)
-        print(f"{target:6.2f} {c:11.2f} {q:8.3f} {shares:>32s} {hull_quality(c, fixed):11.3f} "
-              f"{curve_at(knn_points, c):9.3f} {curve_at(two_points, c):11.3f}")
-    router_points = [(c, q) for _t, c, q, _s in rows[names[0]]]
-    print("\nat matched cost budgets (each router's best operating point that costs no more):")
-    print(f"{'budget':>7s} {'router':>7s} {'kNN':>7s} {'2-tier':>7s} {'random':>7s} {'best fixed tier within budget':>30s}")
-    top_cost = max(c for c, _ in fixed)
-    budgets = sorted({c for c, _q in fixed} | {float(b) for b in np.linspace(min(c for c, _ in fixed), top_cost, 6)[1:-1]})
-    for b in budgets:
-        within = [q for c, q in fixed if c <= b + 1e-9]
-        print(f"{b:7.2f} {curve_at(router_points, b):7.3f} {curve_at(knn_points, b):7.3f} {curve_at(two_points, b):7.3f} "
-              f"{hull_quality(b, fixed):7.3f} {(max(within) if within else float('nan')):30.3f}")
 
-    if args.no_curve:
-        return 0
-    data2, mmlu2, fam2, _sp = combined(args.tasks)
+def curve(args: argparse.Namespace) -> None:
+    tasks = args.tasks
+    if args.curve_extra:
+        tasks = Path("/tmp/switchyard-three-tiers-curve.jsonl")
+        seen: set[str] = set()
+        with tasks.open("w") as out:
+            for part in (args.tasks, *args.curve_extra):
+                for line in part.open():
+                    text = json.loads(line)["messages"][0]["content"]
+                    if text not in seen:  # a prompt in both families would sit in train and test folds at once
+                        seen.add(text)
+                        out.write(line)
+    data2, mmlu2, fam2, _sp = combined(tasks)
     emb2 = embeddings(data2)
     pool = len(fam2) * (args.folds - 1) // args.folds
-    counts = tuple(n for n in CURVE if n <= pool)
-    print(f"\n## 2-tier learning curve, whole bigger family (n={len(fam2)}): APGR vs labels added to MMLU at weight "
-          f"{args.weight}; {args.folds}-fold out-of-fold, mean of {args.seeds} seeds")
+    counts = tuple(n for n in args.curve_counts if n <= pool)
+    print(f"\n## 2-tier learning curve, family rows n={len(fam2)} ({', '.join(str(p.name) for p in (args.tasks, *args.curve_extra))}):"
+          f" APGR vs labels added to MMLU at weight {args.weight}; {args.folds}-fold out-of-fold, mean of {args.seeds} seeds")
     print(f"{'labels':>7s} {'router APGR':>12s} {'plain LR':>9s} {'kNN':>7s}")
     for n, row in crossfit_curve(data2, emb2, mmlu2, fam2, counts, args.folds, args.seeds, args.weight).items():
         print(f"{n:7d} {row['router']:12.3f} {row['plain LR on embeddings']:9.3f} {row['kNN router (k=50)']:7.3f}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -110,3 +110,10 @@ def test_knn_quality_averages_the_nearest_rows_labeled_for_each_tier() -> None:
     out = knn_quality(emb, y, probe, k=2)
     assert out[0, 0] == 0.5  # rows 0 and 1
     assert out[0, 1] == 0.5  # tier 1 is labeled on rows 1 and 2 only: both taken
+
+
+def test_operating_points_average_the_seeds_instead_of_picking_the_best() -> None:
+    from bench.routing_three_tiers import seed_mean_points
+
+    per = [(0.5, 1.0, 0.2, []), (0.9, 2.0, 0.4, []), (0.5, 1.2, 0.4, []), (0.9, 2.2, 0.2, [])]  # 2 targets x 2 seeds
+    assert np.allclose(seed_mean_points(per, 2), [(1.1, 0.3), (2.1, 0.3)])
