@@ -145,7 +145,9 @@ class HotPath:
 def create_app(gateway: Gateway) -> HotPath:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await gateway.start()
+        # app.state, not a closure over create_app's argument: a closure would keep the startup gateway
+        # (and its cache and index) alive for the life of the process after a reload replaced it.
+        await app.state.gateway.start()
         await app.state.reloader.start()
         # What startup built (modules, the policy, the classifier's arrays, pydantic's schemas: ~140k
         # objects) lives as long as the process: the collector need not traverse it again. Without this,

@@ -78,7 +78,10 @@ class Gateway:
         for name, (enabled, _) in self.status.items():
             self.metrics.tier_up.labels(name).set(1 if enabled else 0)
         self.metrics.observe_prices(policy)
-        self.guard = Guard(policy.resilience, on_change=lambda tier, state: self.metrics.circuit_state.labels(tier).set(state))
+        # The callback holds the metrics, not this gateway: a reload's successor shares the guard, and a
+        # reference back to the gateway it replaced would keep that one (its cache, its index) alive.
+        circuit_state = self.metrics.circuit_state
+        self.guard = Guard(policy.resilience, on_change=lambda tier, state: circuit_state.labels(tier).set(state))
         self._stats_task: asyncio.Task[None] | None = None
 
     def banner(self) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +200,13 @@ class PolicyReloader:
             log.warning("closing the engines of a replaced policy with %d request(s) still in flight", old.active)
         self._draining.remove(old)
         await self._close_unused(old)
+        del old
+        # Startup froze what it had built (router/app.py), so the retired gateway's parts may sit in the
+        # permanent generation, in reference cycles (the cache holds its gateway's embed_texts) that only a
+        # collection frees. Reloads are rare: one full collection here, then freeze what is left.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     async def _close_unused(self, old: Gateway) -> None:
         in_use = self._in_use()

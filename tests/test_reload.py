@@ -204,3 +204,49 @@ def test_a_reload_keeps_measured_prices_and_open_breakers(tmp_path: Path) -> Non
         gw.stop()
         replica.stop()
         upstream.stop()
+
+
+FROZEN_POLICY = """version: 1
+name: {name}
+tiers:
+  local:
+    engine: fake
+    model: local-fake
+routing: {{classifier: rules}}
+cache: {{exact: true, semantic: true, ttl_s: {ttl}}}
+"""
+
+
+def test_a_replaced_cache_is_freed_although_startup_froze_it(tmp_path: Path) -> None:
+    """The app freezes what startup built (gc.freeze), and the cache sits in a reference cycle with its
+    gateway: without a collection at retirement, every reload kept the old cache and its index for the
+    life of the process (found by a review)."""
+    import asyncio
+    import gc
+    import weakref
+
+    from policies.loader import load_policy
+    from router.app import create_app
+    from router.gateway import Gateway
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(FROZEN_POLICY.format(name="first", ttl=60))
+
+    async def main() -> bool:
+        gateway = Gateway(load_policy(path), source=str(path), ledger=Ledger(f"sqlite:///{tmp_path / 'l.db'}"))
+        app = create_app(gateway).app
+        async with app.router.lifespan_context(app):
+            old_cache = weakref.ref(gateway.cache)
+            del gateway
+            path.write_text(FROZEN_POLICY.format(name="second", ttl=120))  # a changed cache section: a new ResponseCache
+            assert (await app.state.reloader.reload()).ok
+            for _ in range(200):
+                await asyncio.sleep(0.02)
+                if not app.state.reloader._draining and not app.state.reloader._closers:
+                    break
+            return old_cache() is None
+
+    try:
+        assert asyncio.run(main()), "the startup ResponseCache outlived its reload"
+    finally:
+        gc.unfreeze()
