@@ -142,6 +142,22 @@ def test_verifier_refuses_function_word_changes_whatever_the_score(query: str, c
     assert not verdict(query, cached, 0.5, scorer=lambda _q, _c: 1.0)[0]
 
 
+UNITS_IN_LOWER_CASE = [
+    ("How long does it take to download 5 gb over wifi?", "How long does it take to download 5 tb over wifi?"),
+    ("My phone has 128 gb of storage, how many photos fit?", "My phone has 128 mb of storage, how many photos fit?"),
+    ("Is a 3 ghz cpu fast?", "Is a 3 mhz cpu fast?"),
+    ("How big is a 2 gib file in bytes?", "How big is a 2 kib file in bytes?"),
+]
+
+
+@pytest.mark.parametrize(("query", "cached"), UNITS_IN_LOWER_CASE)
+def test_units_typed_in_lower_case_are_still_units_at_any_alignment(query: str, cached: str) -> None:
+    # Found by a review: once units were read by their case, "gb"/"tb"/"mhz" were no unit at all, and
+    # below alignment 1.0 (a looser max_false_hit_rate) only the alignment stood between these pairs.
+    assert not verdict(query, cached, calibration.rule_for(0.05).min_alignment)[0]
+    assert not verdict(query, cached, 0.5, scorer=lambda _q, _c: 1.0)[0]
+
+
 def test_an_injected_scorer_decides_only_what_the_structure_checks_let_through() -> None:
     calls: list[tuple[str, str]] = []
 

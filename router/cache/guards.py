@@ -166,6 +166,8 @@ def _unit(token: str, after_number: bool) -> str | None:
     found = _UNIT_SYMBOLS.get(token) or _UNIT_WORDS.get(token.lower())
     if found is not None:
         return None if not after_number and token.lower() in _AMBIGUOUS_UNITS else found
+    if after_number and token.lower() in _UNIT_LOWER:
+        return token  # a known unit typed in another case ("5 gb", "3 mhz") stands for itself, as written
     if after_number and token not in _NOT_SI_UNITS and _SI_UNIT_RE.fullmatch(token):
         return token  # a symbol this table lacks stands for itself, case and all
     return None
