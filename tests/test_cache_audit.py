@@ -342,6 +342,28 @@ def test_the_estimate_is_a_clopper_pearson_bound_per_scope_and_bounded() -> None
     assert Auditor(rate=1.0, bound=0.01).sample()
 
 
+def test_scipy_is_imported_when_an_auditor_starts_never_by_a_bound_on_the_event_loop() -> None:
+    """Imported lazily by the first bound past 20 false hits, scipy.stats stalled the replica for ~0.7 s
+    (found by a review); in a fresh process: the import happens at construction, no bound imports anything."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from router.cache.audit import Auditor\n"
+        "assert 'scipy.stats' not in sys.modules, 'imported before any auditor'\n"
+        "a = Auditor(rate=1.0, bound=0.01)\n"
+        "assert 'scipy.stats' in sys.modules, 'not imported by the auditor'\n"
+        "before = set(sys.modules)\n"
+        "for i in range(21): a.record('s', 'disagree')\n"
+        "for i in range(50): a.record('s', 'agree')\n"
+        "a.pooled_upper()\n"
+        "assert set(sys.modules) == before, set(sys.modules) - before\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_policy_validates_audit_rate() -> None:
     assert CacheSettings().audit_rate == 0.0
     assert CacheSettings(audit_rate=0.05).audit_rate == 0.05

@@ -77,14 +77,25 @@ _IGNORABLE = frozenset(".,!?;:'\"`*_“”‘’…")
 _TOKEN_RE = re.compile(r"\d+(?:[.,:/]\d+)*|\w+|[^\w\s]")
 
 
-def upper_bound(k: int, n: int) -> float:
-    """One-sided 95% Clopper-Pearson upper bound on a share of k in n, cheap at any k (it runs on the event loop)."""
-    if k > _SUMMED_UP_TO and 0 < k < n:
+_beta: Any = None  # scipy.stats.beta once an auditor exists (load_beta): importing it takes ~0.7 s
+
+
+def load_beta() -> None:
+    """Import SciPy's beta distribution now (an auditor's construction, at startup): imported on the first
+    bound past _SUMMED_UP_TO, it stalled the event loop, and every request on the replica, for ~0.7 s."""
+    global _beta
+    if _beta is None:
         try:
             from scipy.stats import beta
         except ImportError:
-            return clopper_pearson_upper(k, n)
-        return float(beta.ppf(0.95, k + 1, n - k))
+            return
+        _beta = beta
+
+
+def upper_bound(k: int, n: int) -> float:
+    """One-sided 95% Clopper-Pearson upper bound on a share of k in n, cheap at any k (it runs on the event loop)."""
+    if k > _SUMMED_UP_TO and 0 < k < n and _beta is not None:
+        return float(_beta.ppf(0.95, k + 1, n - k))
     return clopper_pearson_upper(k, n)
 
 
@@ -214,6 +225,10 @@ class Auditor:
     _states: dict[str, int] = field(default_factory=lambda: {"within": 0, "over": 0, "unproven": 0})
     _reserved: int = 0  # audits sampled and not finished (started or waiting for their answer to be sent)
     closed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rate > 0:
+            load_beta()
 
     def sample(self) -> bool:
         return self.rate > 0 and self.rng() < self.rate
