@@ -154,7 +154,7 @@ class QualityModel:
                 or cfg[0] < 1
                 or cfg[1] <= 0
                 or cfg[2] < 0
-                or np.any(self.knn_wt < 0)
+                or not np.all(np.isfinite(self.knn_wt)) or np.any(self.knn_wt < 0)
             ):
                 raise ArtifactError("nearest-neighbour arrays have inconsistent shapes or values")
             self.knn_k, self.knn_tau, self.knn_prior = int(cfg[0]), float(cfg[1]), float(cfg[2])
@@ -200,7 +200,8 @@ class QualityModel:
         tau = self.knn_tau if tau is None else tau
         prior = self.knn_prior if prior is None else prior
         sims, idx = top_sims[:, :k], top_idx[:, :k]
-        a = self.knn_wt[idx] * np.exp((sims - self.ood_hi) / (tau * (self.ood_hi - self.ood_lo)))
+        # Clipped: with (nearly) equal gate bounds the exponent overflows and inf / inf made the quality NaN.
+        a = self.knn_wt[idx] * np.exp(np.clip((sims - self.ood_hi) / (tau * (self.ood_hi - self.ood_lo)), -60.0, 60.0))
         # A stored copy of the prompt itself is left out: scoring training prompts (the learning
         # loop calibrates its threshold on them) must see what an unseen prompt would, not its own label.
         a = np.where(sims >= SELF_COSINE, 0.0, a)

@@ -140,6 +140,10 @@ def test_malformed_neighbour_arrays_are_rejected(tmp_path: Path) -> None:
     negative["knn_cfg"] = np.array([3, 1.0, -1.0], dtype=np.float32)
     with pytest.raises(ArtifactError):
         QualityModel(negative)
+    not_finite = _arrays(knn=True)
+    not_finite["knn_wt"] = np.array([1, 1, np.inf, 1, 1, 1], dtype=np.float16)
+    with pytest.raises(ArtifactError):
+        QualityModel(not_finite)
     # and the file checksum still guards the v3 arrays
     out = save_artifact(tmp_path / "ok", _arrays(knn=True), _meta())
     assert json.loads((out / "metadata.json").read_text())["files"]["params.npz"] == sha256_file(out / "params.npz")
@@ -155,3 +159,11 @@ def test_a_stored_copy_of_the_prompt_does_not_vote_for_itself() -> None:
     q_none, _ = QualityModel(_arrays(knn=True, labels=unlabeled)).quality(own, TEXTS[:1])
     assert q_self == pytest.approx(q_none)
     assert q_self[0, 1] > q_self[0, 0]  # its neighbours' verdict: the strong model gains
+
+
+def test_equal_gate_bounds_give_finite_quality() -> None:
+    # Found by a review: with lo == hi the neighbours' weights overflowed and inf / inf made q NaN.
+    arrays = _arrays(knn=True)
+    arrays["knn_bounds"] = np.array([0.5, 0.5], dtype=np.float32)
+    q, _ = QualityModel(arrays).quality(QUERIES, TEXTS)
+    assert np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1)), q
