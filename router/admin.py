@@ -57,7 +57,8 @@ def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not hmac.compare_digest(token.encode(), expected.encode()):
-        wrong.failed()
+        if token:  # a call with no key at all (a scanner, a probe) guesses nothing: it must not lock the operator out
+            wrong.failed()
         raise APIError(401, "admin key required: 'Authorization: Bearer <SWITCHYARD_ADMIN_KEY>'", code="invalid_admin_key")
 
 

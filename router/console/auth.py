@@ -46,7 +46,7 @@ class FailedSignIns:
     is refused until the oldest failure is a minute old, the right key included (else the refusals
     would still tell a guesser which key is right). Global rather than per address, because behind a
     proxy every client has the proxy's address; the cost is that a flood of guesses also keeps the
-    operator out of the console for a minute, never out of the API."""
+    operator out of the console for a minute, never out of the model API (the admin API counts its own)."""
 
     def __init__(self, per_minute: int | None = None) -> None:
         if per_minute is None:
