@@ -80,7 +80,8 @@ def spend_report(
             net = (
                 f"saved ${summary['gross_saved_usd']:.6f} gross, less cascade first stages ${overheads['cascade_first_stages_usd']:.6f},"
                 f" classifier/embedding compute ${overheads['compute_usd']:.6f} and learn's judge ${overheads['judge_usd']:.6f}"
-                f" and labeling answers ${overheads['label_answers_usd']:.6f}: {_usd(summary['net_saved_usd'])} net"
+                f" and labeling answers ${overheads['label_answers_usd']:.6f}"
+                f" and cache audits ${overheads.get('cache_audit_usd', 0.0):.6f}: {_usd(summary['net_saved_usd'])} net"
                 f" ({summary['net_saved_pct'] if summary['net_saved_pct'] is not None else '-'}% of the dearest-tier cost)"
             )
             target = Console(file=output.open("w"), width=160) if output is not None else out

@@ -88,6 +88,13 @@ def test_overheads_are_recorded_and_savings_are_net_of_them(gateway: Process) ->
     with httpx.Client(base_url=gw.url, follow_redirects=False, timeout=30) as console:
         assert console.post("/console/login", data={"key": ADMIN_KEY}).status_code == 303
         totals = console.get("/console/api/overview").json()["totals"]
+        exported = console.get("/console/api/export.csv").text
+    # The CSV lists every overhead the net figure subtracts: they add up to gross less net.
+    head, values = [line.split(",") for line in exported.strip().splitlines()[-2:]]
+    listed = dict(zip(head, values, strict=True))
+    assert set(totals["overheads"]) - {"total_usd"} == {name.removeprefix("overhead_") for name in listed if name.startswith("overhead_")}
+    spent = sum(float(v) for name, v in listed.items() if name.startswith("overhead_"))
+    assert float(listed["saved_gross_usd"]) - spent == pytest.approx(float(listed["saved_net_usd"]), abs=1e-6)
     answered = [cascaded, routed, pinned]
     compute = sum(r["overhead_nanousd"] for r in answered) / 1e9
     assert totals["overheads"]["cascade_first_stages_usd"] == pytest.approx(first / 1e9, abs=1e-9)
@@ -114,6 +121,7 @@ def test_overheads_are_recorded_and_savings_are_net_of_them(gateway: Process) ->
         [sys.executable, "-m", "router.cli", "report", "spend"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=True
     ).stdout
     assert re.search(r"-?\$[0-9.]+ net", table), table
+    assert all(what in table for what in ("cascade first stages", "compute", "judge", "labeling answers", "cache audits")), table
 
 
 def test_the_rate_is_a_policy_setting_with_a_stated_default() -> None:

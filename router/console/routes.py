@@ -300,10 +300,12 @@ async def export_csv(request: Request) -> Response:
                      totals["cache_hits"]])
     writer.writerow([])
     writer.writerow(["saved_gross_usd", "overhead_cascade_first_stages_usd", "overhead_compute_usd", "overhead_judge_usd",
-                     "overhead_label_answers_usd", "saved_net_usd", "saved_net_pct", "total_spend_usd"])
+                     "overhead_label_answers_usd", "overhead_cache_audit_usd", "saved_net_usd", "saved_net_pct", "total_spend_usd"])
     overheads = totals["overheads"]
     writer.writerow([f"{totals['gross_saved_usd']:.9f}", f"{overheads['cascade_first_stages_usd']:.9f}", f"{overheads['compute_usd']:.9f}",
-                     f"{overheads['judge_usd']:.9f}", f"{overheads['label_answers_usd']:.9f}", f"{totals['net_saved_usd']:.9f}",
+                     f"{overheads['judge_usd']:.9f}", f"{overheads['label_answers_usd']:.9f}",
+                     f"{overheads.get('cache_audit_usd', 0.0):.9f}",
+                     f"{totals['net_saved_usd']:.9f}",
                      totals["net_saved_pct"] if totals["net_saved_pct"] is not None else "", f"{totals['total_spend_usd']:.9f}"])
     headers = {**HEADERS, "Content-Disposition": f'attachment; filename="switchyard-{size}-{time.strftime("%Y%m%d")}.csv"'}
     return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
