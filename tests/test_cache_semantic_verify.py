@@ -150,6 +150,28 @@ UNITS_IN_LOWER_CASE = [
 ]
 
 
+SIGNS_AND_CASE_AFTER_NUMBERS = [
+    ("Round -2.5 to the nearest integer", "Round 2.5 to the nearest integer"),
+    ("What is -7 squared?", "What is 7 squared?"),
+    ("Is the point (-4, 2) in the second quadrant?", "Is the point (4, 2) in the second quadrant?"),
+    ("Is 3 T of salt too much for one loaf?", "Is 3 t of salt too much for one loaf?"),
+    ("Is a 5 M resistor safe here?", "Is a 5 m resistor safe here?"),
+]
+
+
+@pytest.mark.parametrize(("query", "cached"), SIGNS_AND_CASE_AFTER_NUMBERS)
+def test_a_numbers_sign_and_the_case_of_what_follows_it_count(query: str, cached: str) -> None:
+    # Kinds an independent red-team set (v2) found: a leading minus was dropped, and "2 T" (tablespoons)
+    # matched "2 t" (teaspoons). These are this test's own examples, not the red team's.
+    assert not verdict(query, cached, calibration.rule_for(CacheSettings().max_false_hit_rate).min_alignment)[0]
+    assert not verdict(query, cached, 0.5, scorer=lambda _q, _c: 1.0)[0]
+
+
+@pytest.mark.parametrize(("query", "cached"), [("what is 5-3?", "What is 5-3?"), ("Set it to -5 degrees", "set it to -5 degrees")])
+def test_subtraction_and_equal_signed_numbers_still_match(query: str, cached: str) -> None:
+    assert verdict(query, cached, calibration.rule_for(CacheSettings().max_false_hit_rate).min_alignment)[0]
+
+
 @pytest.mark.parametrize(("query", "cached"), UNITS_IN_LOWER_CASE)
 def test_units_typed_in_lower_case_are_still_units_at_any_alignment(query: str, cached: str) -> None:
     # Found by a review: once units were read by their case, "gb"/"tb"/"mhz" were no unit at all, and

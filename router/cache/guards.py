@@ -330,6 +330,10 @@ _NUMBER_RE = re.compile(
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:st|nd|rd|th)?"
     r"(?:\s*(?P<unit>%|°\s*[cCfF]\b|[A-Za-z]+(?:/h)?))?"
 )
+# Characters after which a "-" before a number is its sign.
+_SIGN_CONTEXT = frozenset(" \t\n([{=,:;")
+# Words after a number up to this long are compared as written (units the table lacks).
+_AS_WRITTEN_MAX = 4
 _OP_SYMBOL_RE = re.compile(r"(?<=[\d)])\s*([-+*/×÷^x])\s*(?=[\d(.])")
 # fmt: off
 _OP_WORDS = {
@@ -503,7 +507,14 @@ def _extract(text: str) -> Features:
                 consumed.add(m.start("unit"))
             if key.lower() in _SCALES:
                 value *= _SCALES[key.lower()]
+        before = m.start() - 1
+        if before >= 0 and text[before] in "-\u2212" and (before == 0 or text[before - 1] in _SIGN_CONTEXT):
+            value = -value  # a leading minus ("round -3.5"), not a subtraction ("5-3", read as an operator)
         numbers.append((m.start("num"), value))
+        if canon is None and unit is not None and len(unit) <= _AS_WRITTEN_MAX and unit.lower() not in _SCALES:
+            # Whatever follows a number is read as written, case and all: a unit the table lacks
+            # ("2 T" tablespoons against "2 t" teaspoons, "5 M" against "5 m") must match exactly.
+            units.append("=" + unit)
         if m.group("cur"):
             units.append(_UNIT_SYMBOLS[m.group("cur")])
         if canon is not None:
