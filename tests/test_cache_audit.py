@@ -10,7 +10,6 @@ on a model's numerics (the verifier's exact string logic decides every hit)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -35,16 +34,7 @@ from router.ledger.store import to_nanousd
 from router.ledger.tables import overhead_spend
 from router.reports import learn_spend
 from tests.faulty_upstream import FaultyUpstream
-
-DIM = 64
-
-
-def bag_embed(text: str) -> np.ndarray:
-    vec = np.zeros(DIM, dtype=np.float32)
-    for word in text.lower().split():
-        vec[int.from_bytes(hashlib.blake2b(word.strip("?.,!").encode(), digest_size=4).digest(), "little") % DIM] += 1.0
-    vec[0] += 0.01  # never the zero vector
-    return vec / np.linalg.norm(vec)
+from tests.test_cache_miss_path import DIM, bag_embed
 
 
 class BagEmbedder:
