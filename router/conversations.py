@@ -31,10 +31,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from policies.schema import Tier
 from router.ledger.tables import conversations as table
@@ -48,6 +48,9 @@ TIMEOUT_S = 0.5  # a read or write slower than this is given up on: the step is 
 PAUSE_S = 5.0  # after a failure, steps skip the database this long rather than each wait TIMEOUT_S on it
 MAX_IN_FLIGHT = 32  # database calls outstanding at once; past this a step does not queue behind a stuck database
 KEEP_S = 24 * 3600.0  # a conversation idle this long is forgotten (swept), as an agent run is long over
+# Rows one tenant keeps in the table: past it, its least recently used go at the next sweep, so a tenant
+# sending fresh conversation ids cannot grow the shared table without bound for KEEP_S.
+MAX_PER_TENANT = 50_000
 SWEEP_S = 600.0
 T = TypeVar("T")
 
@@ -163,11 +166,13 @@ class Conversations:
         *,
         timeout_s: float = TIMEOUT_S,
         keep_s: float = KEEP_S,
+        per_tenant: int = MAX_PER_TENANT,
         recent: Recent | None = None,
     ) -> None:
         self.engine = engine
         self.timeout_s = timeout_s
         self.keep_s = keep_s
+        self.per_tenant = per_tenant
         self.recent = recent or Recent()
         self.errors = Counter(
             "switchyard_conversation_state_errors",
@@ -225,6 +230,16 @@ class Conversations:
         if not future.cancelled():
             future.exception()  # retrieved: a call given up on must not be reported again as never retrieved
 
+    def _trim_crowded(self, connection: Connection) -> None:
+        """Drop each tenant's least recently used rows past `per_tenant`."""
+        count = func.count().label("n")
+        crowded = connection.execute(select(table.c.tenant).group_by(table.c.tenant).having(count > self.per_tenant)).scalars().all()
+        for tenant in crowded:
+            own = select(table.c.updated_at).where(table.c.tenant == tenant).order_by(table.c.updated_at.desc())
+            newest_dropped = connection.execute(own.offset(self.per_tenant).limit(1)).scalar()
+            if newest_dropped is not None:
+                connection.execute(delete(table).where(table.c.tenant == tenant, table.c.updated_at <= newest_dropped))
+
     def _read(self, tenant: str, conversation: str) -> State | None:
         query = select(table.c.tier, table.c.step, table.c.mid_chain).where(
             table.c.tenant == tenant, table.c.conversation_id == conversation
@@ -257,5 +272,6 @@ class Conversations:
             try:
                 with self.engine.begin() as connection:
                     connection.execute(delete(table).where(table.c.updated_at < now - timedelta(seconds=self.keep_s)))
+                    self._trim_crowded(connection)
             except Exception as exc:  # noqa: BLE001 - the next sweep retries; the state itself was written
                 log.warning("sweeping idle conversations failed: %s", exc)

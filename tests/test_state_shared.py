@@ -329,3 +329,33 @@ def test_a_session_store_that_cannot_be_read_lets_nobody_in(tmp_path: Path, monk
     with pytest.raises(APIError) as refused:
         asyncio.run(store.lookup(request_with("any-token")))
     assert refused.value.status == 503
+
+
+def test_one_tenant_cannot_grow_the_conversations_table_without_bound(engine: Engine) -> None:
+    asyncio.run(_crowded(engine))
+
+
+def test_the_per_tenant_bound_holds_on_postgres(pg_schema_url: str) -> None:
+    ledger = Ledger(pg_schema_url)
+    ledger.migrate()
+    try:
+        asyncio.run(_crowded(ledger.engine))
+    finally:
+        ledger.close()
+
+
+async def _crowded(engine: Engine) -> None:
+    # A tenant sending fresh conversation ids keeps only its `per_tenant` most recent rows after a sweep;
+    # another tenant's rows are untouched.
+    writer, sweeping = Conversations(engine), Conversations(engine, per_tenant=2)
+    try:
+        await writer.remember("other", "o1", State("local", 0, False))
+        for i in range(4):
+            await writer.remember("greedy", f"g{i}", State("local", 0, False))
+        await sweeping.remember("greedy", "g4", State("local", 0, False))  # its first write sweeps
+        with engine.connect() as connection:
+            rows = connection.execute(select(conversations_table.c.tenant, conversations_table.c.conversation_id)).all()
+        assert sorted(rows) == [("greedy", "g3"), ("greedy", "g4"), ("other", "o1")]
+    finally:
+        writer.close()
+        sweeping.close()
