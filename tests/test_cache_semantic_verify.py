@@ -230,9 +230,7 @@ def test_verifier_refuses_changed_participants_whatever_the_score(query: str, ca
 @pytest.mark.parametrize(
     ("query", "cached"),
     [
-        ("How do you renew a passport?", "how do I renew a passport"),  # "you" and "I" as the one asking
         ("Could you explain how to fix my bike chain?", "explain how to fix my bike chain"),
-        ("I think that the disk is full, why?", "I think the disk is full, why?"),  # "that" joining a clause
         ("Is there a way to undo a git commit? thank you", "is there a way to undo a git commit"),  # "there is", "thank you"
         ("Hey, what should I say to my manager?", "what should I say to my manager"),
         ("please, how do I move my files to the new disk", "How do I move my files to the new disk?"),
@@ -240,6 +238,34 @@ def test_verifier_refuses_changed_participants_whatever_the_score(query: str, ca
 )
 def test_verifier_accepts_rewordings_that_keep_the_participants(query: str, cached: str) -> None:
     assert verdict(query, cached, 1.0)[0], verdict(query, cached, 1.0)
+
+
+# Word changes the content-word alignment dropped or stemmed away, found by a third independent red-team
+# set (articles, number agreement, prepositions of place); this test's own examples. The shipped rule
+# (alignment 1.0) now demands the same words up to case, contractions, "please", an opening greeting or
+# discourse marker and a closing thanks, so it also refuses some harmless rewordings (the last two).
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Recommend a novel by the author of Emma.", "Recommend the novel by the author of Emma."),
+        ("Did a neighbour of mine call the police?", "Did the neighbour of mine call the police?"),
+        ("What is the tallest mountain in Africa?", "What are the tallest mountains in Africa?"),
+        ("Should I keep the bread on the counter?", "Should I keep the bread in the counter?"),
+        ("Is the cat under the table?", "Is the cat over the table?"),
+        ("translate hello to Spanish", "translate hi to Spanish"),
+        ("How do you renew a passport?", "how do I renew a passport"),
+        ("I think that the disk is full, why?", "I think the disk is full, why?"),
+    ],
+)
+def test_the_shipped_rule_demands_the_same_words(query: str, cached: str) -> None:
+    for q, c in ((query, cached), (cached, query)):
+        assert verdict(q, c, 1.0) == (False, 0.0, "wording"), verdict(q, c, 1.0)
+
+
+def test_the_same_words_up_to_politeness_still_hit() -> None:
+    for q, c in (("So hi, what's the capital of Peru? Thanks!", "what is the capital of Peru"),
+                 ("Hey what is a monad", "please what is a monad?"), ("how can I undo a commit", "How do I undo a commit?")):
+        assert verdict(q, c, 1.0)[0], verdict(q, c, 1.0)
 
 
 @pytest.mark.parametrize(

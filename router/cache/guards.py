@@ -511,7 +511,8 @@ def _extract(text: str) -> Features:
         if before >= 0 and text[before] in "-\u2212" and (before == 0 or text[before - 1] in _SIGN_CONTEXT):
             value = -value  # a leading minus ("round -3.5"), not a subtraction ("5-3", read as an operator)
         numbers.append((m.start("num"), value))
-        if canon is None and unit is not None and len(unit) <= _AS_WRITTEN_MAX and unit.lower() not in _SCALES:
+        if (canon is None and unit is not None and len(unit) <= _AS_WRITTEN_MAX and unit.lower() not in _SCALES
+                and unit.lower() not in _OP_WORDS and unit.lower() != "x"):  # "7 x 8" is an operator, read as one
             # Whatever follows a number is read as written, case and all: a unit the table lacks
             # ("2 T" tablespoons against "2 t" teaspoons, "5 M" against "5 m") must match exactly.
             units.append("=" + unit)

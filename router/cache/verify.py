@@ -74,6 +74,70 @@ def alignment(a: str, b: str) -> float:
     return SequenceMatcher(None, wa, wb, autojunk=False).ratio()
 
 
+# Rewordings that change nothing an answer depends on: contractions, politeness and filler. Everything
+# else (articles, inflections, prepositions, word order) is kept: three independent red-team sets each
+# found meaning changes in words the content-word alignment dropped or stemmed ("a"/"the", "ocean"/
+# "oceans", "on"/"in" the fridge), so without a pair model the shipped rule demands the same words.
+_CONTRACTIONS = {
+    "what's": "what is", "it's": "it is", "that's": "that is", "there's": "there is", "here's": "here is",
+    "who's": "who is", "where's": "where is", "how's": "how is", "when's": "when is", "let's": "let us",
+    "i'm": "i am", "you're": "you are", "we're": "we are", "they're": "they are", "he's": "he is", "she's": "she is",
+    "isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't": "were not", "don't": "do not",
+    "doesn't": "does not", "didn't": "did not", "can't": "can not", "cannot": "can not", "won't": "will not",
+    "shouldn't": "should not", "couldn't": "could not", "wouldn't": "would not", "i've": "i have",
+    "you've": "you have", "we've": "we have", "i'd": "i would", "i'll": "i will", "you'll": "you will",
+}  # fmt: skip
+_POLITE = frozenset("please pls plz kindly".split())  # dropped anywhere
+# A greeting only as an opening set off by punctuation ("Hey, ...", "Hi! ..."), thanks only as a closing:
+# elsewhere "hello" or "thanks" may be what the request is about ("translate hello to French").
+# An opening: discourse markers ("so", "well") always; a greeting when punctuation or another opening word
+# or a question word follows ("hi, what ...", "hey what ..."), never before the request's own words
+# ("hello in Spanish?" is about "hello").
+_LEAD_ALWAYS = frozenset("so well please kindly pls plz um uh".split())
+_GREETINGS = frozenset("hey hi hello ok okay yo".split())
+_QUESTION_WORDS = frozenset("what how why when where who which whose can could is are was were do does did should would will".split())
+_LEAD_RE = re.compile(r"\s*([a-z]+)(\s+there\b)?\s*([,!.:;?-]+)?\s*")
+_CLOSING = re.compile(r"(?:[\s,.!?;:-]+(?:thanks|thank\s+you|thx|ty)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$")
+
+
+def _strip_opening(text: str) -> str:
+    while (m := _LEAD_RE.match(text)) is not None:
+        word, there, punct = m.groups()
+        rest = text[m.end():]
+        following = re.match(r"[a-z]+", rest)
+        nxt = following.group(0) if following else ""
+        if word in _LEAD_ALWAYS and not there:
+            text = rest
+        elif word in _GREETINGS and (punct or nxt in _LEAD_ALWAYS or nxt in _GREETINGS or nxt in _QUESTION_WORDS):
+            text = rest
+        else:
+            break
+    return text
+
+
+# Requests put as questions about ability: "how can I X" asks what "how do I X" asks, and "could you
+# explain X" what "explain X" does (only at the start, where the request is the whole text).
+_ASKING = (
+    (re.compile(r"^(?:(?:can|could|would|will)\s+you\s+)"), ""),
+    (re.compile(r"\bhow\s+can\s+i\b"), "how do i"),
+)
+
+
+@lru_cache(maxsize=32768)
+def wording(text: str) -> tuple[str, ...]:
+    """A text's words as an answer depends on them: lower-cased, contractions spelled out, "please" and an
+    opening greeting or closing thanks dropped; nothing stemmed, no other word dropped."""
+    lowered = _strip_opening(_CLOSING.sub("", text.lower().replace("\u2019", "'")).strip())
+    for pattern, replacement in _ASKING:
+        lowered = pattern.sub(replacement, lowered)
+    words: list[str] = []
+    for raw in _WORD_RE.findall(lowered):
+        word = raw.strip(".")
+        if word and word not in _POLITE:
+            words.extend(_CONTRACTIONS.get(word, word).split())
+    return tuple(words)
+
+
 def verdict(query: str, cached: str, min_alignment: float, scorer: Scorer = alignment) -> tuple[bool, float, str]:
     """(accepted, score, reason) for serving ``cached``'s answer to ``query``: the guards and the
     long-text rule first, then ``scorer`` (alignment by default) at ``min_alignment``."""
@@ -86,6 +150,8 @@ def verdict(query: str, cached: str, min_alignment: float, scorer: Scorer = alig
         if content_words(query) != content_words(cached):
             return False, 0.0, "long text differs"
         return True, 1.0, "same words"
+    if scorer is alignment and min_alignment >= 1.0 and wording(query) != wording(cached):
+        return False, 0.0, "wording"  # the shipped rule: the same words, up to case, contractions and politeness
     score = scorer(query, cached)
     if score < min_alignment:
         return False, score, "alignment" if scorer is alignment else "score"
