@@ -11,6 +11,8 @@ when, on the full text of both prompts:
 2. the *alignment* of their content words (lower-cased, stemmed, function words dropped) in order,
    difflib's ratio ``2 * matched / (len_a + len_b)``, is at least ``min_alignment``: a swapped role,
    an antonym or a changed scope moves words the guards have no list for; and
+2b. at ``min_alignment`` 1.0 (the shipped rule) the two texts have the same :func:`wording`: the same
+   words up to case, contractions and politeness (articles, inflections and prepositions count); and
 3. when either prompt is longer than :data:`LONG_CHARS` (past what the embedding reads), the content
    words must be the same sequence: a long prompt's middle (a RAG context, a document) is never
    matched by meaning, only by its words.
