@@ -55,6 +55,10 @@ SCOPE = "tenant-a|model-x|ctx0|t0"  # the latency test's one scope
 
 
 GRID = [round(0.5 + 0.05 * i, 2) for i in range(11)]  # min_alignment values the calibration tries
+# Independent red-team sets whose false hits were found and fixed: no longer checks of the verifier (its
+# authors have seen them), so the calibration counts them with the calib half. Before this, a rule that
+# let their attacks through (alignment 0.95: articles, plurals, a sign) was certified on the calib half alone.
+SPENT = [Path(__file__).parent / "data" / f"semantic_redteam{n}.jsonl" for n in ("", "2", "3")]
 GUARDS_THRESHOLD = 0.93  # today's (pre-verifier) default rule
 
 
@@ -394,7 +398,8 @@ def main() -> None:
         )
     )
     embedder = Embedder(EmbedderSpec(backend=args.backend, head_tokens=96, tail_tokens=32))  # what the gateway embeds with
-    texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
+    spent = [(path.name, load_pairs(path)) for path in SPENT if path.exists()] if args.calibrate else []
+    texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs} | {p[k] for _, ps in spent for p in ps for k in ("a", "b")})
     t0 = time.perf_counter()
     vecs = dict(zip(texts, embedder.embed(texts), strict=True))
     print(f"embedder: {embedder.name}, {len(texts)} texts in {time.perf_counter() - t0:.1f} s")
@@ -403,18 +408,25 @@ def main() -> None:
     if args.calibrate:
         table = []
         for m in GRID:
-            r = evaluate(halves["calib"], vecs, threshold=args.threshold, guarded=True, min_alignment=m)
-            table.append({"min_alignment": m, "hits": r["hits"], "false_hits": r["false"], "good": r["good"], "same": r["same"]})
+            counts = {"hits": 0, "false": 0, "good": 0, "same": 0}
+            for part in [halves["calib"], *(ps for _, ps in spent)]:
+                r = evaluate(part, vecs, threshold=args.threshold, guarded=True, min_alignment=m)
+                for k in counts:
+                    counts[k] += r[k]
+            table.append({"min_alignment": m, "hits": counts["hits"], "false_hits": counts["false"], "good": counts["good"],
+                          "same": counts["same"]})
         artifact = {
             "embedder": embedder.name,
             "threshold": args.threshold,
             "data": str(args.data.name),
             "data_sha256": digest,
             "split": "calib",
+            "spent": {name: hashlib.sha256((Path(__file__).parent / "data" / name).read_bytes()).hexdigest()[:16] for name, _ in spent},
             "table": table,
         }
         ARTIFACT.write_text(json.dumps(artifact, indent=1) + "\n")
-        print(f"\ncalibration sweep on the calib split (cosine >= {args.threshold}), written to {ARTIFACT}:")
+        print(f"\ncalibration sweep on the calib split and the spent red-team sets {[n for n, _ in spent]}"
+              f" (cosine >= {args.threshold}), written to {ARTIFACT}:")
         for row in table:
             upper = clopper_pearson_upper(row["false_hits"], row["hits"])
             print(

@@ -253,6 +253,8 @@ def test_verifier_accepts_rewordings_that_keep_the_participants(query: str, cach
         ("Should I keep the bread on the counter?", "Should I keep the bread in the counter?"),
         ("Is the cat under the table?", "Is the cat over the table?"),
         ("translate hello to Spanish", "translate hi to Spanish"),
+        ("How can I not laugh at this?", "How do I not laugh at this?"),  # a fourth red-team set's kind
+        ("Rewrite more politely: pass the salt", "Rewrite more politely: please pass the salt"),
         ("How do you renew a passport?", "how do I renew a passport"),
         ("I think that the disk is full, why?", "I think the disk is full, why?"),
     ],
@@ -264,7 +266,7 @@ def test_the_shipped_rule_demands_the_same_words(query: str, cached: str) -> Non
 
 def test_the_same_words_up_to_politeness_still_hit() -> None:
     for q, c in (("So hi, what's the capital of Peru? Thanks!", "what is the capital of Peru"),
-                 ("Hey what is a monad", "please what is a monad?"), ("how can I undo a commit", "How do I undo a commit?")):
+                 ("Hey what is a monad", "please what is a monad?")):
         assert verdict(q, c, 1.0)[0], verdict(q, c, 1.0)
 
 
@@ -302,7 +304,9 @@ def test_shipped_rule_accepts_no_meaning_changing_pair_of_the_calibration_half()
     accepted_wrong = [(r["b"], r["a"]) for r in calib if r["label"] == "different" and verdict(r["b"], r["a"], rule.min_alignment)[0]]
     assert accepted_wrong == []
     reworded = [r for r in calib if r["kind"] == "reworded"]
-    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.95 * len(reworded)
+    # Most light rewordings (case, punctuation, an opening or closing) still hit: 371 of 433 when written.
+    # ("how can I" / "how do I" and "please" inside a sentence no longer count as rewordings: a red-team set.)
+    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.8 * len(reworded)
 
 
 def _upper_by_scan(k: int, n: int, confidence: float = 0.95) -> float:

@@ -89,7 +89,6 @@ _CONTRACTIONS = {
     "shouldn't": "should not", "couldn't": "could not", "wouldn't": "would not", "i've": "i have",
     "you've": "you have", "we've": "we have", "i'd": "i would", "i'll": "i will", "you'll": "you will",
 }  # fmt: skip
-_POLITE = frozenset("please pls plz kindly".split())  # dropped anywhere
 # A greeting only as an opening set off by punctuation ("Hey, ...", "Hi! ..."), thanks only as a closing:
 # elsewhere "hello" or "thanks" may be what the request is about ("translate hello to French").
 # An opening: discourse markers ("so", "well") always; a greeting when punctuation or another opening word
@@ -117,25 +116,23 @@ def _strip_opening(text: str) -> str:
     return text
 
 
-# Requests put as questions about ability: "how can I X" asks what "how do I X" asks, and "could you
-# explain X" what "explain X" does (only at the start, where the request is the whole text).
-_ASKING = (
-    (re.compile(r"^(?:(?:can|could|would|will)\s+you\s+)"), ""),
-    (re.compile(r"\bhow\s+can\s+i\b"), "how do i"),
-)
+# A request put as a question about ability: "could you explain X" asks for what "explain X" does (only
+# at the start, where the request is the whole text). Not "how can I" = "how do I": a fourth red-team set
+# showed "how can I not cry at this film" is not "how do I not cry at this film".
+_ASKING = ((re.compile(r"^(?:(?:can|could|would|will)\s+you\s+)"), ""),)
 
 
 @lru_cache(maxsize=32768)
 def wording(text: str) -> tuple[str, ...]:
-    """A text's words as an answer depends on them: lower-cased, contractions spelled out, "please" and an
-    opening greeting or closing thanks dropped; nothing stemmed, no other word dropped."""
+    """A text's words as an answer depends on them: lower-cased, contractions spelled out, an opening
+    ("so", "please", a greeting) and a closing thanks dropped; nothing stemmed, no other word dropped."""
     lowered = _strip_opening(_CLOSING.sub("", text.lower().replace("\u2019", "'")).strip())
     for pattern, replacement in _ASKING:
         lowered = pattern.sub(replacement, lowered)
     words: list[str] = []
     for raw in _WORD_RE.findall(lowered):
         word = raw.strip(".")
-        if word and word not in _POLITE:
+        if word:  # "please" only as an opening: elsewhere it may be what the request is about
             words.extend(_CONTRACTIONS.get(word, word).split())
     return tuple(words)
 
