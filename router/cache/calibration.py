@@ -1,7 +1,8 @@
 """The semantic cache's acceptance rule, calibrated to ``cache.max_false_hit_rate``.
 
 bench/semantic_cache.py --calibrate runs the real index and verifier over the calibration half of
-bench/data/semantic_eval.jsonl and writes, for a grid of ``min_alignment`` values, how many hits the
+bench/data/semantic_eval.jsonl and the spent red-team sets (its ``SPENT``) and writes, for a grid of
+``min_alignment`` values, how many hits the
 cache made and how many of them were another prompt's answer (:data:`ARTIFACT`). At startup the
 gateway picks, for the operator's bound, the loosest ``min_alignment`` whose one-sided 95%
 Clopper-Pearson upper bound on the false-hit share is within it (or, of the rows that made exactly
@@ -80,7 +81,8 @@ class Rule:
     def describe(self, bound: float) -> str:
         state = "meets" if self.certified else "does NOT meet"
         return (
-            f"alignment >= {self.min_alignment:.2f}: {self.false_hits}/{self.hits} false hits on the calibration half, "
+            f"alignment >= {self.min_alignment:.2f}: {self.false_hits}/{self.hits} false hits on the calibration data"
+            " (the calib half and the spent red-team sets), "
             f"95% upper bound {self.upper:.1%}, {state} max_false_hit_rate {bound:.1%}"
         )
 
