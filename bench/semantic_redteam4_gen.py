@@ -63,7 +63,8 @@ def case_pairs(rng: random.Random) -> list[tuple[str, str, str, str]]:
         for up, low in words:
             out.append((name, tpl.format(w=up), tpl.format(w=low), D))
     out += [("names_mean", f"What does {a} mean?", f"What does {b} mean?", D) for a, b in
-            [("Grace", "grace"), ("Hope", "hope"), ("Faith", "faith"), ("Rose", "rose"), ("Frank", "frank"), ("Bill", "bill"), ("Amber", "amber")]]
+            [("Grace", "grace"), ("Hope", "hope"), ("Faith", "faith"), ("Rose", "rose"), ("Frank", "frank"), ("Bill", "bill"),
+             ("Amber", "amber")]]
     acr = [
         ("Who should I ask about IT?", "Who should I ask about it?"),
         ("How do I get into IT with no degree?", "How do I get into it with no degree?"),
@@ -96,7 +97,8 @@ def punctuation_pairs(rng: random.Random) -> list[tuple[str, str, str, str]]:
              "he already paid", "we are lost", "it is raining again"]
     for lang, n in (("Spanish", 4), ("French", 3)):
         for s in rng.sample(stmts, n):
-            out.append(("question_mark_translate", f"Translate into {lang}: {s.capitalize()}.", f"Translate into {lang}: {s.capitalize()}?", D))
+            out.append(("question_mark_translate", f"Translate into {lang}: {s.capitalize()}.",
+                        f"Translate into {lang}: {s.capitalize()}?", D))
     cmds = ["Delete the old backups", "Cancel my gym membership", "Sell my shares now", "Quit my job",
             "Tell her the truth", "Move to Berlin next year", "Refinance the mortgage"]
     out += [("question_mark_command", f"{c}.", f"{c}?", D) for c in cmds]
@@ -166,7 +168,8 @@ def contraction_pairs(rng: random.Random) -> list[tuple[str, str, str, str]]:
     task = [
         ("How many contractions are in: I can't and won't go?", "How many contractions are in: I cannot and will not go?"),
         ("Add contractions to: I do not know where it is.", "Add contractions to: I don't know where it's."),
-        ("Is this too informal for a cover letter: I'm sure you're busy?", "Is this too informal for a cover letter: I am sure you are busy?"),
+        ("Is this too informal for a cover letter: I'm sure you're busy?",
+         "Is this too informal for a cover letter: I am sure you are busy?"),
         ("Make this sound more casual: we are not going.", "Make this sound more casual: we aren't going."),
         ("Does 'I'm' need an apostrophe?", "Does 'I am' need an apostrophe?"),
         ("Find the contraction in: she's left already.", "Find the contraction in: she is left already."),
