@@ -46,6 +46,25 @@ HEADERS = {
 }
 
 
+# One priced fake tier for the in-process books tests; the agent-step tests route "auto" to it.
+ECHO_POLICY = """
+version: 1
+name: books-in-process
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1000, output_per_mtok: 2000}}
+routing: {classifier: rules}
+cache: {exact: false, semantic: false}
+"""
+AGENT_POLICY = """
+version: 1
+name: books-agent-step
+tiers:
+  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1, output_per_mtok: 2}}
+routing: {classifier: rules, thresholds: {echo: 0.0}}
+cache: {exact: false, semantic: false}
+"""
+
+
 def create_key(url: str) -> dict[str, Any]:
     created = CliRunner().invoke(
         cli,
@@ -71,18 +90,7 @@ async def holding_books(gateway: Gateway, identity: Any) -> RequestBooks:
 def test_close_twice_charges_once_and_writes_one_row(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
     key = create_key(url)
-    policy = load_policy_text("""
-version: 1
-name: books-in-process
-tiers:
-  echo:
-    engine: fake
-    model: fake-echo
-    max_output_tokens: 32
-    prices: {input_per_mtok: 1000, output_per_mtok: 2000}
-routing: {classifier: rules}
-cache: {exact: false, semantic: false}
-""")
+    policy = load_policy_text(ECHO_POLICY)
 
     async def run() -> tuple[list[Any], list[dict[str, Any]], tuple[int, int]]:
         gateway = Gateway(policy, ledger=Ledger(url))
@@ -336,14 +344,7 @@ def test_an_agent_steps_state_is_written_while_the_engine_works_and_before_the_a
 
     url = f"sqlite:///{tmp_path}/ledger.db"
     key = create_key(url)
-    policy = load_policy_text("""
-version: 1
-name: books-agent-step
-tiers:
-  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1, output_per_mtok: 2}}
-routing: {classifier: rules, thresholds: {echo: 0.0}}
-cache: {exact: false, semantic: false}
-""")
+    policy = load_policy_text(AGENT_POLICY)
     tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
     chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "fix the bug"}], "tools": [tool]})
 
@@ -388,14 +389,7 @@ def test_a_streamed_agent_step_does_not_answer_before_its_state_is_written(tmp_p
 
     url = f"sqlite:///{tmp_path}/ledger.db"
     key = create_key(url)
-    policy = load_policy_text("""
-version: 1
-name: books-agent-stream
-tiers:
-  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1, output_per_mtok: 2}}
-routing: {classifier: rules, thresholds: {echo: 0.0}}
-cache: {exact: false, semantic: false}
-""")
+    policy = load_policy_text(AGENT_POLICY)
     tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {}}}}
     body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "fix the bug"}], "tools": [tool]}
 
@@ -429,14 +423,7 @@ def test_a_failed_state_write_still_settles_and_records_the_answered_request(tmp
     shutdown with requests in flight, made close() raise before anything was recorded)."""
     url = f"sqlite:///{tmp_path}/ledger.db"
     key = create_key(url)
-    policy = load_policy_text("""
-version: 1
-name: books-state-write-fails
-tiers:
-  echo: {engine: fake, model: fake-echo, max_output_tokens: 32, prices: {input_per_mtok: 1000, output_per_mtok: 2000}}
-routing: {classifier: rules}
-cache: {exact: false, semantic: false}
-""")
+    policy = load_policy_text(ECHO_POLICY)
 
     async def broken_write() -> None:
         raise RuntimeError("the database went away")
