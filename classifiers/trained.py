@@ -33,6 +33,15 @@ they did, without the last step), per model ``m`` with embedding ``e`` (L2-norma
   stored in the artifact (``knn_cfg``) and were chosen on development splits only
   (``bench/routing_knn_select.py``).
 
+- the unseen-family fallback (v4, ``model_kind`` "lr+domain+knn+ood/v4"; ``ood_cfg`` =
+  ``(k, b_far, b_near)``): ``q[m] <- (1 - beta) q[m] + beta q_nn[m]`` with
+  ``beta = b_far + (b_near - b_far) lam`` and ``q_nn[m]`` the row-weighted mean label of the ``k``
+  nearest stored prompts (equal votes whatever their similarity; a stored copy of the prompt
+  itself does not vote; where none of them has a label for ``m``, ``q_nn[m] = q[m]``): the kNN
+  router's estimate, which only interpolates labels it has, takes over from the regression,
+  which extrapolates, as the prompt gets farther from every training prompt. The constants were
+  chosen on development splits only (``bench/routing_ood_select.py``).
+
 Why: a topic prior is most of the in-distribution gain but ranks whole unseen subject groups
 worse than the plain embedding regression (grouped CV, ``classifiers/training.py``), so the
 subject part shrinks to nothing away from the training data and the fallback *is* the plain
@@ -67,8 +76,10 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_KIND = "lr+domain+knn/v3"
+# v3 plus the unseen-family fallback (``ood_cfg``); written only when training is asked for it.
+MODEL_KIND_V4 = "lr+domain+knn+ood/v4"
 # Older kinds this code still reads (the learning loop keeps the previous artifact for rollback).
-READABLE_KINDS = ("lr+domain/v2", MODEL_KIND)
+READABLE_KINDS = ("lr+domain/v2", MODEL_KIND, MODEL_KIND_V4)
 KNN_K = 10  # neighbours whose mean cosine is the in-domain gate
 KNN_MISSING = 255  # knn_y code for "this stored prompt has no label for this model"
 SELF_COSINE = 0.9999  # at or above: the same text (float16 storage rounds a copy to ~0.99999)
@@ -85,6 +96,7 @@ _REQUIRED_ARRAYS = (
     "knn_bounds",
 )
 _KNN_ARRAYS = ("knn_y", "knn_wt", "knn_cfg")  # v3: the correction's labels, row weights and constants
+OOD_ARRAY = "ood_cfg"  # v4: (k, b_far, b_near) of the unseen-family fallback
 
 
 class ArtifactError(RuntimeError):
@@ -158,10 +170,31 @@ class QualityModel:
             ):
                 raise ArtifactError("nearest-neighbour arrays have inconsistent shapes or values")
             self.knn_k, self.knn_tau, self.knn_prior = int(cfg[0]), float(cfg[1]), float(cfg[2])
+        self.ood: tuple[int, float, float] | None = None
+        if OOD_ARRAY in arrays:
+            ood = np.asarray(arrays[OOD_ARRAY], dtype=np.float64).ravel()
+            if (
+                self.knn_y is None
+                or len(ood) != 3
+                or not np.all(np.isfinite(ood))
+                or ood[0] < 1
+                or not np.all((ood[1:] >= 0) & (ood[1:] <= 1))
+            ):
+                raise ArtifactError("unseen-family fallback needs neighbour labels and (k >= 1, two weights in [0, 1])")
+            self.ood = (int(ood[0]), float(ood[1]), float(ood[2]))
 
     @property
     def has_knn(self) -> bool:
         return self.knn_y is not None
+
+    @property
+    def has_ood(self) -> bool:
+        return self.ood is not None
+
+    @property
+    def neighbour_k(self) -> int:
+        """How many neighbours one prediction looks at: the correction's and the fallback's."""
+        return max(self.knn_k, self.ood[0]) if self.ood else self.knn_k
 
     def neighbours(self, emb: NDArray[np.float32], k: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Cosines and indices of each row's ``k`` most similar stored prompts, most similar first."""
@@ -212,6 +245,36 @@ class QualityModel:
         den = np.einsum("nk,nkm->nm", a, have.astype(np.float64))
         return (prior * q0 + num) / np.maximum(prior + den, 1e-12)
 
+    def neighbour_quality(
+        self, q: NDArray[np.float64], top_sims: NDArray[np.float64], top_idx: NDArray[np.int64], k: int
+    ) -> NDArray[np.float64]:
+        """The kNN router's qualities: the row-weighted mean label of the ``k`` nearest stored prompts.
+
+        Every neighbour votes alike whatever its similarity (far from the training data all of
+        them are far); a stored copy of the prompt itself does not vote; ``q`` where no neighbour
+        has a label for that model.
+        """
+        if self.knn_y is None or self.knn_wt is None:
+            return q
+        sims, idx = top_sims[:, :k], top_idx[:, :k]
+        a = np.where(sims >= SELF_COSINE, 0.0, self.knn_wt[idx])
+        codes = self.knn_y[idx]
+        have = codes != KNN_MISSING
+        y = np.where(have, codes.astype(np.float64) / (KNN_MISSING - 1), 0.0)
+        num = np.einsum("nk,nkm->nm", a, y)
+        den = np.einsum("nk,nkm->nm", a, have.astype(np.float64))
+        return np.where(den > 0, num / np.maximum(den, 1e-12), q)
+
+    def ood_blend(
+        self, q: NDArray[np.float64], lam: NDArray[np.float64], top_sims: NDArray[np.float64], top_idx: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
+        """v4: blend ``q`` toward the kNN router's qualities, by ``b_far`` far from the data and ``b_near`` in it."""
+        if self.ood is None:
+            return q
+        k, b_far, b_near = self.ood
+        beta = (b_far + (b_near - b_far) * lam)[:, None]
+        return (1.0 - beta) * q + beta * self.neighbour_quality(q, top_sims, top_idx, k)
+
     def generic_quality(self, emb: NDArray[np.float32]) -> NDArray[np.float64]:
         """The generic part alone: the plain embedding regression."""
         return _sigmoid(np.asarray(emb, dtype=np.float64) @ self.lr_w.T + self.lr_b)
@@ -249,9 +312,9 @@ class QualityModel:
 
     def quality(self, emb: NDArray[np.float32], texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(quality per model, OOD weight lam) for a batch."""
-        top_sims, top_idx = self.neighbours(emb)
+        top_sims, top_idx = self.neighbours(emb, self.neighbour_k)
         q, lam, talk = self.base_quality(emb, texts, top_sims)
-        q = self.knn_correct(q, top_sims, top_idx)
+        q = self.ood_blend(self.knn_correct(q, top_sims, top_idx), lam, top_sims, top_idx)
         return self.finish(q, texts, talk), lam
 
 
@@ -338,6 +401,13 @@ class TrainedClassifier(Classifier):
         return np.array([p.difficulty for p in self.predict_embedded(texts, emb)])
 
 
+def artifact_kind(arrays: dict[str, NDArray[Any]]) -> str:
+    """The model kind a set of parameter arrays is: v4 with the fallback, v3 with neighbour labels, else v2."""
+    if not all(k in arrays for k in _KNN_ARRAYS):
+        return "lr+domain/v2"
+    return MODEL_KIND_V4 if OOD_ARRAY in arrays else MODEL_KIND
+
+
 def save_artifact(out_dir: Path, arrays: dict[str, NDArray[Any]], metadata: dict[str, Any]) -> Path:
     """Write params + metadata (with the params' sha256) into ``out_dir``; returns the dir."""
     out_dir = Path(out_dir)
@@ -347,7 +417,7 @@ def save_artifact(out_dir: Path, arrays: dict[str, NDArray[Any]], metadata: dict
     np.savez_compressed(params, **{k: np.asarray(v) for k, v in arrays.items()})
     meta = dict(metadata)
     meta["format_version"] = FORMAT_VERSION
-    meta["model_kind"] = MODEL_KIND if all(k in arrays for k in _KNN_ARRAYS) else "lr+domain/v2"
+    meta["model_kind"] = artifact_kind(arrays)
     meta["files"] = {PARAM_FILE: sha256_file(params)}
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out_dir
@@ -400,8 +470,10 @@ def load_artifact(path: str | Path, embedder: Embedder | None = None) -> Trained
     if embedder is not None and embedder.spec != spec:
         raise ArtifactError(f"embedder {embedder.name} does not match the artifact's {spec.name}")
     model = QualityModel(arrays)
-    if model.has_knn != (meta["model_kind"] == MODEL_KIND):
+    if model.has_knn != (meta["model_kind"] in (MODEL_KIND, MODEL_KIND_V4)):
         raise ArtifactError(f"{meta['model_kind']!r} artifact with{'' if model.has_knn else 'out'} neighbour labels")
+    if model.has_ood != (meta["model_kind"] == MODEL_KIND_V4):
+        raise ArtifactError(f"{meta['model_kind']!r} artifact with{'' if model.has_ood else 'out'} an unseen-family fallback")
     return TrainedClassifier(model, meta, embedder=embedder)
 
 

@@ -50,8 +50,9 @@ from classifiers.tiers import MIN_OWN_LABELS, calibrate_sparse_tiers
 from classifiers.trained import (
     KNN_K,
     KNN_MISSING,
-    MODEL_KIND,
+    OOD_ARRAY,
     QualityModel,
+    artifact_kind,
     route_score_from_quality,
     save_artifact,
 )
@@ -70,6 +71,13 @@ KNN_QUANTILES = (0.6, 0.98)  # of the training rows' own neighbour similarity: l
 # Chosen 2026-12-01 by its rule (largest worst-case margin over the kNN router across five dev
 # figures, in-distribution not below v2's); storing 12,000 instead of 6,000 was not compared.
 KNN_CORRECTION = (10, 2.0, 30.0)
+# The unseen-family fallback's (k, b_far, b_near) (classifiers/trained.py, v4), chosen 2026-12-01 by
+# bench/routing_ood_select.py's rule on development splits only (dev figures v3 -> this: generated
+# family's dev types 0.738 -> 0.804, kNN 0.814; MMLU stem 0.423 -> 0.418, humanities 0.594 -> 0.595,
+# social sciences 0.504 -> 0.496, dev random folds 0.675 -> 0.672). Not switched on: artifacts stay
+# v3 (OOD_FALLBACK None) until the fallback ships; set OOD_FALLBACK = OOD_FALLBACK_CHOSEN to ship it.
+OOD_FALLBACK_CHOSEN: tuple[float, float, float] = (25.0, 0.1, 0.2)
+OOD_FALLBACK: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -318,11 +326,13 @@ def fit_quality_model(
     weights: NDArray[np.float64] | None = None,
     seed: int = 0,
     knn_cfg: tuple[float, float, float] | None = None,
+    ood_cfg: tuple[float, float, float] | None = None,
 ) -> dict[str, NDArray[Any]]:
     """Fit all parameter arrays of :class:`QualityModel` on one training set.
 
     ``weights`` (per row, default 1) weigh the regressions, the topic classifier and the topic
-    priors alike, so an operator's up-weighted labels count more everywhere.
+    priors alike, so an operator's up-weighted labels count more everywhere. ``ood_cfg`` (default
+    ``OOD_FALLBACK``) adds the v4 unseen-family fallback; None writes a v3 model.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -366,7 +376,7 @@ def fit_quality_model(
     labels = scores[keep]
     # uint8 quarters the file and keeps 1/254 resolution, enough for 0/1 or judge-graded labels.
     codes = np.where(np.isnan(labels), KNN_MISSING, np.rint(np.clip(np.nan_to_num(labels), 0.0, 1.0) * (KNN_MISSING - 1)))
-    return {
+    arrays: dict[str, NDArray[Any]] = {
         "lr_w": lr_w.astype(np.float32),
         "lr_b": lr_b.astype(np.float32),
         "dom_w": dom_w.astype(np.float32),
@@ -379,6 +389,10 @@ def fit_quality_model(
         "knn_wt": w[keep].astype(np.float16),
         "knn_cfg": np.array(knn_cfg if knn_cfg is not None else KNN_CORRECTION, dtype=np.float32),
     }
+    ood = ood_cfg if ood_cfg is not None else OOD_FALLBACK
+    if ood is not None:
+        arrays[OOD_ARRAY] = np.array(ood, dtype=np.float32)
+    return arrays
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -427,9 +441,10 @@ def _score_splits(
     for k, (tr, te) in enumerate(splits):
         model = QualityModel(fit_quality_model(emb[tr], data.scores[tr], topics[tr], len(names), weights[tr]))
         texts = [data.texts[i] for i in te]
-        sims, idx = model.neighbours(emb[te])
-        q0, _lam, talk = model.base_quality(emb[te], texts, sims)
-        oof_q[te] = model.finish(model.knn_correct(q0, sims, idx), texts, talk)  # = model.quality(...)
+        sims, idx = model.neighbours(emb[te], model.neighbour_k)
+        q0, lam, talk = model.base_quality(emb[te], texts, sims)
+        q = model.ood_blend(model.knn_correct(q0, sims, idx), lam, sims, idx)
+        oof_q[te] = model.finish(q, texts, talk)  # = model.quality(...)
         oof_v2[te] = model.finish(q0, texts, talk)
         te_b = te[both[te]]
         w, s = data.scores[te_b, wi], data.scores[te_b, si]
@@ -615,7 +630,7 @@ def train(
     if embedder.spec.backend == "static":
         embedder_meta["table_sha256"] = load_static_table().sha256
     metadata = {
-        "artifact_version": f"{MODEL_KIND.replace('/', '-')}-{data_hash[:8]}-{created}",
+        "artifact_version": f"{artifact_kind(arrays).replace('/', '-')}-{data_hash[:8]}-{created}",
         "created": created,
         "embedder": embedder_meta,
         "embedder_name": embedder.name,
