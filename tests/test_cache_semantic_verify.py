@@ -89,7 +89,8 @@ def test_long_prompts_that_differ_only_in_the_middle_never_hit() -> None:
     cache = semantic_cache()
     store(cache, "t", expand, "expanded")
     assert lookup(cache, "t", cancel) is None
-    assert lookup(cache, "t", expand.replace("Answer using", "answer using")) == "expanded"  # same words: still one request
+    assert lookup(cache, "t", "  " + expand + " \n") == "expanded"  # the same text retyped: still one request
+    assert lookup(cache, "t", expand.replace("Answer using", "answer using")) is None  # a document's case is its content
     ok, _, why = verdict(cancel, expand, 0.0)
     assert not ok and why == "long text differs"
 
@@ -242,8 +243,8 @@ def test_verifier_accepts_rewordings_that_keep_the_participants(query: str, cach
 
 # Word changes the content-word alignment dropped or stemmed away, found by a third independent red-team
 # set (articles, number agreement, prepositions of place); this test's own examples. The shipped rule
-# (alignment 1.0) now demands the same words up to case, contractions, "please", an opening greeting or
-# discourse marker and a closing thanks, so it also refuses some harmless rewordings (the last two).
+# (alignment 1.0) demands the same text up to what retyping changes (:func:`router.cache.verify.form`),
+# so it also refuses some harmless rewordings (the last two).
 @pytest.mark.parametrize(
     ("query", "cached"),
     [
@@ -273,7 +274,7 @@ def test_the_same_words_up_to_politeness_still_hit() -> None:
 @pytest.mark.parametrize(
     ("query", "cached"),
     [
-        ("How do I reverse a list in Python?", "how do i reverse a list in python"),
+        ("How do I reverse a list in Python?", "how do i reverse a list in Python"),
         ("What's the tallest building in Oslo?", "what is the tallest building in Oslo"),
         ("hey, how do i reverse a queue in go?", "how do i reverse a queue in go"),
     ],
@@ -304,9 +305,10 @@ def test_shipped_rule_accepts_no_meaning_changing_pair_of_the_calibration_half()
     accepted_wrong = [(r["b"], r["a"]) for r in calib if r["label"] == "different" and verdict(r["b"], r["a"], rule.min_alignment)[0]]
     assert accepted_wrong == []
     reworded = [r for r in calib if r["kind"] == "reworded"]
-    # Most light rewordings (case, punctuation, an opening or closing) still hit: 371 of 433 when written.
-    # ("how can I" / "how do I" and "please" inside a sentence no longer count as rewordings: a red-team set.)
-    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.8 * len(reworded)
+    # Half the light rewordings (case, punctuation, an opening or closing) still hit: 235 of 433 when written,
+    # 371 before red-team sets showed that case inside a sentence, a final "!" and a bare "well" or "thanks"
+    # can carry meaning, and that text about text or code keeps its form.
+    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.5 * len(reworded)
 
 
 def _upper_by_scan(k: int, n: int, confidence: float = 0.95) -> float:
@@ -378,10 +380,10 @@ def test_negative_feedback_evicts_the_entry_and_tightens_the_scope() -> None:
 def test_semantic_path_is_tenant_scoped_on_its_own() -> None:
     cache = semantic_cache()  # exact cache off: only the semantic path can answer
     assert cache.exact is None
-    store(cache, "tenant-a", "how do i reverse a list in python", "a's answer")
+    store(cache, "tenant-a", "how do i reverse a list in Python", "a's answer")
     assert lookup(cache, "tenant-a", "How do I reverse a list in Python?") == "a's answer"
     assert lookup(cache, "tenant-b", "How do I reverse a list in Python?") is None
-    assert lookup(cache, "tenant-b", "how do i reverse a list in python") is None
+    assert lookup(cache, "tenant-b", "how do i reverse a list in Python") is None
 
 
 def test_multi_turn_needs_the_same_earlier_turns() -> None:
@@ -423,10 +425,10 @@ def test_store_is_off_the_request_path_and_an_immediate_repeat_waits_for_it() ->
 
     async def slow_embedding() -> np.ndarray:
         await gate.wait()  # an embedding that takes as long as the test says
-        return window_embed("how do i reverse a list in python")
+        return window_embed("how do i reverse a list in Python")
 
     async def scenario() -> tuple[bool, str | None]:
-        await cache.store("t", chat("how do i reverse a list in python"), KEEP, {"response": "answer"}, slow_embedding)
+        await cache.store("t", chat("how do i reverse a list in Python"), KEEP, {"response": "answer"}, slow_embedding)
         returned_before_embedding = not gate.is_set() and len(cache.index) == 0
         repeat = asyncio.create_task(
             cache.lookup("t", chat("How do I reverse a list in Python?"), embedding_of("How do I reverse a list in Python?"))
@@ -503,3 +505,46 @@ def test_index_partitions_a_large_scope_in_the_background() -> None:
     for i, v in enumerate(vecs):
         hit = index.lookup("s", v, f"prompt {i}")
         assert hit is not None and hit[0] == str(i)
+
+
+# Kinds a fourth independent red-team set found in what the same-words rule folded (letter case inside a
+# sentence, punctuation, a request about text), this test's own examples; the fixed rule folds only a
+# sentence's first capital, a final full stop or a question's "?", and nothing at all in a request about
+# text. Also the long-text path, which compared content words (articles dropped) and now compares the form.
+_LONG = "Here is our refund policy. " + "Customers may return goods within the stated period if unused. " * 6
+FORM_CHANGES = [
+    ("What is the GDP of the US?", "what is the GDP of the us"),  # a country, a pronoun
+    ("Where can I buy Polish sausage", "where can I buy polish sausage"),
+    ("Is Nice worth visiting in May?", "is nice worth visiting in may?"),
+    ("Let's eat, grandma", "Let's eat grandma"),
+    ("You finished the report?", "You finished the report."),  # a question without a question word
+    ("Find flights to Turkey e.g. Istanbul", "find flights to turkey e.g. istanbul"),
+    ("e.g. Turkey in winter", "e.g. turkey in winter"),  # a full stop after an abbreviation starts no sentence
+    ("Translate to German: Where is the station?", "translate to German: where is the station"),  # text to work on
+    ("How many apostrophes are in don't stop", "how many apostrophes are in do not stop"),
+    ("Can you swim?", "Swim."),  # ability, not a request
+    ("Tell me about the co-op", "Tell me about the coop"),
+    ("Is the meeting on Monday, or Tuesday?", "Is the meeting on Monday or Tuesday?"),  # which day / either day
+    (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),
+]
+
+
+@pytest.mark.parametrize(("query", "cached"), FORM_CHANGES)
+def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: str) -> None:
+    for q, c in ((query, cached), (cached, query)):
+        assert verdict(q, c, 1.0) == (False, 0.0, "wording"), verdict(q, c, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("what's the population of Peru", "What is the population of Peru?"),
+        ("Hi! Could you explain how DNS works?", "explain how DNS works."),
+        ("Where do I renew my passport?", "where do i renew my passport"),
+        ("I think it rains. Should I take a coat?", "i think it rains. should I take a coat"),
+        ("Summarise the plot of Hamlet in   two lines, thanks!", "Summarise the plot of Hamlet in two lines"),
+        ("Translate to German: where is the station?  ", " Translate to German: where is the station?"),  # spacing only
+    ],
+)
+def test_retyped_requests_still_hit(query: str, cached: str) -> None:
+    assert verdict(query, cached, 1.0)[0], verdict(query, cached, 1.0)
