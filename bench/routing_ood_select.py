@@ -70,6 +70,35 @@ families alone would be suspect on mixtral/GPT-4 traffic).
 ``--report`` (run once, after the choice is committed): MMLU "other" (trained on the three dev
 groups) and both families' report types (trained on all MMLU), for v3, the chosen candidate
 (``--pick`` names it), the kNN router and plain LR.
+
+Measured 2026-12-01 (APGR). Chosen: ``gated k=25 far=0.1 near=0.2`` (``--pick gated,25,0.1,0.2``;
+``classifiers.training.OOD_FALLBACK_CHOSEN``, model kind v4). Development splits:
+
+============================  =====  ==========  ===============  ===========  ========
+router                        stem   humanities  social sciences  random (in)  fam dev
+============================  =====  ==========  ===============  ===========  ========
+kNN (k=50)                    0.364  0.573       0.469            0.647        0.814
+plain LR                      0.395  0.606       0.519            0.671        0.530
+v3 (shipped)                  0.423  0.594       0.504            0.675        0.738
+chosen                        0.418  0.595       0.496            0.672        0.804
+============================  =====  ==========  ===============  ===========  ========
+
+(worst margin over kNN: chosen -0.010, v3 -0.077; the MMLU figures alone pick nearly the same
+setting, ``gated k=25 far=0.1 near=0.3``, by 0.001, i.e. they hardly tell the candidates apart.
+With 50 of the family's dev labels, printed only: v3 0.735, chosen 0.750, kNN 0.877.)
+Report splits, measured once after the choice was committed (``--report --pick gated,25,0.1,0.2``):
+
+============================  ==============  ====================  =====================
+router                        MMLU "other"    fam report (n=263)    fam3 report types
+============================  ==============  ====================  =====================
+v3 (shipped)                  0.591           0.182                 0.448
+chosen                        0.592           0.266                 0.481
+kNN (k=50)                    0.555           0.390                 0.565
+plain LR                      0.562           0.079                 0.416
+============================  ==============  ====================  =====================
+
+The fallback narrows the gap to the kNN router on both unseen families and costs nothing on
+MMLU's report group, but it does not reach kNN (or random, 0.5) on the families' report types.
 """
 
 from __future__ import annotations
