@@ -38,6 +38,19 @@ class Message(BaseModel):
                     raise ValueError(f"part {i}: send a file as 'file_data'; file ids are not supported")
         return value
 
+    @field_validator("tool_calls")
+    @classmethod
+    def _calls(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        # Checked here, not left to the engine: an engine that trips on a malformed call in the history
+        # reads as the tier failing (a 502, a retry, a breaker count) for what is the client's mistake.
+        for i, call in enumerate(value or []):
+            function = call.get("function")
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise ValueError(f"call {i} needs a 'function' object with a string 'name'")
+            if not isinstance(function.get("arguments", ""), str | dict):
+                raise ValueError(f"call {i}: 'function.arguments' must be a JSON string")
+        return value
+
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -69,6 +82,15 @@ class ChatRequest(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        # No model is named with control characters, and the ledger row of a request naming one must be
+        # writable: PostgreSQL's text columns refuse NUL, which once lost the row of such a 404.
+        if any(c < " " or c == "\x7f" for c in value):
+            raise ValueError("a model name cannot contain control characters")
+        return value
+
     @field_validator("stop")
     @classmethod
     def _stop_list(cls, value: str | list[str] | None) -> list[str] | None:
@@ -97,6 +119,33 @@ def _describe(exc: ValidationError) -> tuple[str, str | None]:
     return f"invalid value for '{param}': {first['msg']}{suffix}", param
 
 
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def check_tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]] | None) -> None:
+    """A tool_choice every tier can honour: one of TOOL_CHOICES, or a function among `tools`. Checked before
+    routing, so a choice naming no offered tool is not sent (and paid for) upstream, nor refused by one
+    tier after routing and served by another."""
+    if choice is None or choice in ("none", "auto"):
+        return
+    if isinstance(choice, str) and choice not in TOOL_CHOICES:
+        raise APIError(400, f"'tool_choice' must be one of {', '.join(TOOL_CHOICES)} or a function", param="tool_choice",
+                       code="invalid_value")
+    if not tools:
+        raise APIError(400, "'tool_choice' asks for a tool call, but the request offers no 'tools'", param="tool_choice",
+                       code="invalid_value")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            raise APIError(400, "'tool_choice' must be {'type': 'function', 'function': {'name': ...}}", param="tool_choice",
+                           code="invalid_value")
+        offered = {(tool.get("function") or {}).get("name") for tool in tools}
+        if name not in offered:
+            raise APIError(400, f"'tool_choice' names {name[:64]!r}, which is not among the tools", param="tool_choice",
+                           code="invalid_value")
+
+
 def parse_chat_request(payload: Any) -> ChatRequest:
     if not isinstance(payload, dict):
         raise APIError(400, "the request body must be a JSON object", code="invalid_request")
@@ -107,4 +156,5 @@ def parse_chat_request(payload: Any) -> ChatRequest:
         raise APIError(400, message, param=param, code="invalid_value") from None
     check_response_format(chat.response_format)
     check_tools(chat.tools)
+    check_tool_choice(chat.tool_choice, chat.tools)
     return chat

@@ -132,6 +132,8 @@ async def create_completion(request: Request) -> Response:
         exc.message = pattern.sub(name, exc.message)
         exc.param = pattern.sub(name, exc.param) if exc.param else exc.param
         raise
+    if answer.status_code != 200:
+        return answer  # the client left before the answer (499): nobody to translate it for
     completion_id = f"cmpl-{getattr(request.state, 'request_id', '')}"
     if payload.get("stream"):
         answer.body_iterator = translate_stream(answer.body_iterator, completion_id)  # type: ignore[attr-defined]

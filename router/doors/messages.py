@@ -286,12 +286,17 @@ def _with_api_key(request: Request) -> Request:
     return Request({**request.scope, "headers": headers}, request.receive)
 
 
-def _error(exc: APIError, request: Request) -> Response:
-    message = scrub(exc.message)
+def in_door_terms(exc: APIError) -> APIError:
+    """An error the pipeline raised about the chat payload, named as this door's client named things.
+    Only those: the door's own errors already use its names ('user' is a role there, not chat's user field)."""
     for pattern, name in _CHAT_NAMES:
-        message = pattern.sub(name, message)
+        exc.message = pattern.sub(name, exc.message)
+    return exc
+
+
+def _error(exc: APIError, request: Request) -> Response:
     headers = {**(getattr(request.state, "headers", None) or {}), **exc.headers}
-    return Response(orjson.dumps(error_body(exc.status, message)), status_code=exc.status, media_type="application/json",
+    return Response(orjson.dumps(error_body(exc.status, scrub(exc.message))), status_code=exc.status, media_type="application/json",
                     headers=headers)
 
 
@@ -313,7 +318,12 @@ async def _create(request: Request) -> Response:
     body = await read_json(request, gateway.policy.limits.max_request_bytes)
     payload = chat_payload(body)
     stops = payload.get("stop") or []
-    answer = await serve_chat(request, payload, door="messages")
+    try:
+        answer = await serve_chat(request, payload, door="messages")
+    except APIError as exc:
+        raise in_door_terms(exc) from None
+    if answer.status_code != 200:
+        return answer  # the client left before the answer (499): nobody to translate it for
     message_id = f"msg_{getattr(request.state, 'request_id', '')}"
     model = answer.headers.get("x-switchyard-model") or str(payload["model"])
     if payload.get("stream"):

@@ -88,7 +88,8 @@ def _content_part(part: Any, param: str) -> dict[str, Any]:
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
-    role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    given = item.get("role")
+    role = _ROLES.get(given) if isinstance(given, str) else None  # a list or an object would not hash: a 500 once
     if role is None:
         raise _bad(f"'{param}.role' must be one of user, system, developer, assistant", f"{param}.role")
     content = item.get("content")
@@ -210,6 +211,9 @@ def chat_payload(body: Any, history: list[dict[str, Any]] | None = None) -> dict
     for key, why in _UNSUPPORTED_BODY.items():
         if body.get(key) is not None:
             raise _bad(why, key, "unsupported_parameter")
+    if body.get("store") is not None and not isinstance(body["store"], bool):
+        # A string "false" would read as true, and keep what the client meant not to be kept.
+        raise _bad("'store' must be a boolean", "store")
     if body.get("background"):
         raise _bad("background responses are not supported: this gateway keeps no responses", "background", "unsupported_parameter")
     if body.get("top_logprobs"):
@@ -283,6 +287,8 @@ async def create_response(request: Request) -> Response:
         answer = await serve_chat(request, payload, door="responses", keep_text=body.get("store") is not False)
     except APIError as exc:
         raise _in_door_terms(exc) from None
+    if answer.status_code != 200:
+        return answer  # the client left before the answer (499): nobody to translate it for, nothing to keep
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
     response_id = f"resp_{getattr(request.state, 'request_id', '')}"
 

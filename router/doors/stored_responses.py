@@ -39,8 +39,10 @@ async def save(gateway: Gateway, response_id: str, tenant: str, history: list[di
 async def load(gateway: Gateway, response_id: str, tenant: str) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     """The stored conversation and response object, or None when this tenant has no such response, or
     when the policy now keeps no prompts (what was kept while it did is not handed out again)."""
-    if not gateway.policy.store_prompts:
+    if not gateway.policy.store_prompts or "\x00" in response_id:
+        # No id holds a NUL, and PostgreSQL refuses one in a query's text (a 500 once): not found, like any unknown id.
         return None
+
     def read() -> Any:
         query = select(stored_responses.c.history, stored_responses.c.response).where(
             stored_responses.c.response_id == response_id, stored_responses.c.tenant == tenant)
