@@ -221,7 +221,7 @@ def test_semantic_hits_and_guarded_near_duplicates(llama_server: Process, tmp_pa
 
     try:
         first = ask("What is the capital of France?")
-        same_meaning = ask("what is the capital of france?")  # exact key differs; the meaning does not
+        same_meaning = ask("what is the capital of France?")  # exact key differs; the meaning does not
         negated = ask("What is not the capital of France?")
         other_number = ask("What is the capital of France in 1500?")
     finally:

@@ -180,7 +180,7 @@ def test_an_audit_that_agrees_keeps_the_entry_and_audit_rate_zero_never_re_asks(
             outcomes = []
             for _ in range(hits):
                 # Differs in case and punctuation only: the echo answers are the same once normalised.
-                reply = await ask(client, key, "what is the capital of peru", temperature=0)
+                reply = await ask(client, key, "what is the capital of Peru", temperature=0)
                 outcomes.append(reply.headers["x-switchyard-cache"])
             await gateway.cache.auditor.drain()
             return {"outcomes": outcomes, "calls": gateway.engines["local"].calls, "stats": gateway.cache.stats(),
@@ -256,7 +256,7 @@ cache: {{exact: false, semantic: true, audit_rate: 1.0}}
         try:
             transport = httpx.ASGITransport(app=create_app(gateway))
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-                await ask(client, key, "how do i reverse a list in python", temperature=0)
+                await ask(client, key, "how do i reverse a list in Python", temperature=0)
                 reply = await asyncio.wait_for(ask(client, key, "How do I reverse a list in Python?", temperature=0), 60)
                 seen: list[Any] = []
                 for _ in range(500):

@@ -101,8 +101,8 @@ def test_stores_and_misses_embed_nothing_and_a_candidate_is_embedded_once() -> N
 def test_the_very_same_text_hits_without_any_embedding() -> None:
     counted = Counted()
     cache = cache_with(counted)
-    store(cache, counted, "t", "how do i reverse a list in python", "reverse")
-    assert ask(cache, counted, "t", "how do i reverse a list in python") == "reverse"
+    store(cache, counted, "t", "how do i reverse a list in Python", "reverse")
+    assert ask(cache, counted, "t", "how do i reverse a list in Python") == "reverse"
     assert counted.queries == [] and counted.entries == []
 
 
@@ -110,18 +110,18 @@ def test_lazy_and_searched_indexes_decide_the_same() -> None:
     """Same hits and misses (and the same answers) with the entries embedded at store time or when
     first needed, on pairs that keep and pairs that change the meaning."""
     stored = {
-        "what is the capital of france": "paris",
-        "how do i reverse a list in python": "reverse",
+        "what is the capital of France": "paris",
+        "how do i reverse a list in Python": "reverse",
         "convert 5 miles to kilometres": "8 km",
         "is it safe to eat raw eggs": "eggs",
         "sort the list of users by age": "by-age",
     }
     queries = [
         "What is the capital of France?",
-        "what is not the capital of france",
+        "what is not the capital of France",
         "what is the capital of germany",
         "How do I reverse a list in Python?",
-        "how do i reverse a string in python",
+        "how do i reverse a string in Python",
         "convert 5 miles to kilometres!",
         "convert 6 miles to kilometres",
         "convert 5 kilometres to miles",
@@ -146,9 +146,9 @@ def test_lazy_and_searched_indexes_decide_the_same() -> None:
 def test_lazy_semantic_path_is_tenant_scoped() -> None:
     counted = Counted()
     cache = cache_with(counted)
-    store(cache, counted, "tenant-a", "how do i reverse a list in python", "a's answer")
+    store(cache, counted, "tenant-a", "how do i reverse a list in Python", "a's answer")
     assert ask(cache, counted, "tenant-b", "How do I reverse a list in Python?") is None
-    assert ask(cache, counted, "tenant-b", "how do i reverse a list in python") is None
+    assert ask(cache, counted, "tenant-b", "how do i reverse a list in Python") is None
     assert counted.queries == [] and counted.entries == []  # another tenant's entry is no candidate
     assert ask(cache, counted, "tenant-a", "How do I reverse a list in Python?") == "a's answer"
 
@@ -196,7 +196,7 @@ def test_replicas_share_lazy_entries_through_redis_without_vectors(redis_url: st
     from router.cache.responses import STREAM
 
     tenant = f"t-{uuid.uuid4().hex}"
-    kept, secret = "how do i reverse a list in python", "what is the boiling point of ethanol"
+    kept, secret = "how do i reverse a list in Python", "what is the boiling point of ethanol"
 
     def replica(counted: Counted) -> ResponseCache:
         cache = ResponseCache(CacheSettings(exact=False, semantic=True, max_false_hit_rate=1e-6), redis_url)
@@ -251,7 +251,7 @@ def test_the_gateway_runs_the_lazy_index_and_says_so(tmp_path: Path) -> None:
     gateway = start_gateway(policy, tmp_path, env={"SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"})
     try:
         outcomes = []
-        for text in ("how do i reverse a list in python", "How do I reverse a list in Python?", "how do i sort a list in python"):
+        for text in ("how do i reverse a list in Python", "How do I reverse a list in Python?", "how do i sort a list in Python"):
             body = {"model": "local", "messages": [{"role": "user", "content": text}], "max_tokens": 8}
             reply = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=60)
             assert reply.status_code == 200, reply.text

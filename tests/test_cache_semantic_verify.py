@@ -525,6 +525,11 @@ FORM_CHANGES = [
     ("Can you swim?", "Swim."),  # ability, not a request
     ("Tell me about the co-op", "Tell me about the coop"),
     ("Is the meeting on Monday, or Tuesday?", "Is the meeting on Monday or Tuesday?"),  # which day / either day
+    # A seventh red-team set's kinds: the thanks or the contraction asked about, an opinion asked, an abbreviation.
+    ("What do I reply to a text that says, thank you", "What do I reply to a text that says"),
+    ("My autocorrect keeps changing can't to cannot", "My autocorrect keeps changing cannot to cannot"),
+    ("Would you recommend buying a house now?", "Recommend buying a house now"),
+    ("Tickets for the U.S. Open", "Tickets for the U.S. open"),
     (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),
 ]
 
@@ -542,7 +547,7 @@ def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: s
         ("Hi! Could you explain how DNS works?", "explain how DNS works."),
         ("Where do I renew my passport?", "where do i renew my passport"),
         ("I think it rains. Should I take a coat?", "i think it rains. should I take a coat"),
-        ("Summarise the plot of Hamlet in   two lines, thanks!", "Summarise the plot of Hamlet in two lines"),
+        ("Summarise the plot of Hamlet in   two lines. Thanks!", "summarise the plot of Hamlet in two lines"),
         ("Translate to German: where is the station?  ", " Translate to German: where is the station?"),  # spacing only
     ],
 )

@@ -131,7 +131,7 @@ def test_penalties_add_no_redis_command_to_a_lookup(tmp_path: Path) -> None:
         admin: Any = redis.from_url(server.url)
         a, b = await replica(server.url), await replica(server.url)
         try:
-            await a.store(tenant, chat("how do i sort a list in python"), KEEP, {"response": "sorted"}, query("x"))
+            await a.store(tenant, chat("how do i sort a list in Python"), KEEP, {"response": "sorted"}, query("x"))
             await a.drain()
             await until(lambda: len(b.index) == 1, "b to tail the entry")
             await admin.config_resetstat()
@@ -207,7 +207,7 @@ cache: {{exact: false, semantic: true, audit_rate: {rate}}}
                 return reply
 
             # 1. An audit on a: b's copy of the entry goes too.
-            first = f"what is the capital of France {words}"
+            first = f"what is the capital {words} of France"
             await ask(cb, first)
             await b.cache.drain()
             await until(lambda: len(a.cache.index) >= 1 and a.cache.index.may_match(_scope(a, first), first), "a to tail b's entry")
@@ -216,16 +216,16 @@ cache: {{exact: false, semantic: true, audit_rate: {rate}}}
             await a.cache.drain()
             await until(lambda: not b.cache.index.may_match(_scope(b, first), first), "b's eviction")
             # 2. Feedback to a on a hit b served (in another scope: the audit left the first one matching the same text only).
-            second = f"how do i reverse a list in python {words}"
+            second = f"how do i reverse a list {words} in Python"
             await ask(ca, second, 0.5)
             await a.cache.drain()
             await until(lambda: b.cache.index.may_match(_scope(b, second, 0.5), second), "b to tail a's entry")
-            served = await ask(cb, f"How do I reverse a list in Python {words}?", 0.5)
+            served = await ask(cb, f"How do I reverse a list {words} in Python?", 0.5)
             rid = served.headers["x-switchyard-request-id"]
             assert b.ledger.flush()
             posted = await ca.post("/v1/feedback", json={"request_id": rid, "score": 0})
             await until(lambda: not a.cache.index.may_match(_scope(a, second, 0.5), second), "a's eviction after b applied it")
-            again = await ask(cb, f"How do I reverse a list in Python {words}?", 0.5)
+            again = await ask(cb, f"How do I reverse a list {words} in Python?", 0.5)
             await ca.aclose()
             await cb.aclose()
             return {"audited": audited.headers["x-switchyard-cache"], "served": served.headers["x-switchyard-cache"],

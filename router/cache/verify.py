@@ -95,9 +95,10 @@ _CONTRACTIONS = {
 # Openings and closings that are politeness, not content: a discourse marker or "please" only when set off by
 # punctuation or followed by a question word or a request verb ("So, what ...", "please explain ..."); a
 # greeting likewise ("hi, what ...", "hey what ..."), never before the request's own words ("hello in
-# Spanish?" is about "hello", "well water" is water); thanks only after punctuation at the very end
-# ("..., thanks!"), never as a sentence's last word ("a poem about giving thanks"). A fifth red-team set
-# found "well" and "please" as content and "thanks" as a last word, when they were dropped without punctuation.
+# Spanish?" is about "hello", "well water" is water); thanks only as a sentence of its own at the very end
+# ("...? Thanks!"), never as a sentence's last words ("a poem about giving thanks", "what to reply to a
+# text that says, thank you"). Fifth and seventh red-team sets found "well" and "please" as content and
+# "thanks" as the phrase asked about, when they were dropped without a sentence break.
 _LEAD_WORDS = frozenset("so well please kindly um uh".split())
 _GREETINGS = frozenset("hey hi hello ok okay".split())
 _QUESTION_WORDS = frozenset(
@@ -110,7 +111,7 @@ _REQUEST_VERBS = (
 _REQUEST_VERB = re.compile(rf"(?:{_REQUEST_VERBS})\b", re.IGNORECASE)
 _LEAD_RE = re.compile(r"\s*([a-z]+)(\s+there\b)?\s*([,!.;?-]+)?\s*", re.IGNORECASE)
 _CLOSING = re.compile(
-    r"(?:\s*[,.!?;-]+\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
+    r"(?:\s*[.!?]+\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
 )
 
 
@@ -131,9 +132,10 @@ def _strip_opening(text: str) -> str:
 
 # A request put as a question about ability: "could you explain X" asks for what "explain X" does (only
 # at the start, where the request is the whole text, and only before a verb that asks for something:
-# "can you swim?" asks about ability). Not "how can I" = "how do I": a fourth red-team set showed
-# "how can I not cry at this film" is not "how do I not cry at this film".
-_ASKING = re.compile(rf"^(?:can|could|would|will)\s+you\s+(?:please\s+)?(?=(?:{_REQUEST_VERBS})\b)", re.IGNORECASE)
+# "can you swim?" asks about ability; not "would you": "would you plan a trip in November" asks an
+# opinion). Not "how can I" = "how do I": a fourth red-team set showed "how can I not cry at this film"
+# is not "how do I not cry at this film".
+_ASKING = re.compile(rf"^(?:can|could)\s+you\s+(?:please\s+)?(?=(?:{_REQUEST_VERBS})\b)", re.IGNORECASE)
 # A request about text itself (translate it, count its letters, fix its punctuation), one carrying text to
 # work on (quoted, after a colon, on its own lines) or code (brackets, operators, paths): its form is its
 # content, so nothing but trailing spaces may differ. Red-team sets found "?" in a sentence to translate,
@@ -156,6 +158,8 @@ _TOKEN_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]+")
 # ("5!" is a factorial, "0.3..." repeats) and not "!" or "...", which a fifth red-team set showed carry tone.
 _END_RE = re.compile(r"(?<=[^\W\d_])\s*([.?])\s*$")
 _SENTENCE_BREAK = re.compile(r"(?<=[^\W\d_])[.!?]\s+$")
+# "e.g. What", "U.S. Open", "Dr. Will": a full stop after an abbreviation or an initial starts no sentence.
+_ABBREVIATION = re.compile(r"(?:\b\w|\b(?:mr|mrs|ms|dr|st|vs|etc|jr|sr|prof|no|approx|fig|inc|ltd|co))\.\s*$", re.IGNORECASE)
 # A sentence's first word folds its capital only when the word has no other sense in capitals: function
 # words, question words and request verbs ("What"/"what"), not "Boolean", "Turkey", "May", "Will" or "Mb"
 # (a fifth red-team set: type names, SI symbols and proper nouns at a sentence's start).
@@ -211,14 +215,16 @@ def form(text: str) -> tuple[str, ...]:
         token = m.group(0)
         if token[0].isalpha():
             before = text[: m.start()]
-            starts = not before.strip() or _SENTENCE_BREAK.search(before) is not None
+            starts = not before.strip() or (_SENTENCE_BREAK.search(before) is not None and not _ABBREVIATION.search(before))
             if starts and token.lower() in _FOLDING_STARTERS and token[1:].islower():
                 token = token.lower()
             if token in ("i", "I"):
                 nxt = matches[n + 1].group(0).lower() if n + 1 < len(matches) else ""
                 prev = matches[n - 1].group(0).lower() if n else ""
                 token = "I" if nxt in _I_VERBS or prev in _BEFORE_I else token
-            tokens.extend(_CONTRACTIONS.get(token.lower(), token).split())  # "'d" is "would" or "had": not folded
+            # A contraction only as a sentence's first word ("What's ...", "I'm ..."): elsewhere it may be the very
+            # thing asked about ("my phone keeps changing can't to cannot", a seventh red-team set); "'d" never.
+            tokens.extend(_CONTRACTIONS.get(token.lower(), token).split() if starts else [token])
         else:
             tokens.append(token)
     return (*tokens, *end)
