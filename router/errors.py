@@ -63,6 +63,9 @@ class APIError(Exception):
         type_: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        # A message may quote the request (a schema's property name, an upstream's echo of a value), and it
+        # becomes the ledger row's `error`: PostgreSQL's text columns refuse NUL, which once lost such a row.
+        message = message.replace("\x00", "\\x00")
         super().__init__(message)
         self.status = status
         self.message = message

@@ -251,6 +251,23 @@ def test_a_client_leaving_a_door_early_is_cancelled_not_an_unhandled_error(api: 
 
 # --- PostgreSQL: text that a client sends never reaches a column that cannot hold it ----------------
 
+NUL_SCHEMA = {"type": "object", "properties": {"a\u0000": {"type": "string", "pattern": "(a+)+"}}}
+
+
+def test_an_error_quoting_a_nul_from_the_request_holds_no_nul(api: InProcess) -> None:
+    # A schema's property names are quoted in its error; the message is also the ledger row's `error`.
+    for path, body in (("/v1/chat/completions", {"model": "small", "messages": USER,
+                                                  "response_format": {"type": "json_schema", "json_schema": {"schema": NUL_SCHEMA}}}),
+                       ("/v1/messages", {"model": "small", "max_tokens": 4, "messages": USER,
+                                         "tools": [{"name": "t", "input_schema": NUL_SCHEMA}]})):
+        response = api.post(path, body)
+        assert response.status_code == 400, response.text
+        message = response.json()["error"]["message"]
+        assert "\x00" not in message and "a\\x00" in message  # written out, as repr() would
+        (row,) = api.rows(response.headers["x-switchyard-request-id"])
+        assert "\x00" not in row["error"]
+
+
 def test_nul_in_ids_and_models_on_postgres(upstream: FaultyUpstream, pg_schema_url: str) -> None:
     api = InProcess(upstream, pg_schema_url)
     try:
@@ -258,6 +275,10 @@ def test_nul_in_ids_and_models_on_postgres(upstream: FaultyUpstream, pg_schema_u
         assert refused.status_code == 400
         # The 4xx's row is written (once PostgreSQL refused it, retried the batch with everyone's rows, then dropped it).
         assert [r["status"] for r in api.rows(refused.headers["x-switchyard-request-id"])] == ["rejected"]
+        # Once written nowhere: a 400 quoting a property name with a NUL (the row's `error`) was refused too.
+        quoting = api.post("/v1/chat/completions", {"model": "small", "messages": USER,
+                                                     "response_format": {"type": "json_schema", "json_schema": {"schema": NUL_SCHEMA}}})
+        assert [r["status"] for r in api.rows(quoting.headers["x-switchyard-request-id"])] == ["rejected"]
         # Once 500s: the id went into a query PostgreSQL refuses.
         follow = api.post("/v1/responses", {"model": "small", "input": "hi", "previous_response_id": "resp_a\u0000b"})
         assert openai_error(follow, 400)["code"] == "previous_response_not_found"
