@@ -47,7 +47,7 @@ class Message(BaseModel):
             function = call.get("function")
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 raise ValueError(f"call {i} needs a 'function' object with a string 'name'")
-            if not isinstance(function.get("arguments", ""), str | dict):
+            if not isinstance(function.get("arguments"), str | dict | None):
                 raise ValueError(f"call {i}: 'function.arguments' must be a JSON string")
         return value
 
