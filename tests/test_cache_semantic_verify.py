@@ -305,10 +305,10 @@ def test_shipped_rule_accepts_no_meaning_changing_pair_of_the_calibration_half()
     accepted_wrong = [(r["b"], r["a"]) for r in calib if r["label"] == "different" and verdict(r["b"], r["a"], rule.min_alignment)[0]]
     assert accepted_wrong == []
     reworded = [r for r in calib if r["kind"] == "reworded"]
-    # Half the light rewordings (case, punctuation, an opening or closing) still hit: 235 of 433 when written,
-    # 371 before red-team sets showed that case inside a sentence, a final "!" and a bare "well" or "thanks"
-    # can carry meaning, and that text about text or code keeps its form.
-    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.5 * len(reworded)
+    # Under half the light rewordings (case, punctuation, an opening or closing) still hit: 196 of 433 when
+    # written, 371 before red-team sets showed that case inside a sentence, a final "!", a bare "well" or
+    # "thanks" and contractions can carry meaning, and that text about text or code keeps its form.
+    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.4 * len(reworded)
 
 
 def _upper_by_scan(k: int, n: int, confidence: float = 0.95) -> float:
@@ -530,6 +530,8 @@ FORM_CHANGES = [
     ("My autocorrect keeps changing can't to cannot", "My autocorrect keeps changing cannot to cannot"),
     ("Would you recommend buying a house now?", "Recommend buying a house now"),
     ("Tickets for the U.S. Open", "Tickets for the U.S. open"),
+    ("What happens if I run git add .", "What happens if I run git add"),  # a fifth set's: the folder, trailing spaces
+    ("Why does this fail?\nls -la \\\n  /tmp", "Why does this fail?\nls -la \\ \n  /tmp"),
     (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),
 ]
 
@@ -548,7 +550,7 @@ def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: s
         ("Where do I renew my passport?", "where do i renew my passport"),
         ("I think it rains. Should I take a coat?", "i think it rains. should I take a coat"),
         ("Summarise the plot of Hamlet in   two lines. Thanks!", "summarise the plot of Hamlet in two lines"),
-        ("Translate to German: where is the station?  ", " Translate to German: where is the station?"),  # spacing only
+        ("Translate to German: where is the station?\n", " Translate to German: where is the station?"),  # spacing only
     ],
 )
 def test_retyped_requests_still_hit(query: str, cached: str) -> None:

@@ -156,7 +156,7 @@ _MENTION = re.compile(
 _TOKEN_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]+")
 # A final full stop, or a question's "?" after a question word, right after a word: not after a number
 # ("5!" is a factorial, "0.3..." repeats) and not "!" or "...", which a fifth red-team set showed carry tone.
-_END_RE = re.compile(r"(?<=[^\W\d_])\s*([.?])\s*$")
+_END_RE = re.compile(r"(?<=[^\W\d_])([.?])\s*$")  # right after the word: "git add ." names the folder
 _SENTENCE_BREAK = re.compile(r"(?<=[^\W\d_])[.!?]\s+$")
 # "e.g. What", "U.S. Open", "Dr. Will": a full stop after an abbreviation or an initial starts no sentence.
 _ABBREVIATION = re.compile(r"(?:\b\w|\b(?:mr|mrs|ms|dr|st|vs|etc|jr|sr|prof|no|approx|fig|inc|ltd|co))\.\s*$", re.IGNORECASE)
@@ -185,8 +185,9 @@ _APOSTROPHE_IN_WORD = re.compile(r"(?<=[a-z])\u2019(?=[a-z])", re.IGNORECASE)
 
 
 def _exact(text: str) -> tuple[str, ...]:
-    """The text as typed, up to trailing spaces on each line and blank space around the whole."""
-    return ("\x00exact", "\n".join(line.rstrip() for line in text.strip().split("\n")))
+    """The text as typed, up to blank space around the whole (a line's trailing spaces are kept: Markdown's
+    line break, a shell continuation that a space after the backslash breaks)."""
+    return ("\x00exact", text.strip())
 
 
 @lru_cache(maxsize=32768)
@@ -196,7 +197,7 @@ def form(text: str) -> tuple[str, ...]:
     capital of a sentence's first word when it is a function word or a request verb, the pronoun "I",
     contractions, a final full stop (and a final "?" after a question word), an opening ("so,",
     "please", a greeting), "could you" before a request verb, and a closing ", thanks". A request about
-    text or code (see :data:`_MENTION`) keeps everything but trailing spaces."""
+    text or code (see :data:`_MENTION`) keeps everything but blank space around it."""
     if _MENTION.search(text):
         return _exact(text)
     text = _APOSTROPHE_IN_WORD.sub("'", text)
