@@ -58,7 +58,7 @@ GRID = [round(0.5 + 0.05 * i, 2) for i in range(11)]  # min_alignment values the
 # Independent red-team sets whose false hits were found and fixed: no longer checks of the verifier (its
 # authors have seen them), so the calibration counts them with the calib half (v6 found none: not spent). Before this, a rule that
 # let their attacks through (alignment 0.95: articles, plurals, a sign) was certified on the calib half alone.
-SPENT = [Path(__file__).parent / "data" / f"semantic_redteam{n}.jsonl" for n in ("", "2", "3", "4", "5", "7")]
+SPENT = [Path(__file__).parent / "data" / f"semantic_redteam{n}.jsonl" for n in ("", "2", "3", "4", "5", "7", "8")]
 GUARDS_THRESHOLD = 0.93  # today's (pre-verifier) default rule
 
 

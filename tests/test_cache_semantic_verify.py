@@ -21,7 +21,7 @@ from router.cache.calibration import choose, clopper_pearson, clopper_pearson_up
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.responses import CacheControl, ResponseCache
 from router.cache.semantic import SemanticIndex
-from router.cache.verify import LONG_CHARS, verdict
+from router.cache.verify import LONG_CHARS, form, verdict
 from router.schemas import parse_chat_request
 
 DIM = 64
@@ -89,7 +89,7 @@ def test_long_prompts_that_differ_only_in_the_middle_never_hit() -> None:
     cache = semantic_cache()
     store(cache, "t", expand, "expanded")
     assert lookup(cache, "t", cancel) is None
-    assert lookup(cache, "t", "  " + expand + " \n") == "expanded"  # the same text retyped: still one request
+    assert lookup(cache, "t", expand) == "expanded"  # the same text: still one request
     assert lookup(cache, "t", expand.replace("Answer using", "answer using")) is None  # a document's case is its content
     ok, _, why = verdict(cancel, expand, 0.0)
     assert not ok and why == "long text differs"
@@ -305,10 +305,10 @@ def test_shipped_rule_accepts_no_meaning_changing_pair_of_the_calibration_half()
     accepted_wrong = [(r["b"], r["a"]) for r in calib if r["label"] == "different" and verdict(r["b"], r["a"], rule.min_alignment)[0]]
     assert accepted_wrong == []
     reworded = [r for r in calib if r["kind"] == "reworded"]
-    # Under half the light rewordings (case, punctuation, an opening or closing) still hit: 196 of 433 when
+    # A third of the light rewordings (case, punctuation, an opening or closing) still hit: 161 of 433 when
     # written, 371 before red-team sets showed that case inside a sentence, a final "!", a bare "well" or
     # "thanks" and contractions can carry meaning, and that text about text or code keeps its form.
-    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.4 * len(reworded)
+    assert sum(verdict(r["b"], r["a"], rule.min_alignment)[0] for r in reworded) >= 0.33 * len(reworded)
 
 
 def _upper_by_scan(k: int, n: int, confidence: float = 0.95) -> float:
@@ -532,14 +532,20 @@ FORM_CHANGES = [
     ("Tickets for the U.S. Open", "Tickets for the U.S. open"),
     ("What happens if I run git add .", "What happens if I run git add"),  # a fifth set's: the folder, trailing spaces
     ("Why does this fail?\nls -la \\\n  /tmp", "Why does this fail?\nls -la \\ \n  /tmp"),
+    # An eighth set's: a negative contraction, a thanks that is the text to work on, tone, indentation.
+    ("Doesn't eating late cause weight gain?", "Does not eating late cause weight gain?"),
+    ("Put the following in French. Thank you.", "Put the following in French."),
+    ("Can you help or would you help, which is nicer?", "Help or would you help, which is nicer?"),
+    ("  x = 1\nWhy is this an IndentationError?", "x = 1\nWhy is this an IndentationError?"),
     (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),
 ]
 
 
 @pytest.mark.parametrize(("query", "cached"), FORM_CHANGES)
 def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: str) -> None:
+    assert form(query) != form(cached)  # whatever the guards say, the form alone refuses the pair
     for q, c in ((query, cached), (cached, query)):
-        assert verdict(q, c, 1.0) == (False, 0.0, "wording"), verdict(q, c, 1.0)
+        assert not verdict(q, c, 1.0)[0], verdict(q, c, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -549,8 +555,8 @@ def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: s
         ("Hi! Could you explain how DNS works?", "explain how DNS works."),
         ("Where do I renew my passport?", "where do i renew my passport"),
         ("I think it rains. Should I take a coat?", "i think it rains. should I take a coat"),
-        ("Summarise the plot of Hamlet in   two lines. Thanks!", "summarise the plot of Hamlet in two lines"),
-        ("Translate to German: where is the station?\n", " Translate to German: where is the station?"),  # spacing only
+        ("Who wrote Hamlet?   Thanks!", "who wrote Hamlet"),
+        ("Translate to German: where is the station?", "Translate to German: where is the station?"),  # text: only itself
     ],
 )
 def test_retyped_requests_still_hit(query: str, cached: str) -> None:

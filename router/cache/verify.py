@@ -14,7 +14,7 @@ when, on the full text of both prompts:
 2b. at ``min_alignment`` 1.0 (the shipped rule) the two texts have the same :func:`form`, whatever their
    length: the same words and punctuation in order, up to what retyping a request changes (spacing, a
    sentence's capital, a final full stop or a question's "?", contractions, an opening or a closing
-   thanks); a request about text itself keeps everything but spacing; and
+   thanks); a request about text or code must be the same text; and
 3. below 1.0, when either prompt is longer than :data:`LONG_CHARS` (past what the embedding reads), the content
    words must be the same sequence: a long prompt's middle (a RAG context, a document) is never
    matched by meaning, only by its words.
@@ -87,18 +87,18 @@ _CONTRACTIONS = {
     "what's": "what is", "it's": "it is", "that's": "that is", "there's": "there is", "here's": "here is",
     "who's": "who is", "where's": "where is", "how's": "how is", "when's": "when is", "let's": "let us",
     "i'm": "I am", "you're": "you are", "we're": "we are", "they're": "they are", "he's": "he is", "she's": "she is",
-    "isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't": "were not", "don't": "do not",
-    "doesn't": "does not", "didn't": "did not", "can't": "can not", "cannot": "can not", "won't": "will not",
-    "shouldn't": "should not", "couldn't": "could not", "wouldn't": "would not", "i've": "I have",
-    "you've": "you have", "we've": "we have", "i'll": "I will", "you'll": "you will",
+    "i've": "I have", "you've": "you have", "we've": "we have", "i'll": "I will", "you'll": "you will",
 }  # fmt: skip
+# Not the negative ones: "Doesn't eating late cause weight gain?" asks the opposite of "Does not eating late
+# cause weight gain?" (an eighth red-team set), and "'d" is "would" or "had".
 # Openings and closings that are politeness, not content: a discourse marker or "please" only when set off by
 # punctuation or followed by a question word or a request verb ("So, what ...", "please explain ..."); a
 # greeting likewise ("hi, what ...", "hey what ..."), never before the request's own words ("hello in
-# Spanish?" is about "hello", "well water" is water); thanks only as a sentence of its own at the very end
+# Spanish?" is about "hello", "well water" is water); thanks only after a question at the very end
 # ("...? Thanks!"), never as a sentence's last words ("a poem about giving thanks", "what to reply to a
-# text that says, thank you"). Fifth and seventh red-team sets found "well" and "please" as content and
-# "thanks" as the phrase asked about, when they were dropped without a sentence break.
+# text that says, thank you") or after a request ("Say the following in French. Thank you."). Fifth,
+# seventh and eighth red-team sets found "well" and "please" as content and "thanks" as the phrase
+# asked about.
 _LEAD_WORDS = frozenset("so well please kindly um uh".split())
 _GREETINGS = frozenset("hey hi hello ok okay".split())
 _QUESTION_WORDS = frozenset(
@@ -111,7 +111,7 @@ _REQUEST_VERBS = (
 _REQUEST_VERB = re.compile(rf"(?:{_REQUEST_VERBS})\b", re.IGNORECASE)
 _LEAD_RE = re.compile(r"\s*([a-z]+)(\s+there\b)?\s*([,!.;?-]+)?\s*", re.IGNORECASE)
 _CLOSING = re.compile(
-    r"(?:\s*[.!?]+\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
+    r"(?:(?<=\?)\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
 )
 
 
@@ -138,7 +138,7 @@ def _strip_opening(text: str) -> str:
 _ASKING = re.compile(rf"^(?:can|could)\s+you\s+(?:please\s+)?(?=(?:{_REQUEST_VERBS})\b)", re.IGNORECASE)
 # A request about text itself (translate it, count its letters, fix its punctuation), one carrying text to
 # work on (quoted, after a colon, on its own lines) or code (brackets, operators, paths): its form is its
-# content, so nothing but trailing spaces may differ. Red-team sets found "?" in a sentence to translate,
+# content, so the two texts must be the same. Red-team sets found "?" in a sentence to translate,
 # apostrophes in a counting task (the fourth), "Boolean"/"boolean", curly quotes in code, spaces inside
 # strings and palindromes and Morse code asked about without a quote (the fifth).
 _MENTION = re.compile(
@@ -150,7 +150,7 @@ _MENTION = re.compile(
     r"palindrom\w*|backwards?|alphabet\w*|morse|cipher\w*|encod\w*|decod\w*|vowels?|consonants?|"
     r"digits?|symbols?|dots?|commas?|periods?|hyphens?|exclamation\w*|text|strings?|literal\w*|regex\w*|"
     r"format\w*|emojis?|code|syntax|command|shell|bash|terminal|regular\s+expressions?|matrix|matrices|"
-    r"factorial\w*|imaginary|complex\s+numbers?)\b",
+    r"factorial\w*|imaginary|complex\s+numbers?|polite\w*|rude\w*|formal\w*|informal\w*|tone|sounds?|sounding)\b",
     re.IGNORECASE,
 )
 _TOKEN_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]+")
@@ -185,9 +185,9 @@ _APOSTROPHE_IN_WORD = re.compile(r"(?<=[a-z])\u2019(?=[a-z])", re.IGNORECASE)
 
 
 def _exact(text: str) -> tuple[str, ...]:
-    """The text as typed, up to blank space around the whole (a line's trailing spaces are kept: Markdown's
-    line break, a shell continuation that a space after the backslash breaks)."""
-    return ("\x00exact", text.strip())
+    """The text as typed: spaces are content in code (Markdown's line break, a shell continuation that a space
+    after the backslash breaks, a first line's indentation, a file's last newline for `wc -l`)."""
+    return ("\x00exact", text)
 
 
 @lru_cache(maxsize=32768)
@@ -197,7 +197,7 @@ def form(text: str) -> tuple[str, ...]:
     capital of a sentence's first word when it is a function word or a request verb, the pronoun "I",
     contractions, a final full stop (and a final "?" after a question word), an opening ("so,",
     "please", a greeting), "could you" before a request verb, and a closing ", thanks". A request about
-    text or code (see :data:`_MENTION`) keeps everything but blank space around it."""
+    text or code (see :data:`_MENTION`) must be the same text."""
     if _MENTION.search(text):
         return _exact(text)
     text = _APOSTROPHE_IN_WORD.sub("'", text)
@@ -223,9 +223,11 @@ def form(text: str) -> tuple[str, ...]:
                 nxt = matches[n + 1].group(0).lower() if n + 1 < len(matches) else ""
                 prev = matches[n - 1].group(0).lower() if n else ""
                 token = "I" if nxt in _I_VERBS or prev in _BEFORE_I else token
-            # A contraction only as a sentence's first word ("What's ...", "I'm ..."): elsewhere it may be the very
-            # thing asked about ("my phone keeps changing can't to cannot", a seventh red-team set); "'d" never.
-            tokens.extend(_CONTRACTIONS.get(token.lower(), token).split() if starts else [token])
+            # A contraction only as a sentence's first word and before another ("What's ...", "I'm ..."): elsewhere
+            # it may be the very thing asked about ("my phone keeps changing it's to it is", a seventh red-team
+            # set; "I'm, too stiff for a toast?", an eighth).
+            nxt_word = n + 1 < len(matches) and matches[n + 1].group(0)[0].isalnum()
+            tokens.extend(_CONTRACTIONS.get(token.lower(), token).split() if starts and nxt_word else [token])
         else:
             tokens.append(token)
     return (*tokens, *end)
