@@ -535,6 +535,7 @@ FORM_CHANGES = [
     # An eighth set's: a negative contraction, a thanks that is the text to work on, tone, indentation.
     ("Doesn't eating late cause weight gain?", "Does not eating late cause weight gain?"),
     ("Put the following in French. Thank you.", "Put the following in French."),
+    ("How would a pirate say this? Thanks!", "How would a pirate say this?"),
     ("Can you help or would you help, which is nicer?", "Help or would you help, which is nicer?"),
     ("  x = 1\nWhy is this an IndentationError?", "x = 1\nWhy is this an IndentationError?"),
     (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),

@@ -96,7 +96,8 @@ _CONTRACTIONS = {
 # greeting likewise ("hi, what ...", "hey what ..."), never before the request's own words ("hello in
 # Spanish?" is about "hello", "well water" is water); thanks only after a question at the very end
 # ("...? Thanks!"), never as a sentence's last words ("a poem about giving thanks", "what to reply to a
-# text that says, thank you") or after a request ("Say the following in French. Thank you."). Fifth,
+# text that says, thank you"), after a request ("Say the following in French. Thank you.") or after a
+# question that points at it ("How would a pirate say this? Thanks."). Fifth,
 # seventh and eighth red-team sets found "well" and "please" as content and "thanks" as the phrase
 # asked about.
 _LEAD_WORDS = frozenset("so well please kindly um uh".split())
@@ -113,6 +114,15 @@ _LEAD_RE = re.compile(r"\s*([a-z]+)(\s+there\b)?\s*([,!.;?-]+)?\s*", re.IGNORECA
 _CLOSING = re.compile(
     r"(?:(?<=\?)\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
 )
+
+_POINTING = re.compile(r"\b(?:following|below|this|that|these|those|it|them)\?$", re.IGNORECASE)
+
+
+def _strip_closing(text: str) -> str:
+    m = _CLOSING.search(text)
+    if m is None or _POINTING.search(text[: m.start()]):
+        return text  # "how would a pirate say this? Thanks.": the thanks is what "this" points at
+    return text[: m.start()]
 
 
 def _strip_opening(text: str) -> str:
@@ -150,7 +160,7 @@ _MENTION = re.compile(
     r"palindrom\w*|backwards?|alphabet\w*|morse|cipher\w*|encod\w*|decod\w*|vowels?|consonants?|"
     r"digits?|symbols?|dots?|commas?|periods?|hyphens?|exclamation\w*|text|strings?|literal\w*|regex\w*|"
     r"format\w*|emojis?|code|syntax|command|shell|bash|terminal|regular\s+expressions?|matrix|matrices|"
-    r"factorial\w*|imaginary|complex\s+numbers?|polite\w*|rude\w*|formal\w*|informal\w*|tone|sounds?|sounding)\b",
+    r"factorial\w*|imaginary|complex\s+numbers?|polite\w*|rude\w*|formal\w*|informal\w*|tone|sounds?|sounding|following|below)\b",
     re.IGNORECASE,
 )
 _TOKEN_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]+")
@@ -201,7 +211,7 @@ def form(text: str) -> tuple[str, ...]:
     if _MENTION.search(text):
         return _exact(text)
     text = _APOSTROPHE_IN_WORD.sub("'", text)
-    text = _strip_opening(_CLOSING.sub("", text).strip())
+    text = _strip_opening(_strip_closing(text).strip())
     end: tuple[str, ...] = ()
     if (ending := _END_RE.search(text)) is not None:
         text = text[: ending.start()]
