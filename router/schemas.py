@@ -29,7 +29,8 @@ class Message(BaseModel):
         if isinstance(value, list):
             for i, part in enumerate(value):
                 kind = part.get("type")
-                if kind not in PART_TYPES:
+                # Not a set lookup of an object or a list: that raised TypeError, which pydantic passes on (a 500).
+                if not isinstance(kind, str) or kind not in PART_TYPES:
                     raise ValueError(f"part {i} has type {kind!r}; expected one of {', '.join(sorted(PART_TYPES))}")
                 if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
                     raise ValueError(f"part {i} of type {kind!r} needs a string {kind!r}")

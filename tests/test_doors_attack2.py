@@ -153,6 +153,17 @@ def test_a_model_name_with_a_nul_is_a_400(api: InProcess) -> None:
     anthropic_error(api.post("/v1/messages", {"model": "local\u0000", "max_tokens": 4, "messages": USER}), 400)
 
 
+@pytest.mark.parametrize("kind", [{}, ["text"]])
+def test_a_type_that_is_not_a_string_is_a_400_at_every_door(api: InProcess, kind: Any) -> None:
+    # Once 500s: a part's, block's or item's "type" of an object or a list was looked up in a set (unhashable).
+    part = [{"type": kind, "text": "hi"}]
+    openai_error(api.post("/v1/chat/completions", {"model": "local", "messages": [{"role": "user", "content": part}]}), 400)
+    for role in ("user", "assistant"):
+        anthropic_error(api.post("/v1/messages", {"model": "local", "max_tokens": 4, "messages": [{"role": role, "content": part}]}), 400)
+    for item in ({"type": kind, "role": "user", "content": "hi"}, {"role": "user", "content": part}):
+        openai_error(api.post("/v1/responses", {"model": "local", "input": [item]}), 400)
+
+
 # --- count_tokens ------------------------------------------------------------------------------------
 
 def test_count_tokens_engine_refusals_are_anthropic_400s(api: InProcess) -> None:

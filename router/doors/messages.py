@@ -95,6 +95,13 @@ def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], lis
     return {"role": "tool", "tool_call_id": call_id, "content": text}, images
 
 
+def _kind(block: Any) -> str | None:
+    """A block's type; None for a block that is not an object or whose type is not a string (an object or
+    a list there once reached a set lookup: unhashable, a 500)."""
+    kind = block.get("type") if isinstance(block, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def _user(content: list[Any], where: str) -> list[dict[str, Any]]:
     """A user turn as chat messages: its tool results first (chat wants them right after the call),
     then what the user said."""
@@ -102,7 +109,7 @@ def _user(content: list[Any], where: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         at = f"{where}.content.{i}"
-        kind = block.get("type") if isinstance(block, dict) else None
+        kind = _kind(block)
         if kind == "text":
             parts.append({"type": "text", "text": _text(block, at)})
         elif kind == "image":
@@ -125,7 +132,7 @@ def _assistant(content: list[Any], where: str) -> dict[str, Any]:
     calls: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         at = f"{where}.content.{i}"
-        kind = block.get("type") if isinstance(block, dict) else None
+        kind = _kind(block)
         if kind == "text":
             texts.append(_text(block, at))
         elif kind == "tool_use":

@@ -127,6 +127,8 @@ def input_messages(value: Any, instructions: Any = None) -> list[dict[str, Any]]
         if not isinstance(item, dict):
             raise _bad(f"'{param}' must be an object", param)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):  # an object or a list would reach a set lookup: unhashable, a 500 once
+            raise _bad(f"'{param}.type' must be a string", f"{param}.type")
         if kind == "message":
             messages.append(_message(item, param))
         elif kind == "function_call":
