@@ -123,3 +123,25 @@ def test_postgres_ledger(pg_schema_url: str) -> None:
         assert next(r for r in ledger.rows() if r["request_id"] == "p3")["feedback"] == 1.0
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_nul_in_an_answer_or_a_prompt_never_loses_the_paid_row(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL's text and JSON columns refuse NUL: a model's answer (or a client's prompt) holding one lost
+    its row after the spend was settled. The row keeps the text with the NUL written as U+FFFD, on both backends."""
+    url = request.getfixturevalue("pg_schema_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/l.db"
+    ledger = Ledger(url, sync="full")
+    try:
+        ledger.start()
+        ledger.migrate()
+        row = LedgerRow(request_id="nul1", tenant="t", team="x", status="ok", http_status=200, cost_nanousd=9,
+                        response="a\x00b", messages=[{"role": "user", "content": "q\x00"}], error=None, model="m\x00")
+        asyncio.run(ledger.record(row))
+        [kept] = [r for r in ledger.rows() if r["request_id"] == "nul1"]
+        assert kept["cost_nanousd"] == 9
+        assert kept["response"] == "a\ufffdb" and kept["model"] == "m\ufffd"
+        assert kept["messages"] == [{"role": "user", "content": "q\ufffd"}]
+        assert not ledger.add_feedback("nul1\x00", 1.0, "a NUL names no request")  # PostgreSQL raised: a 500
+        assert ledger.add_feedback("nul1", 0.0, "bad\x00")  # a comment's NUL is written out, as the answer's
+    finally:
+        ledger.close()

@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +50,10 @@ log = logging.getLogger("switchyard.ledger")
 
 COLUMNS = [str(column.name) for column in requests.columns]  # plain str: orjson refuses str subclasses as keys
 JSON_COLUMNS = {"decision", "messages", "params"}
+# PostgreSQL's text and JSON columns refuse NUL (and JSON's \u0000): an answer or a prompt holding one would
+# lose its row after the spend was settled. Written as U+FFFD instead, on every backend (an escaped
+# backslash before "u0000" is the text "\u0000", not a NUL, and stays).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 NANO = Decimal(1_000_000_000)
 # PostgreSQL's deadlock_detected and serialization_failure: the batch was rolled back whole and may be sent again.
@@ -384,7 +389,9 @@ class Ledger:
         for name in COLUMNS:
             value = getattr(row, name)
             if name in JSON_COLUMNS:
-                value = None if value is None else orjson.dumps(value).decode()
+                value = None if value is None else _JSON_NUL.sub(r"\1\\ufffd", orjson.dumps(value).decode())
+            elif isinstance(value, str):
+                value = value.replace("\x00", "\ufffd")
             elif name == "created_at" and self.is_sqlite:
                 value = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             out.append(value)
@@ -393,6 +400,9 @@ class Ledger:
     def add_feedback(self, request_id: str, score: float, comment: str | None, tenant: str | None = None) -> bool:
         """Keep a verdict on a request of `tenant` (any tenant's when None); the last verdict on a request
         replaces earlier ones. False when there is no such request for that tenant."""
+        if "\x00" in request_id:
+            return False  # no request id holds one, and PostgreSQL refuses it in a query (once a 500)
+        comment = None if comment is None else comment.replace("\x00", "\ufffd")
         self.flush()
         match = requests.c.request_id == request_id
         if tenant is not None:
