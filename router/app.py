@@ -41,6 +41,7 @@ async def route(request: Request) -> Response:
     """The routing decision for a chat request body, without generating anything."""
     gateway: Gateway = request.app.state.gateway
     identity = await gateway.tenancy.identify(request.headers.get("authorization"))
+    await gateway.tenancy.admit(identity, 0)  # free of charge, not of limits: each call runs the classifier
     chat = parse_chat_request(await read_json(request, gateway.policy.limits.max_request_bytes))
     validate_limits(gateway, chat)
     started = time.perf_counter()

@@ -190,6 +190,17 @@ def test_count_tokens_counts_against_the_keys_rate_limit(api: InProcess) -> None
     assert refused.json()["error"]["type"] == "rate_limit_error" and int(refused.headers["retry-after"]) > 0
 
 
+def test_route_counts_against_the_keys_rate_limit(api: InProcess) -> None:
+    # Once free of every limit: /v1/route runs the classifier for any key, as often as it is asked.
+    key = api.gateway.tenancy.keys.create("t4", "a", rpm=2)[0]
+    body = {"model": "auto", "messages": USER}
+    for _ in range(2):
+        assert api.post("/v1/route", body, key).status_code == 200
+    refused = api.post("/v1/route", body, key)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+
 # --- the Messages and Responses doors' own checks ----------------------------------------------------
 
 def test_messages_door_errors_name_what_its_client_sent(api: InProcess) -> None:
