@@ -80,7 +80,7 @@ def alignment(a: str, b: str) -> float:
 
 # Rewordings that change nothing an answer depends on: contractions, politeness and filler. Everything
 # else (articles, inflections, prepositions, word order, letter case inside a sentence, punctuation inside
-# the text) is kept: four independent red-team sets each found meaning changes in what a looser rule folded
+# the text) is kept: eight independent red-team sets each found meaning changes in what a looser rule folded
 # ("a"/"the", "ocean"/"oceans", "on"/"in" the fridge; "US"/"us", "Polish"/"polish"; "eats, shoots and
 # leaves"), so without a pair model the shipped rule demands the same text as it would be typed again.
 _CONTRACTIONS = {
@@ -97,9 +97,8 @@ _CONTRACTIONS = {
 # Spanish?" is about "hello", "well water" is water); thanks only after a question at the very end
 # ("...? Thanks!"), never as a sentence's last words ("a poem about giving thanks", "what to reply to a
 # text that says, thank you"), after a request ("Say the following in French. Thank you.") or after a
-# question that points at it ("How would a pirate say this? Thanks."). Fifth,
-# seventh and eighth red-team sets found "well" and "please" as content and "thanks" as the phrase
-# asked about.
+# question that points at it ("How would a pirate say this? Thanks."). Fifth, seventh and eighth red-team
+# sets found "well" and "please" as content and "thanks" as the phrase asked about.
 _LEAD_WORDS = frozenset("so well please kindly um uh".split())
 _GREETINGS = frozenset("hey hi hello ok okay".split())
 _QUESTION_WORDS = frozenset(
@@ -114,7 +113,6 @@ _LEAD_RE = re.compile(r"\s*([a-z]+)(\s+there\b)?\s*([,!.;?-]+)?\s*", re.IGNORECA
 _CLOSING = re.compile(
     r"(?:(?<=\?)\s*(?:thanks|thank\s+you|thx)(?:\s+(?:so\s+much|a\s+lot|in\s+advance))?[\s.!]*)+$", re.IGNORECASE
 )
-
 _POINTING = re.compile(r"\b(?:following|below|this|that|these|those|it|them)\?$", re.IGNORECASE)
 
 
