@@ -31,12 +31,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from policies.schema import Tier
+from router.ledger.retention import trim_per_tenant
 from router.ledger.tables import conversations as table
 from router.schemas import ChatRequest
 
@@ -230,16 +231,6 @@ class Conversations:
         if not future.cancelled():
             future.exception()  # retrieved: a call given up on must not be reported again as never retrieved
 
-    def _trim_crowded(self, connection: Connection) -> None:
-        """Drop each tenant's least recently used rows past `per_tenant`."""
-        count = func.count().label("n")
-        crowded = connection.execute(select(table.c.tenant).group_by(table.c.tenant).having(count > self.per_tenant)).scalars().all()
-        for tenant in crowded:
-            own = select(table.c.updated_at).where(table.c.tenant == tenant).order_by(table.c.updated_at.desc())
-            newest_dropped = connection.execute(own.offset(self.per_tenant).limit(1)).scalar()
-            if newest_dropped is not None:
-                connection.execute(delete(table).where(table.c.tenant == tenant, table.c.updated_at <= newest_dropped))
-
     def _read(self, tenant: str, conversation: str) -> State | None:
         query = select(table.c.tier, table.c.step, table.c.mid_chain).where(
             table.c.tenant == tenant, table.c.conversation_id == conversation
@@ -272,6 +263,6 @@ class Conversations:
             try:
                 with self.engine.begin() as connection:
                     connection.execute(delete(table).where(table.c.updated_at < now - timedelta(seconds=self.keep_s)))
-                    self._trim_crowded(connection)
+                    trim_per_tenant(connection, table, table.c.updated_at, self.per_tenant)
             except Exception as exc:  # noqa: BLE001 - the next sweep retries; the state itself was written
                 log.warning("sweeping idle conversations failed: %s", exc)

@@ -170,3 +170,57 @@ def test_responses_kept_before_store_prompts_was_turned_off_are_no_longer_served
         not_found(lambda: client.responses.create(model="local", input=SAY, previous_response_id=first.id, max_output_tokens=2))
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_stored_responses_are_swept_by_age_and_per_tenant(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Each row holds its whole conversation: without a bound, a tenant's follow-up chains grow the table
+    without end. A sweep forgets rows past KEEP and each tenant's oldest past its share; others' rows stay."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from router.doors.stored_responses import KEEP, sweep
+    from router.ledger import Ledger
+    from router.ledger.tables import stored_responses
+
+    url = request.getfixturevalue("pg_schema_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/l.db"
+    ledger = Ledger(url)
+    ledger.migrate()
+    now = datetime.now(UTC)
+    rows = [("old", "a", now - KEEP - timedelta(hours=1))] + [(f"a{i}", "a", now - timedelta(minutes=i)) for i in range(4)]
+    rows += [("b0", "b", now - timedelta(days=1))]
+    with ledger.engine.begin() as connection:
+        for response_id, tenant, created in rows:
+            connection.execute(insert(stored_responses).values(response_id=response_id, tenant=tenant, created_at=created,
+                                                               history=[], response={}))
+        sweep(connection, now, per_tenant=2)
+    with ledger.engine.connect() as connection:
+        kept = sorted(connection.execute(select(stored_responses.c.response_id)).scalars())
+    ledger.close()
+    assert kept == ["a0", "a1", "b0"]
+
+
+def test_a_gateway_sweeps_stored_responses_when_it_saves_one(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, insert, select
+
+    from router.doors.stored_responses import KEEP
+    from router.ledger.tables import stored_responses
+
+    (tmp_path / "policy.yaml").write_text(LOCAL_ONLY.format(store="true"))
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    gateway = start_gateway(tmp_path / "policy.yaml", tmp_path, env={"SWITCHYARD_DATABASE_URL": url})
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:  # a response older than the retention, kept by an earlier process
+            connection.execute(insert(stored_responses).values(response_id="resp_old", tenant="anonymous",
+                                                               created_at=datetime.now(UTC) - KEEP * 2, history=[], response={}))
+        new = sdk(gateway).responses.create(model="local", input=SAY, max_output_tokens=2)
+        with engine.connect() as connection:
+            kept = set(connection.execute(select(stored_responses.c.response_id)).scalars())
+    finally:
+        engine.dispose()
+        gateway.stop()
+    assert kept == {new.id}
