@@ -536,6 +536,7 @@ FORM_CHANGES = [
     ("Doesn't eating late cause weight gain?", "Does not eating late cause weight gain?"),
     ("Put the following in French. Thank you.", "Put the following in French."),
     ("How would a pirate say this? Thanks!", "How would a pirate say this?"),
+    ("Okay.", "Okay?"),  # a review's: an opening that is the whole text is what was said
     ("Can you help or would you help, which is nicer?", "Help or would you help, which is nicer?"),
     ("  x = 1\nWhy is this an IndentationError?", "x = 1\nWhy is this an IndentationError?"),
     (_LONG + "What does the policy say about a refund?", _LONG + "What does the policy say about the refund?"),
@@ -562,3 +563,11 @@ def test_the_shipped_rule_folds_only_what_retyping_changes(query: str, cached: s
 )
 def test_retyped_requests_still_hit(query: str, cached: str) -> None:
     assert verdict(query, cached, 1.0)[0], verdict(query, cached, 1.0)
+
+
+def test_a_typographic_apostrophe_passes_the_index_shortcut_as_it_passes_the_rule() -> None:
+    # Phones type "What’s": the content-word key that decides a miss without embedding must fold it as form() does.
+    index = SemanticIndex(dim=DIM, threshold=0.5, verifier=verdict)
+    index.add("s", window_embed("What's the capital of France?"), "What's the capital of France?", "v")
+    assert index.may_match("s", "What\u2019s the capital of France?")
+    assert verdict("What\u2019s the capital of France?", "What's the capital of France?", 1.0)[0]

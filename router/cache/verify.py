@@ -58,7 +58,7 @@ Scorer = Callable[[str, str], float]
 @lru_cache(maxsize=32768)
 def content_words(text: str) -> tuple[str, ...]:
     """Stems of a text's content words, in order (memoised: cached prompts recur)."""
-    words = (w.strip(".") for w in _WORD_RE.findall(text.lower()))
+    words = (w.strip(".") for w in _WORD_RE.findall(text.lower().replace("\u2019", "'")))
     # "what's" and "it's" are function words too: the stop list is checked on the part before the apostrophe.
     return tuple(_stem(w) for w in words if w and w.split("'")[0] not in _STOP)
 
@@ -130,6 +130,8 @@ def _strip_opening(text: str) -> str:
         rest = text[m.end():]
         following = re.match(r"[a-z]+", rest, re.IGNORECASE)
         nxt = following.group(0).lower() if following else ""
+        if not rest.strip(" \t.,!?;-"):
+            break  # the opening is the whole text ("Okay." is not "Okay?"): it is what was said
         ahead = nxt in _QUESTION_WORDS or nxt in _LEAD_WORDS or nxt in _GREETINGS or _REQUEST_VERB.match(rest) is not None
         if (word in _LEAD_WORDS or word in _GREETINGS) and not there and (punct or ahead):
             text = rest
@@ -165,9 +167,20 @@ _TOKEN_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]+")
 # A final full stop, or a question's "?" after a question word, right after a word: not after a number
 # ("5!" is a factorial, "0.3..." repeats) and not "!" or "...", which a fifth red-team set showed carry tone.
 _END_RE = re.compile(r"(?<=[^\W\d_])([.?])\s*$")  # right after the word: "git add ." names the folder
-_SENTENCE_BREAK = re.compile(r"(?<=[^\W\d_])[.!?]\s+$")
 # "e.g. What", "U.S. Open", "Dr. Will": a full stop after an abbreviation or an initial starts no sentence.
-_ABBREVIATION = re.compile(r"(?:\b\w|\b(?:mr|mrs|ms|dr|st|vs|etc|jr|sr|prof|no|approx|fig|inc|ltd|co))\.\s*$", re.IGNORECASE)
+_ABBREVIATIONS = frozenset("mr mrs ms dr st vs etc jr sr prof no approx fig inc ltd co".split())
+
+
+def _ends_sentence(matches: list[re.Match[str]], i: int) -> bool:
+    """Whether token ``i`` is a sentence's end: a lone . ! or ? right after a word that is no abbreviation or
+    initial, with space after it (one pass over the tokens: a text's every word is checked this way)."""
+    mark = matches[i]
+    if mark.group(0) not in (".", "!", "?") or i == 0 or mark.end() == len(mark.string):
+        return False
+    word = matches[i - 1]
+    after = mark.string[mark.end()]
+    return (word.end() == mark.start() and word.group(0)[-1].isalpha() and after.isspace()
+            and len(word.group(0)) > 1 and word.group(0).lower() not in _ABBREVIATIONS)
 # A sentence's first word folds its capital only when the word has no other sense in capitals: function
 # words, question words and request verbs ("What"/"what"), not "Boolean", "Turkey", "May", "Will" or "Mb"
 # (a fifth red-team set: type names, SI symbols and proper nouns at a sentence's start).
@@ -198,8 +211,13 @@ def _exact(text: str) -> tuple[str, ...]:
     return ("\x00exact", text)
 
 
-@lru_cache(maxsize=32768)
 def form(text: str) -> tuple[str, ...]:
+    """:func:`_form`, memoised for prompts up to :data:`LONG_CHARS` (cached prompts recur; a memo of long
+    ones would hold about 80 KB per 4 KB prompt, so they are computed again, in one pass)."""
+    return _form_memo(text) if len(text) <= LONG_CHARS else _form(text)
+
+
+def _form(text: str) -> tuple[str, ...]:
     """A text as an answer depends on it: its words and punctuation in order, with only what retyping the
     same request changes folded away: spacing between words, a curly apostrophe inside a word, the
     capital of a sentence's first word when it is a function word or a request verb, the pronoun "I",
@@ -223,8 +241,7 @@ def form(text: str) -> tuple[str, ...]:
     for n, m in enumerate(matches):
         token = m.group(0)
         if token[0].isalpha():
-            before = text[: m.start()]
-            starts = not before.strip() or (_SENTENCE_BREAK.search(before) is not None and not _ABBREVIATION.search(before))
+            starts = n == 0 or _ends_sentence(matches, n - 1)
             if starts and token.lower() in _FOLDING_STARTERS and token[1:].islower():
                 token = token.lower()
             if token in ("i", "I"):
@@ -239,6 +256,9 @@ def form(text: str) -> tuple[str, ...]:
         else:
             tokens.append(token)
     return (*tokens, *end)
+
+
+_form_memo = lru_cache(maxsize=32768)(_form)
 
 
 def verdict(query: str, cached: str, min_alignment: float, scorer: Scorer = alignment) -> tuple[bool, float, str]:
