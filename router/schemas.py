@@ -135,10 +135,10 @@ def check_tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str,
     if not tools:
         raise APIError(400, "'tool_choice' asks for a tool call, but the request offers no 'tools'", param="tool_choice",
                        code="invalid_value")
-    if isinstance(choice, dict) and choice.get("type") == "function":
+    if isinstance(choice, dict):
         function = choice.get("function")
         name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
+        if choice.get("type") != "function" or not isinstance(name, str):
             raise APIError(400, "'tool_choice' must be {'type': 'function', 'function': {'name': ...}}", param="tool_choice",
                            code="invalid_value")
         offered = {(tool.get("function") or {}).get("name") for tool in tools}

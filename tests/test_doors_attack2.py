@@ -122,7 +122,9 @@ def test_an_assistant_tool_call_that_is_not_an_object_is_a_400_not_a_tier_failur
 
 
 @pytest.mark.parametrize("choice", [{"type": "function", "function": {"name": "missing"}}, "required", "sometimes",
-                                    {"type": "function", "function": {}}])
+                                    {"type": "function", "function": {}},
+                                    # a review's: without "type" (or with another) the name went unchecked
+                                    {"function": {"name": "missing"}}, {"type": "bogus", "function": {"name": "missing"}}])
 def test_a_tool_choice_that_cannot_be_honoured_is_a_400_before_any_tier(api: InProcess, choice: Any) -> None:
     # Once: an HTTP tier was sent (and paid for) a tool_choice naming no offered tool; the local tier
     # refused it only after routing, with no param.
