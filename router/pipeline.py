@@ -89,6 +89,7 @@ async def serve_chat(request: Request, payload: dict[str, Any] | None = None, do
 async def _chat(request: Request, gateway: Gateway, books: RequestBooks) -> Response:
     identity = books.identity = await gateway.tenancy.identify(request.headers.get("authorization"))
     books.tenant, books.team, books.key_id = identity.tenant, identity.team, identity.key_id
+    await gateway.tenancy.admit_request(identity)  # before any work: a key over its limit costs no lookup or routing
     body = books.payload if books.payload is not None else await read_json(request, gateway.policy.limits.max_request_bytes)
     chat = books.chat = parse_chat_request(body)
     validate_limits(gateway, chat)
@@ -102,13 +103,14 @@ async def _chat(request: Request, gateway: Gateway, books: RequestBooks) -> Resp
         if control.lookup:
             hit = await gateway.cache.lookup(books.tenant, chat, books.embedding(gateway), request_id=books.request_id)
             if hit is not None:
-                await gateway.tenancy.admit(identity, 0)
+                await gateway.tenancy.admit_tokens(identity, 0)
                 return audit.after_hit(gateway, books, hit, await serve_hit(gateway, books, hit))  # maybe re-asked once sent
     route = await plan(gateway, chat, identity, books.conversation)
     books.remembering = route.remembering
     decision = books.decision = route.decision
     books.headers()
-    await gateway.tenancy.admit(identity, prompt_bound + (chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens))
+    output_bound = chat.output_limit() or gateway.policy.tiers[decision.tier].max_output_tokens
+    await gateway.tenancy.admit_tokens(identity, prompt_bound + output_bound)
     # A cascade may pay for every stage: it reserves the sum of their worst cases.
     books.reserved = sum(worst_case(gateway, chat, d, prompt_bound) for d in route.stages)
     await gateway.tenancy.reserve(identity, books.request_id, books.reserved)

@@ -203,6 +203,19 @@ def test_route_counts_against_the_keys_rate_limit(api: InProcess) -> None:
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
 
 
+def test_a_chat_request_over_the_rate_limit_is_refused_before_routing(api: InProcess) -> None:
+    # Once (a review's finding): a key over its rpm still had the cache looked up and the classifier run,
+    # and was refused only after routing, so a limited key could still spend the gateway's CPU.
+    key = api.gateway.tenancy.keys.create("t5", "a", rpm=1)[0]
+    body = {"model": "auto", "messages": USER, "max_tokens": 1}
+    assert api.post("/v1/chat/completions", body, key).status_code == 200
+    refused = api.post("/v1/chat/completions", body, key)
+    assert refused.status_code == 429
+    assert "x-switchyard-tier" not in refused.headers  # no routing decision was made for it
+    row = next(r for r in api.gateway.ledger.rows() if r["request_id"] == refused.headers["x-switchyard-request-id"])
+    assert row["http_status"] == 429 and row["decision"] is None and row["tier"] is None
+
+
 # --- the Messages and Responses doors' own checks ----------------------------------------------------
 
 def test_messages_door_errors_name_what_its_client_sent(api: InProcess) -> None:

@@ -147,14 +147,24 @@ class Tenancy:
 
     async def admit(self, identity: Identity, tokens: int) -> None:
         """Rate limits: requests and tokens per minute, per key."""
+        await self.admit_request(identity)
+        await self.admit_tokens(identity, tokens)
+
+    async def admit_request(self, identity: Identity) -> None:
+        """The requests-per-minute half of :meth:`admit`, for a caller that checks it before any work (the
+        chat pipeline: a key over its limit gets no cache lookup and no routing) and counts tokens later."""
         key = identity.key
-        if key is None:
-            return
-        if key.rpm is not None:
+        if key is not None and key.rpm is not None:
             wait = await self.quota.hit_rate(f"{key.key_id}:rpm", 1, key.rpm, 60)
             if wait is not None:
                 raise APIError(429, f"rate limit: {key.rpm} requests per minute for key {key.key_id}",
                                code="rate_limit_exceeded", headers={"retry-after": str(wait)})
+
+    async def admit_tokens(self, identity: Identity, tokens: int) -> None:
+        """The tokens-per-minute half of :meth:`admit`."""
+        key = identity.key
+        if key is None:
+            return
         if key.tpm is not None:
             wait = await self.quota.hit_rate(f"{key.key_id}:tpm", tokens, key.tpm, 60)
             if wait is not None:
