@@ -1,4 +1,5 @@
-"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right status.
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right status; under
+/v1/messages, Anthropic's shape (`{"type": "error", "error": {"type", "message"}}`), which its SDKs read.
 
 Every failure a client can see goes through here; nothing else writes an error body, and no
 stack trace ever reaches a client (unexpected exceptions are logged with the request id).
@@ -14,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+from router.doors.messages_output import error_body
 
 log = logging.getLogger("switchyard")
 
@@ -79,25 +82,34 @@ class APIError(Exception):
         return {"error": {"message": scrub(self.message), "type": self.type, "param": self.param, "code": self.code}}
 
 
-def error_response(error: APIError, headers: dict[str, str] | None = None) -> Response:
+def anthropic_path(path: str) -> bool:
+    """Paths an Anthropic client calls (the Messages door, count_tokens, and what we do not serve there,
+    such as batches): their errors are in Anthropic's shape, even those raised before a door runs."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
+
+
+def error_response(error: APIError, headers: dict[str, str] | None = None, *, anthropic: bool = False) -> Response:
     merged = {**(headers or {}), **error.headers}
-    return Response(orjson.dumps(error.body()), status_code=error.status, media_type="application/json", headers=merged)
+    body = error_body(error.status, scrub(error.message)) if anthropic else error.body()
+    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json", headers=merged)
 
 
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> Response:
-        return error_response(exc, getattr(request.state, "headers", None))
+        return error_response(exc, getattr(request.state, "headers", None), anthropic=anthropic_path(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: f"unknown path {request.url.path}", 405: f"method {request.method} not allowed on {request.url.path}"}
         text = message.get(exc.status_code, str(exc.detail))
-        return error_response(APIError(exc.status_code, text, code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)))
+        error = APIError(exc.status_code, text, code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code))
+        return error_response(error, anthropic=anthropic_path(request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(APIError(400, f"invalid request: {exc.errors()[:3]}", code="invalid_request"))
+        error = APIError(400, f"invalid request: {exc.errors()[:3]}", code="invalid_request")
+        return error_response(error, anthropic=anthropic_path(request.url.path))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -106,4 +118,5 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(
             APIError(500, f"internal error (request id {request_id}); the gateway logged the details", code="internal_error"),
             getattr(request.state, "headers", None),
+            anthropic=anthropic_path(request.url.path),
         )

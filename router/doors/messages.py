@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.body import read_json
-from router.doors.messages_output import error_body, message_object, translate_stream
-from router.errors import APIError, scrub
+from router.doors.messages_output import message_object, translate_stream
+from router.errors import APIError, error_response
 from router.gateway import Gateway
 from router.pipeline import serve_chat
 
@@ -302,9 +302,7 @@ def in_door_terms(exc: APIError) -> APIError:
 
 
 def _error(exc: APIError, request: Request) -> Response:
-    headers = {**(getattr(request.state, "headers", None) or {}), **exc.headers}
-    return Response(orjson.dumps(error_body(exc.status, scrub(exc.message))), status_code=exc.status, media_type="application/json",
-                    headers=headers)
+    return error_response(exc, getattr(request.state, "headers", None), anthropic=True)
 
 
 async def create_message(request: Request) -> Response:
