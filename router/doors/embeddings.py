@@ -2,9 +2,9 @@
 the bundled all-MiniLM-L6-v2 by default).
 
 No chat model is involved, so this door does not go through the chat pipeline; it goes through the same
-books: the caller's key (tenancy.identify: a 401 writes nothing), rate limits (tenancy.admit, in tokens
-embedded), budgets (a hold of the price before, settled after) and one ledger row, door "embeddings", all
-closed once by the request's books (router/books.py)."""
+books: the caller's key (tenancy.identify: a 401 writes nothing), rate limits (requests per minute before the
+body is read, tokens embedded per minute once they are counted), budgets (a hold of the price before,
+settled after) and one ledger row, door "embeddings", all closed once by the request's books (router/books.py)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,9 @@ async def create_embeddings(request: Request) -> Response:
     gateway.active += 1
     asked: EmbeddingsRequest | None = None
     try:
+        # Before any work: counting tokens for tokens-per-minute reads up to the whole body (megabytes) on the
+        # tokenizer, which a key over its requests per minute must not get to spend.
+        await gateway.tenancy.admit_request(identity)
         body = await read_json(request, gateway.policy.limits.max_request_bytes)
         asked = parse(body, gateway)
         return await _answer(gateway, call, asked)
@@ -129,7 +132,7 @@ async def _answer(gateway: Gateway, call: RequestBooks, asked: EmbeddingsRequest
     tokens = await embedding_model.count_tokens(model, asked.texts)
     if tokens > MAX_TOKENS:
         raise _bad(f"the inputs have {tokens} tokens in all; the limit is {MAX_TOKENS} a request", "input")
-    await gateway.tenancy.admit(call.identity, tokens)
+    await gateway.tenancy.admit_tokens(call.identity, tokens)
     cost = to_nanousd(tier.cost(tokens))
     call.reserved = cost
     await gateway.tenancy.reserve(call.identity, call.request_id, cost)
