@@ -175,10 +175,14 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
         tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, books.tenant))
     except ClientDisconnected:
         return await abandoned(gateway, books)
+    # The upstream saw the prompt and sent its first chunk: a request that ends before its body runs is charged both.
+    first_pieces = _fragments(first)
     try:
         await books.remembered()  # before the first byte: the next step may start as soon as this one's answer does
     except BaseException:
-        await stream.aclose()  # cancelled meanwhile: the upstream stream already opened is not left open
+        # Cancelled meanwhile (the request's task, its client gone): the upstream stream already opened is not
+        # left open, and what it generated is charged here; the pipeline's close after this records nothing.
+        await _settle_unsent(gateway, books, stream, tier, partial_usage(chat, first_pieces))
         raise
     served = gateway.policy.tiers[tier]
     total_s = served.timeouts.total_s
@@ -267,14 +271,28 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
         yield b"data: [DONE]\n\n"
 
     async def unsent() -> None:
-        if books.closed:
-            return
-        # The upstream saw the prompt and began answering before the client left: charge the prompt.
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(UPSTREAM_CLOSE_S):
-                await stream.aclose()
-            with contextlib.suppress(APIError):
-                await books.close(gateway, Outcome("cancelled", 499, tier, partial_usage(chat, []),
-                                                   error="client disconnected before the stream began"))
+        if not books.closed:
+            await _settle_unsent(gateway, books, stream, tier, partial_usage(chat, first_pieces))
 
     return GuardedStream(body(), unsent, media_type="text/event-stream", headers=headers)
+
+
+def _fragments(chunk: dict[str, Any]) -> list[str]:
+    """The text pieces (content, refusal, tool-call arguments) of one upstream chunk, for counting tokens."""
+    answer = StreamedAnswer()
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice, dict):
+            answer.add(choice)
+    return answer.fragments
+
+
+async def _settle_unsent(gateway: Gateway, books: RequestBooks, stream: AsyncIterator[dict[str, Any]], tier: str,
+                         usage: dict[str, Any]) -> None:
+    """The client left after the upstream began answering and before any of the answer was sent: stop the
+    upstream and record the request as cancelled, charged `usage` (the prompt and the chunk already read).
+    Shielded: the cancel scope that ended the request cancels every await here, and the books must close."""
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(UPSTREAM_CLOSE_S):
+            await stream.aclose()
+        with contextlib.suppress(APIError):
+            await books.close(gateway, Outcome("cancelled", 499, tier, usage, error="client disconnected before the stream began"))

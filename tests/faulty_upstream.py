@@ -10,6 +10,7 @@ that model's next requests (each request consumes one), then `default` applies. 
   malformed           HTTP 200 whose body (or first stream event) is not JSON
   slow:<s>            wait <s> seconds before the first byte of the answer, then answer
   slowchunks:<s>      stream, waiting <s> seconds between chunks
+  slowtool:<s>        answer with a call of the request's first tool (streamed: its arguments in pieces, <s> seconds apart)
   die                 stream two chunks, then drop the connection (non-streamed: a truncated body)
   badchunk:<n>        stream n good chunks, then valid JSON of the wrong shape
   hang                accept the request and never answer
@@ -40,6 +41,7 @@ import orjson
 from aiohttp import web
 
 PIECES = ["Hello", " from", " the", " faulty", " upstream", "."]
+ARGUMENT_PIECES = ['{"path":', ' "a', '.py"', "}"]
 PROMPT_TOKENS = 11
 
 
@@ -101,8 +103,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
             assert request.transport is not None
             request.transport.close()
             return response
-        message = {"role": "assistant", "content": "".join(PIECES)}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(PIECES)}
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}
+        if kind == "slowtool":
+            call = {"id": "call_faulty", "type": "function", "function": {"name": _tool_name(body), "arguments": "".join(ARGUMENT_PIECES)}}
+            message.update(content=None, tool_calls=[call])
+            choice["finish_reason"] = "tool_calls"
         if body.get("logprobs"):
             logprob = faults.logprobs.get(model, -0.05)
             choice["logprobs"] = {"content": [{"token": p, "logprob": logprob, "bytes": None, "top_logprobs": []} for p in PIECES]}
@@ -112,6 +118,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     if kind == "malformed":
         await response.write(b"data: {not json\n\n")
+        return response
+    if kind == "slowtool":
+        await _stream_tool_call(response, model, body, float(arg), reported)
         return response
     for i, piece in enumerate(PIECES):
         if kind == "badchunk" and i == int(arg or 0):
@@ -134,6 +143,30 @@ async def chat(request: web.Request) -> web.StreamResponse:
                                                        "choices": [], "usage": _usage(reported)}) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     return response
+
+
+def _tool_name(body: dict[str, Any]) -> str:
+    return str(((body.get("tools") or [{}])[0].get("function") or {}).get("name") or "tool")
+
+
+async def _stream_tool_call(response: web.StreamResponse, model: str, body: dict[str, Any], pause_s: float,
+                            reported: dict[str, int] | None) -> None:
+    """A streamed call of the request's first tool: id and name with the first piece of its arguments, then the rest."""
+    name = _tool_name(body)
+    for i, piece in enumerate(ARGUMENT_PIECES):
+        if i > 0:
+            await asyncio.sleep(pause_s)
+        call = {"index": 0, "function": {"arguments": piece}}
+        if i == 0:
+            call.update(id="call_faulty", type="function", function={"name": name, "arguments": piece})
+        delta = {"role": "assistant", "content": None, "tool_calls": [call]} if i == 0 else {"tool_calls": [call]}
+        await response.write(_chunk(model, delta))
+    await response.write(_chunk(model, {}, "tool_calls"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = _usage(reported or {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(ARGUMENT_PIECES)})
+        await response.write(b"data: " + orjson.dumps({"id": "chatcmpl-faulty", "object": "chat.completion.chunk", "model": model,
+                                                       "choices": [], "usage": usage}) + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
 
 
 async def control(request: web.Request) -> web.Response:
