@@ -155,7 +155,7 @@ class Gateway:
         # The semantic cache needs a contextual embedding (MiniLM, ONNX int8): the classifier's static
         # token embeddings rank difficulty well but cannot tell a paraphrase from a changed question
         # (bench/semantic_cache.py --backend static). So this is a second embedding, computed at most
-        # once per request and only when an entry with the same content words exists (the cache's
+        # once per request and only when an entry of the same form exists (the cache's
         # lazy index); the classifier embeds on its own in ~1 ms.
         try:
             from classifiers.embed import AsyncBatcher, Embedder, EmbedderSpec

@@ -122,7 +122,7 @@ def test_an_audited_hit_whose_fresh_answer_differs_is_evicted_and_its_scope_tigh
         engine: Any = gateway.engines["local"]
         cache = gateway.cache
         first = await ask(client, key, "what is the capital of France", temperature=0)
-        # A rewording the verifier accepts (the same content words in order): served the first one's answer.
+        # A rewording the verifier accepts (the same form): served the first one's answer.
         hit = await ask(client, key, "Hey, what is the capital of France?", temperature=0)
         await cache.auditor.drain()
         scope = next(iter(cache.index._tightened), None)

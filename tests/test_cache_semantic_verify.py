@@ -377,6 +377,20 @@ def test_negative_feedback_evicts_the_entry_and_tightens_the_scope() -> None:
     assert lookup(cache, "other-tenant", query) is None
 
 
+def test_a_wrong_same_form_hit_leaves_its_scope_only_the_very_same_text() -> None:
+    cache = semantic_cache()
+    assert cache.index.min_alignment == 1.0
+    for tenant in ("t", "u"):
+        store(cache, tenant, "what is the capital of France", "paris")
+        store(cache, tenant, "what is the capital of Spain", "madrid")
+    assert lookup(cache, "t", "What is the capital of France?", request_id="req-1") == "paris"
+    assert cache.feedback("req-1", 0.0) is True
+    # Past the same form there is nothing looser to refuse: only each entry's very own text still hits here.
+    assert lookup(cache, "t", "What is the capital of Spain?") is None
+    assert lookup(cache, "t", "what is the capital of Spain") == "madrid"
+    assert lookup(cache, "u", "What is the capital of Spain?") == "madrid"  # another tenant's scope is untouched
+
+
 def test_semantic_path_is_tenant_scoped_on_its_own() -> None:
     cache = semantic_cache()  # exact cache off: only the semantic path can answer
     assert cache.exact is None
@@ -400,7 +414,7 @@ def test_multi_turn_needs_the_same_earlier_turns() -> None:
 
 def test_a_miss_that_no_entry_could_pass_is_decided_without_embedding() -> None:
     cache = semantic_cache()
-    assert cache.index.min_alignment >= 1.0  # the shipped rule: the same content words, in order
+    assert cache.index.min_alignment >= 1.0  # the shipped rule: the same form
     calls: list[str] = []
 
     def ask(text: str) -> str | None:
@@ -566,7 +580,7 @@ def test_retyped_requests_still_hit(query: str, cached: str) -> None:
 
 
 def test_a_typographic_apostrophe_passes_the_index_shortcut_as_it_passes_the_rule() -> None:
-    # Phones type "What’s": the content-word key that decides a miss without embedding must fold it as form() does.
+    # Phones type "What’s": the form key that decides a miss without embedding must fold it as form() does.
     index = SemanticIndex(dim=DIM, threshold=0.5, verifier=verdict)
     index.add("s", window_embed("What's the capital of France?"), "What's the capital of France?", "v")
     assert index.may_match("s", "What\u2019s the capital of France?")

@@ -96,7 +96,7 @@ def choose(table: list[dict[str, Any]], bound: float, confidence: float = 0.95) 
         upper = clopper_pearson_upper(int(row["false_hits"]), int(row["hits"]), confidence)
         if row["hits"] > 0 and upper <= bound:
             # Stricter rows that made the very same hits are as useful and safer; the strictest of
-            # them (1.0: the same content words) also lets a miss skip the embedding.
+            # them (1.0: the same form) also lets a miss skip the embedding.
             for stricter in rows[i + 1 :]:
                 if (stricter["hits"], stricter["false_hits"]) != (row["hits"], row["false_hits"]):
                     break

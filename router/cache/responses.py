@@ -16,9 +16,9 @@ MAX_TIGHTENED_SCOPES, expiring TIGHTENED_TTL_S after the last penalty) that a re
 it starts. Feedback that reaches a replica which did not serve that hit goes through the stream to the
 one that did. None of this touches the lookup path: a miss or a hit costs no Redis round trip more.
 
-While the calibrated rule demands the same content words (the shipped one does), the index is
-lazy (router.cache.semantic): a store keeps the text without embedding it, a lookup embeds only
-when an entry with the same content words exists, and then embeds that entry too (once), through
+While the calibrated rule demands the same form (the shipped one does), the index is lazy
+(router.cache.semantic): a store keeps the text without embedding it, a lookup embeds only when an
+entry of the same form exists, and then embeds that entry too (once), through
 the embedding function the gateway attaches. A miss then costs a hash and no model call.
 
 Prompts longer than the meaning guard reads (router.cache.guards.MAX_TEXT_CHARS) use the exact
@@ -49,7 +49,7 @@ from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
 from router.cache.semantic import MAX_TIGHTENED_SCOPES, text_digest
-from router.cache.verify import content_key
+from router.cache.verify import form_key
 from router.schemas import ChatRequest
 
 log = logging.getLogger("switchyard")
@@ -223,7 +223,7 @@ class ResponseCache:
         if self.index is not None:
             where = "in-process, shared through Redis" if self._redis is not None else "in-process"
             if self.index.lazy:
-                where += "; embedded only when an entry has the same content words"
+                where += "; embedded only when an entry has the same form"
             parts.append(f"semantic at cosine >= {self.settings.semantic_threshold} on {self.embedder_name} ({where})")
             if self.auditor.rate > 0:
                 parts.append(f"{self.auditor.rate:.1%} of semantic hits re-asked after the answer is sent "
@@ -272,7 +272,7 @@ class ResponseCache:
         text = chat.messages[-1].content
         assert isinstance(text, str)
         if not self.index.may_match(sem_scope, text):
-            pending = self._pending.get((sem_scope, content_key(text)))
+            pending = self._pending.get((sem_scope, form_key(text)))
             if pending is None:
                 return None  # no entry could pass the verifier: a miss, without embedding the request
             # The same words are being stored right now (a client asking again at once): wait for that entry.
@@ -439,7 +439,7 @@ class ResponseCache:
             return
         text = chat.messages[-1].content
         assert isinstance(text, str)
-        key = (sem_scope, content_key(text))
+        key = (sem_scope, form_key(text))
         if self.index.lazy:
             # No embedding to wait for: the entry is matchable now; only Redis (if any) is left, off the path.
             self.index.add(sem_scope, None, text, value.decode(), ttl_s=control.ttl_s)

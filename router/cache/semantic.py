@@ -35,10 +35,10 @@ threshold only finds candidates; the verifier then decides on both whole texts, 
 scope that was served a wrong answer stops accepting matches as loose as that one.
 
 A *lazy* index (``lazy=True``; in force while the rule demands alignment 1.0, the shipped one)
-needs no search structure at all: the verifier accepts only entries with the same content words in
-order, so an entry's candidates are the entries sharing its content-word hash, found by a dict
-lookup. Entries are then added without a vector and embedded only when a later query with the
-same content words needs the cosine (:meth:`SemanticIndex.embedding_needs`,
+needs no search structure at all: the verifier accepts only entries of the same form
+(:func:`router.cache.verify.form_key`), so an entry's candidates are the entries sharing its form
+key, found by a dict lookup. Entries are then added without a vector and embedded only when a later
+query of the same form needs the cosine (:meth:`SemanticIndex.embedding_needs`,
 :meth:`SemanticIndex.set_vector`): a store costs no embedding, a miss none either, and there is
 no partition to maintain. Cosine, threshold and verifier decide exactly as in the searched index.
 """
@@ -59,7 +59,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from router.cache.guards import MAX_TEXT_CHARS, compatible
-from router.cache.verify import content_key
+from router.cache.verify import form_key
 
 Vector = NDArray[np.float32]
 
@@ -297,6 +297,7 @@ class _Entry:
     digest: bytes
     value: str
     expires: float
+    key: bytes | None  # its text's form key (None: only the digest is known)
     vector: Vector | None = None  # a lazy index's entries carry their own (once embedded); else it lives in a shard
 
 
@@ -348,9 +349,9 @@ class SemanticIndex:
         self._entries: dict[int, _Entry] = {}
         self._lru: OrderedDict[int, None] = OrderedDict()
         self._by_digest: dict[tuple[str, bytes], int] = {}
-        # Entries by their content words (router.cache.verify.content_key): while a scope's rule
-        # demands the same content words, a query without such an entry cannot hit and need not be embedded.
-        self._by_content: dict[tuple[str, bytes], set[int]] = {}
+        # Entries by their form key (router.cache.verify.form_key): while a scope's rule demands the same
+        # form, a query without such an entry cannot hit and need not be embedded.
+        self._by_form: dict[tuple[str, bytes], set[int]] = {}
         self._shards: dict[str, _Shard] = {}
         # (expires, id); ids of entries already gone are skipped when popped.
         self._expiry: list[tuple[float, int]] = []
@@ -371,12 +372,12 @@ class SemanticIndex:
     # -- public API ---------------------------------------------------------------------------
     @property
     def lazy(self) -> bool:
-        """Whether entries are matched by their content-word hash and embedded only when needed
-        (see the module docstring): only while that hash decides every match exactly."""
+        """Whether entries are matched by their form key and embedded only when needed (see the
+        module docstring): only while that key decides every match exactly."""
         return self._lazy and self._hash_decides(None)
 
     def _hash_decides(self, scope: str | None) -> bool:
-        # The verifier accepts only the same content words in order: an entry without them cannot hit.
+        # The verifier accepts only the same form: an entry without the same form key cannot hit.
         if self.verifier is None:
             return False
         need = self.min_alignment if scope is None else self._tightened.get(scope, self.min_alignment)
@@ -401,10 +402,12 @@ class SemanticIndex:
             raise ValueError("an entry needs its vector unless the index is lazy")
         vec = None if vector is None else self._unit(vector)
         ttl = self.ttl_s if ttl_s is None else ttl_s
+        key = None
         if text is not None:
             if len(text) > self.max_text_chars:
                 return False
             digest = text_digest(scope, text)
+            key = form_key(text)
         elif digest is None:
             raise ValueError("an entry needs its text or its digest")
         with self._lock:
@@ -418,13 +421,13 @@ class SemanticIndex:
                 return True
             eid = self._next_id
             self._next_id += 1
-            entry = _Entry(scope, text, digest, value, now + ttl)
+            entry = _Entry(scope, text, digest, value, now + ttl, key)
             self._entries[eid] = entry
             self._lru[eid] = None
             self._by_digest[(scope, digest)] = eid
             self._scopes[scope] = self._scopes.get(scope, 0) + 1
-            if text is not None:
-                self._by_content.setdefault((scope, content_key(text)), set()).add(eid)
+            if key is not None:
+                self._by_form.setdefault((scope, key), set()).add(eid)
             heapq.heappush(self._expiry, (entry.expires, eid))
             if lazy:
                 entry.vector = vec
@@ -477,9 +480,9 @@ class SemanticIndex:
                 entry.vector = vec
 
     def _candidate_ids(self, scope: str, text: str) -> list[int]:
-        # The entries a lazy match considers: those with the same content words, and a digest-only one
-        # of the very same text; at most max_checks of them (the bound a searched lookup has).
-        ids = list(self._by_content.get((scope, content_key(text)), ()))
+        # The entries a lazy match considers: those of the same form key, and a digest-only one of the very
+        # same text; at most max_checks of them (the bound a searched lookup has).
+        ids = list(self._by_form.get((scope, form_key(text)), ()))
         same = self._by_digest.get((scope, text_digest(scope, text)))
         if same is not None and same not in ids:
             ids.append(same)
@@ -520,15 +523,14 @@ class SemanticIndex:
 
     def may_match(self, scope: str, text: str) -> bool:
         """False only when no entry could pass this scope's rule for ``text``, decided without an
-        embedding (a hash of its content words): then a miss costs no embedding. Exact while the
-        rule demands alignment 1.0 (the same content words in order, as the shipped rule does);
-        looser rules always answer True."""
+        embedding (its form key): then a miss costs no embedding. Exact while the rule demands
+        alignment 1.0 (the same form, as the shipped rule does); looser rules always answer True."""
         with self._lock:
             if scope not in self._scopes:
                 return False
             if not self._hash_decides(scope):
                 return True
-            if (scope, content_key(text)) in self._by_content:
+            if (scope, form_key(text)) in self._by_form:
                 return True
             # Entries known by digest only (a peer's, store_prompts: false) match the very same text.
             return (scope, text_digest(scope, text)) in self._by_digest
@@ -648,7 +650,7 @@ class SemanticIndex:
             self._entries.clear()
             self._lru.clear()
             self._by_digest.clear()
-            self._by_content.clear()
+            self._by_form.clear()
             self._scopes.clear()
             self._shards.clear()
             self._expiry.clear()
@@ -684,13 +686,13 @@ class SemanticIndex:
         del self._lru[eid]
         if self._by_digest.get((entry.scope, entry.digest)) == eid:
             del self._by_digest[(entry.scope, entry.digest)]
-        if entry.text is not None:
-            key = (entry.scope, content_key(entry.text))
-            same = self._by_content.get(key)
+        if entry.key is not None:
+            key = (entry.scope, entry.key)
+            same = self._by_form.get(key)
             if same is not None:
                 same.discard(eid)
                 if not same:
-                    del self._by_content[key]
+                    del self._by_form[key]
         left = self._scopes[entry.scope] - 1
         if left:
             self._scopes[entry.scope] = left
