@@ -175,14 +175,17 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
         tier, (stream, first, opened) = await cancellable(request, with_fallbacks(gateway, decision, open_stream, books.tenant))
     except ClientDisconnected:
         return await abandoned(gateway, books)
-    # The upstream saw the prompt and sent its first chunk: a request that ends before its body runs is charged both.
-    first_pieces = _fragments(first)
+
+    def unsent_usage() -> dict[str, Any]:
+        # The upstream saw the prompt and sent its first chunk: a request that ends before its body runs is charged both.
+        return first.get("usage") or partial_usage(chat, _fragments(first))
+
     try:
         await books.remembered()  # before the first byte: the next step may start as soon as this one's answer does
     except BaseException:
         # Cancelled meanwhile (the request's task, its client gone): the upstream stream already opened is not
         # left open, and what it generated is charged here; the pipeline's close after this records nothing.
-        await _settle_unsent(gateway, books, stream, tier, partial_usage(chat, first_pieces))
+        await _settle_unsent(gateway, books, stream, tier, unsent_usage())
         raise
     served = gateway.policy.tiers[tier]
     total_s = served.timeouts.total_s
@@ -272,17 +275,21 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
 
     async def unsent() -> None:
         if not books.closed:
-            await _settle_unsent(gateway, books, stream, tier, partial_usage(chat, first_pieces))
+            await _settle_unsent(gateway, books, stream, tier, unsent_usage())
 
     return GuardedStream(body(), unsent, media_type="text/event-stream", headers=headers)
 
 
 def _fragments(chunk: dict[str, Any]) -> list[str]:
-    """The text pieces (content, refusal, tool-call arguments) of one upstream chunk, for counting tokens."""
+    """The text pieces (content, refusal, tool-call arguments) of one upstream chunk, for counting tokens; none
+    of a malformed one (the stream's body reports it as the upstream's error, if it runs)."""
     answer = StreamedAnswer()
-    for choice in chunk.get("choices") or []:
-        if isinstance(choice, dict):
-            answer.add(choice)
+    try:
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict):
+                answer.add(choice)
+    except Exception:  # noqa: BLE001 - a count for the books must never fail the request
+        return []
     return answer.fragments
 
 
@@ -292,7 +299,10 @@ async def _settle_unsent(gateway: Gateway, books: RequestBooks, stream: AsyncIte
     upstream and record the request as cancelled, charged `usage` (the prompt and the chunk already read).
     Shielded: the cancel scope that ended the request cancels every await here, and the books must close."""
     with anyio.CancelScope(shield=True):
-        with anyio.move_on_after(UPSTREAM_CLOSE_S):
-            await stream.aclose()
+        try:
+            with anyio.move_on_after(UPSTREAM_CLOSE_S):
+                await stream.aclose()
+        except Exception as exc:  # noqa: BLE001 - a failing close must not keep the books open
+            log.warning("closing an unsent upstream stream failed: %r", exc, extra={"request_id": books.request_id})
         with contextlib.suppress(APIError):
             await books.close(gateway, Outcome("cancelled", 499, tier, usage, error="client disconnected before the stream began"))

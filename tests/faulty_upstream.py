@@ -13,6 +13,7 @@ that model's next requests (each request consumes one), then `default` applies. 
   slowtool:<s>        answer with a call of the request's first tool (streamed: its arguments in pieces, <s> seconds apart)
   die                 stream two chunks, then drop the connection (non-streamed: a truncated body)
   badchunk:<n>        stream n good chunks, then valid JSON of the wrong shape
+  badtool:<n>         stream n good chunks, then a choice whose tool call is of the wrong shape ("function": a string)
   hang                accept the request and never answer
 
 Whatever the mode, a request whose messages contain `POISON-500` gets HTTP 500: an upstream that
@@ -125,6 +126,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     for i, piece in enumerate(PIECES):
         if kind == "badchunk" and i == int(arg or 0):
             await response.write(b'data: {"choices": "not a list of objects"}\n\n')
+            return response
+        if kind == "badtool" and i == int(arg or 0):
+            await response.write(_chunk(model, {"tool_calls": [{"index": 0, "function": "oops"}]}))
             return response
         if kind == "die" and i == 2:
             await response.drain()

@@ -151,6 +151,21 @@ def test_chat_completions_stream_left_after_the_first_chunk(gw: Process, upstrea
     assert_one_cancelled_row(gw, request_id, "chat", len(PIECES), question)
 
 
+def test_a_first_chunk_of_the_wrong_shape_ends_the_stream_with_one_error_row(gw: Process, upstream: FaultyUpstream) -> None:
+    # The first chunk is read before the stream's body runs (to charge it if the request ends there): a chunk the
+    # answer cannot take must still end as the upstream's error, in the stream, with one row and the hold settled.
+    script(upstream, ["badtool:0"], "ok")
+    body = {"model": "auto", "messages": [{"role": "user", "content": f"Hi {uuid.uuid4().hex}."}], "max_tokens": 16, "stream": True}
+    headers = {"authorization": f"Bearer {gw.key}"}  # type: ignore[attr-defined]
+    response = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200, response.text
+    assert "upstream_error" in response.text and response.text.rstrip().endswith("data: [DONE]"), response.text
+    (row,) = rows_of(gw, response.headers["x-switchyard-request-id"])
+    assert (row["status"], row["http_status"]) == ("error", 502), row
+    cost, spent, reserved = balance(gw)
+    assert reserved == 0 and spent == cost
+
+
 def test_chat_completions_tool_call_stream_left_after_the_first_chunk(gw: Process, upstream: FaultyUpstream) -> None:
     script(upstream, [], f"slowtool:{PAUSE}")
     question = f"Read a.py {uuid.uuid4().hex}."
