@@ -103,7 +103,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: f"unknown path {request.url.path}", 405: f"method {request.method} not allowed on {request.url.path}"}
         text = message.get(exc.status_code, str(exc.detail))
-        error = APIError(exc.status_code, text, code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code))
+        error = APIError(exc.status_code, text, code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code),
+                         headers=dict(exc.headers or {}))  # a 405's Allow
         return error_response(error, anthropic=anthropic_path(request.url.path))
 
     @app.exception_handler(RequestValidationError)

@@ -143,3 +143,9 @@ def test_the_anthropic_sdk_reads_them_as_its_typed_errors(api: InProcess) -> Non
         api.run(client.messages.batches.retrieve("msgbatch_1"))
     assert listed.value.body["type"] == "error"  # type: ignore[index]
     api.run(client.close())
+
+
+def test_a_wrong_method_says_which_methods_the_path_takes(api: InProcess) -> None:
+    for path in ("/v1/messages", "/v1/chat/completions"):
+        response = api.request("GET", path)
+        assert response.status_code == 405 and response.headers.get("allow") == "POST", response.headers
