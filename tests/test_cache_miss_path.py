@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,84 @@ def test_the_gateway_runs_the_lazy_index_and_says_so(tmp_path: Path) -> None:
         pytest.skip("the MiniLM embedder is not available here")
     assert "embedded only when an entry has the same form" in banner
     assert outcomes == ["miss", "hit-semantic", "miss"]
+
+
+def _retypings(base: str, rng: random.Random) -> list[str]:
+    """Variants of ``base`` as people retype it, and a few that change it; each applies 1-3 edits."""
+    edits = [
+        lambda t: t[:1].upper() + t[1:],
+        lambda t: t + "?",
+        lambda t: t + ".",
+        lambda t: t + "!",
+        lambda t: t + "? Thanks!",
+        lambda t: "Hey, " + t,
+        lambda t: "Okay, " + t,
+        lambda t: "hello " + t,
+        lambda t: "So, " + t,
+        lambda t: "Please " + t,
+        lambda t: "Could you " + t,
+        lambda t: t.replace(" ", "  ", 1),
+        lambda t: t.replace("what is", "what's").replace("What is", "What's"),
+        lambda t: t.replace("'", "\u2019"),
+        lambda t: t.replace("the", "a", 1),
+        lambda t: " ".join(t.split()[:-1]),
+        lambda t: t.upper(),
+        lambda t: t.replace("i ", "I ", 1),
+    ]
+    out = []
+    for _ in range(12):
+        text = base
+        for edit in rng.sample(edits, rng.randint(1, 3)):
+            text = edit(text)
+        out.append(text)
+    return out
+
+
+def test_the_lazy_index_finds_every_entry_the_verifier_would_accept() -> None:
+    """With the cosine out of the way (threshold -1), the lazy index's form-key lookup and the searched index's
+    scan of every entry serve the same answers on generated retypings: the key drops no candidate the rule accepts."""
+    stored = {
+        "what is the capital of France": "paris",
+        "how do i reverse a list in Python": "reverse",
+        "explain recursion": "recursion",
+        "list the planets of the solar system": "planets",
+        "what's the boiling point of water": "boiling",
+        "tell me a joke about cats": "joke",
+        "I'm looking for a good book on history": "book",
+        "sort the list of users by age": "by-age",
+    }
+    rng = random.Random(7)
+    queries = [q for text in stored for q in _retypings(text, rng)]
+    answers = []
+    for lazy in (False, True):
+        counted = Counted()
+        cache = cache_with(counted if lazy else None)
+        cache.index.threshold = -1.0
+        for text, answer in stored.items():
+            store(cache, counted, "t", text, answer)
+        answers.append([ask(cache, counted, "t", q) for q in queries])
+    assert answers[0] == answers[1]
+    assert sum(a is not None for a in answers[1]) >= len(queries) // 4  # many retypings hit: the comparison is not vacuous
+
+
+def test_the_very_same_text_is_found_among_many_entries_of_its_form() -> None:
+    """More entries of one form than a lookup checks (16): the very same text is still a candidate, first, as it
+    is first by cosine in the searched index; in a scope tightened past the same form it is the only one, and
+    neither a retyping nor the same text costs an embedding there."""
+    base = "what is the capital of France"
+    openers = ["", "Hey, ", "Okay, ", "So, ", "Hi, ", "Hello, ", "hey ", "ok ", "okay ", "so ", "hi ", "hello ", "Well, "]
+    variants = [base] + [o + base + end for o in openers for end in ("?", ".") if o + base + end != base]
+    assert len(variants) > 20
+    answers = []
+    for lazy in (False, True):
+        counted = Counted()
+        cache = cache_with(counted if lazy else None)
+        for i, text in enumerate(variants):
+            store(cache, counted, "t", text, f"answer-{i}")
+        scope = next(iter(cache.index._scopes))
+        cache.index.tighten(scope, 1.000001)
+        before = list(counted.queries), list(counted.entries)
+        answers.append((ask(cache, counted, "t", base), ask(cache, counted, "t", "Hey, what is the capital of France!")))
+        if lazy:
+            assert (counted.queries, counted.entries) == before  # nothing embedded in the tightened scope
+    assert answers[0] == answers[1] == ("answer-0", None)

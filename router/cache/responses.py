@@ -62,7 +62,7 @@ INLINE_LOOKUP_CHARS = 512
 MAX_SERVED = 10_000
 # Semantic stores (an embedding each) in flight off the request path; past this, answers wait for their own.
 MAX_PENDING_STORES = 256
-# How long a lookup waits for an in-flight store of the very same words (an embedding takes ~5-30 ms here).
+# How long a lookup waits for an in-flight store of the same form (an embedding takes ~5-30 ms here).
 PENDING_WAIT_S = 2.0
 # One round trip: append (trimmed to about MAXLEN), then make the stream outlive its newest
 # entry's expiry and no more, so an idle cache leaves nothing behind in Redis.
@@ -169,7 +169,7 @@ class ResponseCache:
         self._origin = os.urandom(8).hex()  # this replica's entries in the stream are already in its index
         # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded).
         self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
-        self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and words
+        self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and form key
         self._embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
         self._penalize: Any = None
         self._background: set[asyncio.Task[Any]] = set()  # penalty shares and forwarded verdicts
@@ -275,7 +275,7 @@ class ResponseCache:
             pending = self._pending.get((sem_scope, form_key(text)))
             if pending is None:
                 return None  # no entry could pass the verifier: a miss, without embedding the request
-            # The same words are being stored right now (a client asking again at once): wait for that entry.
+            # The same form is being stored right now (a client asking again at once): wait for that entry.
             await asyncio.wait([pending], timeout=PENDING_WAIT_S)
             if not self.index.may_match(sem_scope, text):
                 return None
@@ -449,7 +449,7 @@ class ResponseCache:
                 await self._share(sem_scope, None, text, value, control.ttl_s, store_prompts)
             return
         if len(self._pending) >= MAX_PENDING_STORES or key in self._pending:
-            # Backpressure: past the bound (or a store of the same words in flight) this answer waits for its own.
+            # Backpressure: past the bound (or a store of the same form in flight) this answer waits for its own.
             await self._store_semantic(sem_scope, text, value, control.ttl_s, embedding, store_prompts)
             return
         # Off the request path: the answer leaves now, its embedding and index insert follow.

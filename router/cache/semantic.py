@@ -40,7 +40,9 @@ needs no search structure at all: the verifier accepts only entries of the same 
 key, found by a dict lookup. Entries are then added without a vector and embedded only when a later
 query of the same form needs the cosine (:meth:`SemanticIndex.embedding_needs`,
 :meth:`SemanticIndex.set_vector`): a store costs no embedding, a miss none either, and there is
-no partition to maintain. Cosine, threshold and verifier decide exactly as in the searched index.
+no partition to maintain. Cosine, threshold and verifier decide as in the searched index (the very same
+text ranks first in both), up to which of more than ``max_checks`` entries of one form are checked: the
+newest here, the most similar there.
 """
 
 from __future__ import annotations
@@ -480,14 +482,15 @@ class SemanticIndex:
                 entry.vector = vec
 
     def _candidate_ids(self, scope: str, text: str) -> list[int]:
-        # The entries a lazy match considers: those of the same form key, and a digest-only one of the very
-        # same text; at most max_checks of them (the bound a searched lookup has).
-        ids = list(self._by_form.get((scope, form_key(text)), ()))
+        # The entries a lazy match considers: the one of the very same text first (similarity 1: the searched
+        # index ranks it first too), then the newest of the same form key; at most max_checks in all (the bound a
+        # searched lookup has). A scope tightened past the same form accepts only the very same text.
         same = self._by_digest.get((scope, text_digest(scope, text)))
-        if same is not None and same not in ids:
-            ids.append(same)
-        ids.sort(reverse=True)  # newest first
-        return ids[: self.max_checks]
+        ids = [] if same is None else [same]
+        if self._tightened.get(scope, self.min_alignment) <= 1.0:
+            others = sorted(self._by_form.get((scope, form_key(text)), ()), reverse=True)  # newest first
+            ids += [eid for eid in others if eid != same][: self.max_checks - len(ids)]
+        return ids
 
     def lookup(self, scope: str, vector: np.ndarray, text: str, threshold: float | None = None) -> tuple[str, float] | None:
         found = self.match(scope, vector, text, threshold)
@@ -530,9 +533,10 @@ class SemanticIndex:
                 return False
             if not self._hash_decides(scope):
                 return True
-            if (scope, form_key(text)) in self._by_form:
+            if self._tightened.get(scope, self.min_alignment) <= 1.0 and (scope, form_key(text)) in self._by_form:
                 return True
-            # Entries known by digest only (a peer's, store_prompts: false) match the very same text.
+            # The very same text (a digest-only entry of a peer's under store_prompts: false, or any entry of a
+            # scope tightened past the same form) needs no embedding either.
             return (scope, text_digest(scope, text)) in self._by_digest
 
     def min_alignment_for(self, scope: str) -> float:

@@ -258,6 +258,7 @@ def _form(text: str) -> tuple[str, ...]:
 _form_memo = lru_cache(maxsize=32768)(_form)
 
 
+@lru_cache(maxsize=1024)  # a lookup asks several times under the index lock; form() of a long prompt takes ~2 ms
 def form_key(text: str) -> bytes:
     """A digest of :func:`form`: the only texts the shipped rule (min_alignment 1.0) can accept for ``text``
     have this key, so the cache finds its candidates by a dict lookup and embeds nothing when there are none."""
