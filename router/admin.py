@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, Response
 
 from policies.settings import current as current_settings
@@ -28,6 +29,26 @@ from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS
 
 ADMIN_BODY_LIMIT = 64 * 1024
 Body = TypeVar("Body", bound=BaseModel)
+INT32_MAX = 2**31 - 1  # rpm and tpm are INTEGER columns: PostgreSQL refuses more (a 500 at the insert)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    # PostgreSQL's text columns refuse NUL (the insert was a 500), and a name with a newline or a tab
+    # breaks the reports, logs and metric labels it lands in.
+    if _CONTROL.search(value):
+        raise ValueError("control characters (NUL, newline, tab...) are not allowed")
+    return value
+
+
+def _named(value: str) -> str:
+    # A name of spaces names nobody that a report, a budget or an operator can find again.
+    if not value.strip():
+        raise ValueError("a name cannot be blank")
+    return _printable(value)
+
+
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_named)]
 
 
 def _gateway(request: Request) -> Gateway:
@@ -68,21 +89,21 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant: str = Field(min_length=1, max_length=128)
-    team: str = Field(min_length=1, max_length=128)
-    name: str | None = Field(default=None, max_length=256)
+    tenant: Name
+    team: Name
+    name: Annotated[str, AfterValidator(_printable)] | None = Field(default=None, max_length=256)
     budget_usd: Decimal | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    rpm: int | None = Field(default=None, ge=1, le=2**31)
-    tpm: int | None = Field(default=None, ge=1, le=2**31)
+    rpm: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    tpm: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class NewBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: Literal["key", "team", "tenant"]
-    scope_id: str = Field(min_length=1, max_length=128)
-    tenant: str | None = Field(default=None, min_length=1, max_length=128, description="A team budget's tenant (required for scope team).")
+    scope_id: Name
+    tenant: Name | None = Field(default=None, description="A team budget's tenant (required for scope team).")
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
     usd: Decimal = Field(ge=0, le=MAX_BUDGET_USD)
     hard: bool = True
@@ -95,6 +116,8 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 async def _body(request: Request, model: type[Body]) -> Body:
     payload = await read_json(request, ADMIN_BODY_LIMIT)
+    if not isinstance(payload, dict):  # pydantic's own words named the field 'None'
+        raise APIError(400, f"the request body is a JSON object with the fields of {model.__name__}", code="invalid_value")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
@@ -148,7 +171,11 @@ async def rotate_key(key_id: str, request: Request) -> Response:
 @router.put("/budgets", openapi_extra=_schema(NewBudget))
 async def set_budget(request: Request) -> Response:
     body = await _body(request, NewBudget)
-    book = _gateway(request).tenancy.budgets
+    tenancy = _gateway(request).tenancy
+    book = tenancy.budgets
+    # A mistyped key id would set a budget that guards nothing (a revoked key's may still be set).
+    if body.scope == "key" and await _blocking(tenancy.keys.get, body.scope_id) is None:
+        raise APIError(404, f"no key {body.scope_id!r}", code="key_not_found", param="scope_id")
     try:
         budget = await _blocking(book.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard, body.tenant)
     except ValueError as exc:

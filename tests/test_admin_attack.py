@@ -1,0 +1,164 @@
+"""An attack review of the admin API (/admin) and the operator console's JSON API (/console/api), as a
+hostile or careless client: each test is a request that once got a 5xx, a half-applied change, a
+misleading answer or a secret it should not have.
+
+The app runs in-process (httpx's ASGI transport) with the in-process fake engine, on SQLite, and on
+PostgreSQL where the failure was PostgreSQL's (it refuses NUL in text and integers past 2**31 - 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from policies.loader import load_policy
+from router.app import create_app
+from router.gateway import Gateway
+from router.ledger import Ledger
+
+ADMIN_KEY = "sy-admin-attack-review-key-0123456789"
+POLICY = """version: 1
+name: attack-admin
+tiers:
+  local:
+    engine: fake
+    model: local-fake
+routing: {classifier: rules}
+cache: {exact: false, semantic: false}
+"""
+
+
+class InProcess:
+    """The app on its own event loop, driven by the synchronous tests; the policy is a file, so the
+    console may edit it."""
+
+    def __init__(self, tmp: Path, database_url: str) -> None:
+        self.path = tmp / "policy.yaml"
+        self.path.write_text(POLICY)
+        self.loop = asyncio.new_event_loop()
+        self.gateway = Gateway(load_policy(self.path), source=str(self.path), ledger=Ledger(database_url, sync="full"))
+        self.app = create_app(self.gateway)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app, raise_app_exceptions=False), base_url="http://gateway", timeout=60
+        )
+        self.run(self.gateway.start())
+        self.csrf = ""
+
+    def run(self, work: Any) -> Any:
+        return self.loop.run_until_complete(work)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.run(self.client.request(method, path, **kwargs))
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request(method, path, headers={"authorization": f"Bearer {ADMIN_KEY}"}, **kwargs)
+
+    def sign_in(self) -> None:
+        answer = self.request("POST", "/console/login", data={"key": ADMIN_KEY})
+        assert answer.status_code == 303, answer.text
+        page = self.request("GET", "/console/keys")
+        found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert found, page.text
+        self.csrf = found.group(1)
+
+    def console(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request(method, path, headers={"x-csrf-token": self.csrf}, **kwargs)
+
+    def close(self) -> None:
+        self.run(self.client.aclose())
+        self.run(self.gateway.aclose())
+        self.loop.close()
+
+
+def _error(answer: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert answer.status_code == status, (answer.status_code, answer.text)
+    error = answer.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+@pytest.fixture(autouse=True)
+def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("SWITCHYARD_POLICY_POLL_S", "0")
+
+
+@pytest.fixture()
+def gw(tmp_path: Path) -> Iterator[InProcess]:
+    app = InProcess(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield app
+    app.close()
+
+
+@pytest.fixture()
+def pg_gw(tmp_path: Path, pg_schema_url: str) -> Iterator[InProcess]:
+    app = InProcess(tmp_path, pg_schema_url)
+    yield app
+    app.close()
+
+
+# -- the admin API's bodies -----------------------------------------------------------------------
+
+NUL_BODIES = [
+    ("/admin/keys", "POST", {"tenant": "acme\x00", "team": "ml"}, "tenant"),
+    ("/admin/keys", "POST", {"tenant": "acme", "team": "\x00"}, "team"),
+    ("/admin/keys", "POST", {"tenant": "acme", "team": "ml", "name": "n\x00"}, "name"),
+    ("/admin/budgets", "PUT", {"scope": "tenant", "scope_id": "ac\x00me", "usd": 1}, "scope_id"),
+    ("/admin/budgets", "PUT", {"scope": "team", "scope_id": "ml", "tenant": "acme\x00", "usd": 1}, "tenant"),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "body", "param"), NUL_BODIES)
+def test_a_nul_in_a_name_is_a_400_on_postgresql(pg_gw: InProcess, path: str, method: str, body: dict[str, Any], param: str) -> None:
+    """PostgreSQL's text columns refuse NUL: the insert (or the budget's look-up) failed, a 500."""
+    assert _error(pg_gw.admin(method, path, json=body), 400, "invalid_value")["param"] == param
+    assert pg_gw.admin("GET", "/admin/keys").json()["data"] == []
+
+
+def test_a_rate_limit_past_a_32_bit_integer_is_a_400_on_postgresql(pg_gw: InProcess) -> None:
+    """rpm and tpm are INTEGER columns: 2**31 passed validation (le=2**31) and failed the insert, a 500."""
+    for field in ("rpm", "tpm"):
+        assert _error(pg_gw.admin("POST", "/admin/keys", json={"tenant": "a", "team": "b", field: 2**31}), 400)["param"] == field
+    made = pg_gw.admin("POST", "/admin/keys", json={"tenant": "a", "team": "b", "rpm": 2**31 - 1, "tpm": 2**31 - 1})
+    assert made.status_code == 201, made.text
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t", "ac\nme", "a\x7fb"])
+def test_a_blank_or_control_character_name_is_refused(gw: InProcess, name: str) -> None:
+    """A tenant of spaces, or one with a newline, names nobody a report or a budget can find again."""
+    for body in ({"tenant": name, "team": "ml"}, {"tenant": "acme", "team": name}):
+        _error(gw.admin("POST", "/admin/keys", json=body), 400, "invalid_value")
+    _error(gw.admin("PUT", "/admin/budgets", json={"scope": "tenant", "scope_id": name, "usd": 1}), 400, "invalid_value")
+    assert gw.admin("GET", "/admin/keys").json()["data"] == []
+
+
+def test_unicode_names_are_kept_as_sent(gw: InProcess) -> None:
+    made = gw.admin("POST", "/admin/keys", json={"tenant": "Ünïcødé 租户 🚀", "team": "队", "name": "clé"})
+    assert made.status_code == 201, made.text
+    assert (made.json()["tenant"], made.json()["team"]) == ("Ünïcødé 租户 🚀", "队")
+
+
+@pytest.mark.parametrize("body", [[1, 2], "acme", 5, True])
+def test_a_body_that_is_not_an_object_says_so(gw: InProcess, body: Any) -> None:
+    """It said "invalid value for 'None'", naming no field and no fix."""
+    error = _error(gw.admin("POST", "/admin/keys", json=body), 400, "invalid_value")
+    assert "None" not in error["message"] and "JSON object" in error["message"], error
+
+
+def test_a_budget_for_a_key_that_does_not_exist_is_a_404(gw: InProcess) -> None:
+    """A mistyped key id set a budget that guards nothing, and answered 200 as if it did."""
+    _error(gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": "key_nosuchkey", "usd": 1}), 404, "key_not_found")
+    assert gw.admin("GET", "/admin/budgets").json()["data"] == []
+    made = gw.admin("POST", "/admin/keys", json={"tenant": "acme", "team": "ml"}).json()
+    answer = gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": made["key_id"], "usd": 1})
+    assert answer.status_code == 200, answer.text
+    assert gw.admin("DELETE", f"/admin/keys/{made['key_id']}").status_code == 200
+    # A revoked key's budget may still be set: its spend is in the books.
+    assert gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": made["key_id"], "usd": 2}).status_code == 200
