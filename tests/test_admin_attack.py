@@ -162,3 +162,32 @@ def test_a_budget_for_a_key_that_does_not_exist_is_a_404(gw: InProcess) -> None:
     assert gw.admin("DELETE", f"/admin/keys/{made['key_id']}").status_code == 200
     # A revoked key's budget may still be set: its spend is in the books.
     assert gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": made["key_id"], "usd": 2}).status_code == 200
+
+
+# -- the console's figures -------------------------------------------------------------------------
+
+
+def test_the_routing_view_answers_for_a_policy_without_thresholds(gw: InProcess) -> None:
+    """`routing.thresholds` is optional (None), and the view called .get on it: every routing page a 500."""
+    gw.sign_in()
+    answer = gw.console("GET", "/console/api/routing")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["tiers"][0]["threshold"] is None
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59", "9999-12-31", "0001-01-01T00:00:00+14:00", "0001-01-01", "9999-12-31T23:00:00-05:00"]
+)
+def test_a_date_at_the_end_of_the_calendar_is_a_400(gw: InProcess, when: str) -> None:
+    """Rounding the period to whole hours and days stepped past datetime's range: an OverflowError, a 500."""
+    gw.sign_in()
+    for name in ("since", "until"):
+        for view in ("overview", "trend", "groups", "requests", "export.csv", "routing"):
+            answer = gw.console("GET", f"/console/api/{view}", params={name: when})
+            assert _error(answer, 400, "invalid_value")["param"] == name, view
+
+
+def test_a_period_that_ends_before_it_starts_is_a_400(gw: InProcess) -> None:
+    gw.sign_in()
+    answer = gw.console("GET", "/console/api/overview", params={"since": "2026-06-01", "until": "2026-01-01"})
+    assert _error(answer, 400, "invalid_value")["param"] == "until"

@@ -219,15 +219,28 @@ def _when(value: str | None, name: str) -> datetime | None:
     from router.cli import parse_when
 
     try:
-        return parse_when(value)
-    except Exception:  # noqa: BLE001 - typer's BadParameter or a ValueError: the caller's mistake either way
+        when = parse_when(value)
+        assert when is not None
+        when = when.astimezone(UTC)  # a year-1 time east of UTC has no UTC time: an OverflowError here, not in a query
+    except Exception:  # noqa: BLE001 - typer's BadParameter, a ValueError, an OverflowError: the caller's mistake either way
         raise APIError(400, f"{name} is an ISO date/time or an age like 24h or 7d", code="invalid_value", param=name) from None
+    # The queries round a period out to whole hours and days: a day inside either end of the calendar
+    # stepped past datetime's range, an OverflowError and a 500.
+    if not _EARLIEST <= when <= _LATEST:
+        raise APIError(400, f"{name} is between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}", code="invalid_value", param=name)
+    return when
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=2)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
 
 
 def _window(request: Request) -> queries.Window:
     q = request.query_params
-    return queries.Window(since=_when(q.get("since"), "since"), until=_when(q.get("until"), "until"),
-                          team=q.get("team") or None, tenant=q.get("tenant") or None, key=q.get("key") or None)
+    since, until = _when(q.get("since"), "since"), _when(q.get("until"), "until")
+    if since is not None and until is not None and until < since:
+        raise APIError(400, "until is before since", code="invalid_value", param="until")
+    return queries.Window(since=since, until=until, team=q.get("team") or None, tenant=q.get("tenant") or None, key=q.get("key") or None)
 
 
 def _against(request: Request, gateway: Gateway) -> str:
@@ -393,7 +406,7 @@ async def routing(request: Request) -> Response:
         breaker = gateway.guard.breakers.get(name)
         tiers.append({"tier": name, "engine": tier.engine, "model": tier.model, "enabled": enabled, "why": why,
                       "input_per_mtok": float(tier.prices.input_per_mtok), "output_per_mtok": float(tier.prices.output_per_mtok),
-                      "free": tier.prices.blended == 0, "threshold": policy.routing.thresholds.get(name),
+                      "free": tier.prices.blended == 0, "threshold": (policy.routing.thresholds or {}).get(name),
                       "breaker": STATE_NAMES[breaker.state] if breaker is not None else "closed"})
     reloader = request.app.state.reloader
     source = reloader.path if reloader.path is not None else Path(gateway.source)
