@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from policies.settings import current as current_settings
 from router.body import read_json
-from router.console.auth import FailedSignIns
+from router.console.auth import FailedSignIns, refuse_nul
 from router.errors import APIError
 from router.gateway import Gateway
 from router.ledger import to_nanousd
@@ -83,7 +83,7 @@ def require_admin(request: Request) -> None:
         raise APIError(401, "admin key required: 'Authorization: Bearer <SWITCHYARD_ADMIN_KEY>'", code="invalid_admin_key")
 
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin), Depends(refuse_nul)])
 
 
 class NewKey(BaseModel):

@@ -164,6 +164,28 @@ def test_a_budget_for_a_key_that_does_not_exist_is_a_404(gw: InProcess) -> None:
     assert gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": made["key_id"], "usd": 2}).status_code == 200
 
 
+# -- NUL in path ids and query parameters -----------------------------------------------------------
+
+
+def test_a_nul_in_a_path_id_is_a_400_on_postgresql(pg_gw: InProcess) -> None:
+    """The id went into a WHERE clause, which PostgreSQL refuses with NUL in it: a 500."""
+    for method, path in (("DELETE", "/admin/keys/key_%00"), ("POST", "/admin/keys/key_%00/rotate"), ("DELETE", "/admin/budgets/b%00")):
+        _error(pg_gw.admin(method, path), 400, "invalid_value")
+    pg_gw.sign_in()
+    for method, path in (("GET", "/console/api/requests/r%00"), ("POST", "/console/api/keys/key_%00/rotate"),
+                         ("DELETE", "/console/api/keys/key_%00"), ("DELETE", "/console/api/budgets/b%00")):
+        _error(pg_gw.console(method, path), 400, "invalid_value")
+
+
+@pytest.mark.parametrize("query", ["team=%00", "tenant=a%00", "key=%00", "tier=%00", "status=%00", "before=2026-01-01T00:00:00|%00"])
+def test_a_nul_in_a_console_filter_is_a_400_on_postgresql(pg_gw: InProcess, query: str) -> None:
+    pg_gw.sign_in()
+    for view in ("overview", "trend", "groups", "requests", "export.csv", "routing"):
+        answer = pg_gw.console("GET", f"/console/api/{view}?{query}")
+        assert answer.status_code in (200, 400), (view, answer.status_code, answer.text)
+    _error(pg_gw.console("GET", f"/console/api/requests?{query}"), 400, "invalid_value")
+
+
 # -- the console's figures -------------------------------------------------------------------------
 
 

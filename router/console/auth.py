@@ -162,3 +162,11 @@ async def _blocking(fn: Callable[..., T], *args: Any) -> T:
 
 def csrf_ok(session: Session, offered: str | None) -> bool:
     return bool(offered) and hmac.compare_digest(offered.encode(), session.csrf.encode())  # type: ignore[union-attr]
+
+
+def refuse_nul(request: Request) -> None:
+    """A NUL in a path id or a query parameter is a 400: the value goes into a WHERE clause, and
+    PostgreSQL refuses NUL in text (a DataError, a 500). The admin API's router and the console's run it."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value):
+            raise APIError(400, f"{name} contains a NUL character", code="invalid_value", param=name)

@@ -23,7 +23,18 @@ from policies.settings import current as current_settings
 from router import admin
 from router.body import read_json
 from router.console import queries
-from router.console.auth import COOKIE, UNSAFE, FailedSignIns, Session, Sessions, admin_key, csrf_ok, key_matches, session_seconds
+from router.console.auth import (
+    COOKIE,
+    UNSAFE,
+    FailedSignIns,
+    Session,
+    Sessions,
+    admin_key,
+    csrf_ok,
+    key_matches,
+    refuse_nul,
+    session_seconds,
+)
 from router.console.policy_edit import apply_text, lint_text
 from router.console.transport import secure_cookie
 from router.errors import APIError
@@ -51,7 +62,7 @@ def _secured(response: Response) -> Response:
     response.headers.update(HEADERS)
     return response
 # Every console route reads its caller's session from the database once, before it runs (router/console/auth.py).
-router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(sessions.load)])
+router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(sessions.load), Depends(refuse_nul)])
 
 
 def _gateway(request: Request) -> Gateway:
