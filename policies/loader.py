@@ -143,9 +143,45 @@ def _explain(data: dict[str, Any], loc: tuple[str | int, ...], error: Any) -> tu
     return loc, message
 
 
+MAX_NODES = 100_000  # a policy of a thousand tiers is some 20,000 YAML nodes
+
+
+def _expanded_nodes(root: yaml.Node | None) -> int:
+    """How many nodes the document holds with every alias expanded, counted over the composed graph
+    (each node once); past MAX_NODES, or through an alias to a node that contains it, a ValueError."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise ValueError("an alias refers to a node that contains it")
+        open_.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                raise ValueError(f"its aliases expand to more than {MAX_NODES} nodes")
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    return 0 if root is None else size(root)
+
+
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # Before anything builds the data: an alias bomb (a few KB of anchors expanding to billions of
+        # nodes) held the CPU as long as its copy took, and a recursive alias recursed forever.
+        _expanded_nodes(root)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -153,6 +189,10 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
         column = mark.column + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError(source, [Issue((), f"invalid YAML: {problem}", line, column)]) from exc
+    except ValueError as exc:
+        raise PolicyError(source, [Issue((), f"refused YAML: {exc}")]) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise PolicyError(source, [Issue((), "invalid YAML: collections nest too deep")]) from None
     if not isinstance(data, dict):
         raise PolicyError(source, [Issue((), "a policy is a YAML mapping with at least a 'tiers' section", 1, 1)])
     try:

@@ -172,8 +172,12 @@ def test_a_nul_in_a_path_id_is_a_400_on_postgresql(pg_gw: InProcess) -> None:
     for method, path in (("DELETE", "/admin/keys/key_%00"), ("POST", "/admin/keys/key_%00/rotate"), ("DELETE", "/admin/budgets/b%00")):
         _error(pg_gw.admin(method, path), 400, "invalid_value")
     pg_gw.sign_in()
-    for method, path in (("GET", "/console/api/requests/r%00"), ("POST", "/console/api/keys/key_%00/rotate"),
-                         ("DELETE", "/console/api/keys/key_%00"), ("DELETE", "/console/api/budgets/b%00")):
+    for method, path in (
+        ("GET", "/console/api/requests/r%00"),
+        ("POST", "/console/api/keys/key_%00/rotate"),
+        ("DELETE", "/console/api/keys/key_%00"),
+        ("DELETE", "/console/api/budgets/b%00"),
+    ):
         _error(pg_gw.console(method, path), 400, "invalid_value")
 
 
@@ -213,3 +217,32 @@ def test_a_period_that_ends_before_it_starts_is_a_400(gw: InProcess) -> None:
     gw.sign_in()
     answer = gw.console("GET", "/console/api/overview", params={"since": "2026-06-01", "until": "2026-01-01"})
     assert _error(answer, 400, "invalid_value")["param"] == "until"
+
+
+# -- policy edits ----------------------------------------------------------------------------------
+
+
+BOMB = "".join(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abcdef", "bcdefg", strict=True))
+HOSTILE_YAML = {  # the text, and a word its issue must say
+    "nested past the parser's recursion": ("tiers: " + "[" * 3000 + "]" * 3000 + "\n", "deep"),
+    "an alias bomb": ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + BOMB + POLICY.replace("version: 1\n", ""), "alias"),
+    "a recursive alias": ("x: &x [*x]\n" + POLICY, "alias"),
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE_YAML))
+def test_hostile_yaml_is_a_located_refusal_and_the_policy_stays(gw: InProcess, hostile: str) -> None:
+    """Deep nesting was a RecursionError, and a recursive alias recursed forever: a 500. An alias bomb
+    (256 KB of YAML expanding to 10**7 nodes, or as many more as the size allows) held the CPU for as
+    long as its copy took; apply ran it on the event loop, stalling every request of the gateway."""
+    text, word = HOSTILE_YAML[hostile]
+    gw.sign_in()
+    linted = gw.console("POST", "/console/api/policy/lint", json={"text": text})
+    assert linted.status_code == 200, linted.text
+    assert linted.json()["ok"] is False and word in linted.json()["issues"][0]["message"], linted.text
+    applied = gw.console("POST", "/console/api/policy/apply", json={"text": text})
+    assert applied.status_code == 400 and applied.json()["reloaded"] is False, applied.text
+    assert gw.path.read_text() == POLICY and gw.app.app.state.gateway.policy.name == "attack-admin"
+    gw.path.write_text(text)
+    reloaded = gw.admin("POST", "/admin/policy/reload")
+    assert _error(reloaded, 400, "invalid_policy") and gw.app.app.state.gateway.policy.name == "attack-admin"
