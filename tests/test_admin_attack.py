@@ -222,6 +222,27 @@ def test_a_period_that_ends_before_it_starts_is_a_400(gw: InProcess) -> None:
 # -- policy edits ----------------------------------------------------------------------------------
 
 
+def test_a_lint_cannot_read_the_servers_environment(gw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply refuses a policy naming environment variables the file does not, so that a console session
+    cannot read the server's environment; lint ran no such check and answered the substituted values
+    (the tier's model, the policy's name): any variable, the database URL or the admin key, in one call."""
+    secret = "postgresql://switchyard:hunter2-db-password@db.internal:5432/ledger"
+    monkeypatch.setenv("SWITCHYARD_DATABASE_URL", secret)
+    gw.sign_in()
+    for sneaky in (
+        POLICY.replace("model: local-fake", "model: ${SWITCHYARD_DATABASE_URL}"),
+        POLICY.replace("name: attack-admin", "name: x${SWITCHYARD_ADMIN_KEY}"),
+    ):
+        answer = gw.console("POST", "/console/api/policy/lint", json={"text": sneaky})
+        assert answer.status_code == 200, answer.text
+        assert secret not in answer.text and ADMIN_KEY not in answer.text
+        assert answer.json()["ok"] is False and "SWITCHYARD_" in answer.json()["issues"][0]["message"]
+    # A variable the file already names is linted as before.
+    gw.path.write_text(POLICY.replace("model: local-fake", "model: ${SY_ATTACK_MODEL:-local-fake}"))
+    answer = gw.console("POST", "/console/api/policy/lint", json={"text": POLICY.replace("local-fake", "${SY_ATTACK_MODEL:-other}")})
+    assert answer.json()["ok"] is True, answer.text
+
+
 BOMB = "".join(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abcdef", "bcdefg", strict=True))
 HOSTILE_YAML = {  # the text, and a word its issue must say
     "nested past the parser's recursion": ("tiers: " + "[" * 3000 + "]" * 3000 + "\n", "deep"),
@@ -246,3 +267,24 @@ def test_hostile_yaml_is_a_located_refusal_and_the_policy_stays(gw: InProcess, h
     gw.path.write_text(text)
     reloaded = gw.admin("POST", "/admin/policy/reload")
     assert _error(reloaded, 400, "invalid_policy") and gw.app.app.state.gateway.policy.name == "attack-admin"
+
+
+def test_apply_lints_off_the_event_loop(gw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linting is CPU work on the operator's text (YAML, validation, preflight): on the event loop, every
+    request the gateway was serving waited for it."""
+    import threading
+
+    from router.console import policy_edit
+
+    loop_thread, seen = threading.get_ident(), []
+    real = policy_edit.lint_text
+
+    def watched(text: str) -> dict[str, Any]:
+        seen.append(threading.get_ident())
+        return real(text)
+
+    monkeypatch.setattr(policy_edit, "lint_text", watched)
+    gw.sign_in()
+    applied = gw.console("POST", "/console/api/policy/apply", json={"text": POLICY.replace("attack-admin", "attack-two")})
+    assert applied.status_code == 200, applied.text
+    assert seen and loop_thread not in seen

@@ -93,6 +93,26 @@ def _write_atomically(path: Path, text: str) -> None:
         os.close(directory)
 
 
+def new_env_issue(text: str, previous: str) -> dict[str, Any] | None:
+    """A console session must not turn the policy into a way to read the server's environment (a
+    database URL, another provider's key) by naming a new variable as a key, in a URL, or where lint
+    and the console show it back (a model, the policy's name): only variables the file on the server
+    already names may appear. New ones are added in the file."""
+    added = sorted(env_names(text) - env_names(previous))
+    if not added:
+        return None
+    message = (f"the console cannot add environment variables the policy file does not already name: {', '.join(added)}; "
+               "add them to the file on the server")
+    return {"path": [], "message": message, "line": None, "column": None, "text": message}
+
+
+def lint_for_console(text: str, previous: str) -> dict[str, Any]:
+    """lint_text, after the check apply makes: lint answers substituted values (the tiers' models, the
+    policy's name), so without it any variable could be read back with one lint."""
+    refused = new_env_issue(text, previous)
+    return {"ok": False, "issues": [refused]} if refused is not None else lint_text(text)
+
+
 # One apply at a time: two operators applying at once must not interleave write, reload and restore.
 _applying = asyncio.Lock()
 
@@ -107,15 +127,8 @@ async def apply_text(reloader: Any, text: str) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     async with _applying:
         previous = await loop.run_in_executor(None, path.read_text, "utf-8")
-        # A console session must not turn the policy into a way to read the server's environment (a
-        # database URL, another provider's key) by naming a new variable as a key or in a URL: only
-        # variables the file on the server already names may appear. New ones are added in the file.
-        added = sorted(env_names(text) - env_names(previous))
-        if added:
-            message = (f"the console cannot add environment variables the policy file does not already name: {', '.join(added)}; "
-                       "add them to the file on the server")
-            return {"reloaded": False, "issues": [{"path": [], "message": message, "line": None, "column": None, "text": message}]}
-        linted = lint_text(text)
+        # Parsing and linting the operator's text is CPU work: off the event loop, which serves every request.
+        linted = await loop.run_in_executor(None, lint_for_console, text, previous)
         if not linted["ok"]:
             return {"reloaded": False, "issues": linted["issues"]}
         await loop.run_in_executor(None, _write_atomically, path, text)

@@ -35,7 +35,7 @@ from router.console.auth import (
     refuse_nul,
     session_seconds,
 )
-from router.console.policy_edit import apply_text, lint_text
+from router.console.policy_edit import apply_text, lint_for_console
 from router.console.transport import secure_cookie
 from router.errors import APIError
 from router.gateway import Gateway
@@ -449,7 +449,11 @@ async def _text(request: Request) -> str:
 @router.post("/api/policy/lint")
 async def policy_lint(request: Request) -> Response:
     _session(request)
-    return _json(await _blocking(lint_text, await _text(request)))
+    text = await _text(request)
+    reloader = request.app.state.reloader
+    source = reloader.path if reloader.path is not None else Path(_gateway(request).source)
+    previous = await _blocking(source.read_text, "utf-8") if source.is_file() else ""
+    return _json(await _blocking(lint_for_console, text, previous))
 
 
 @router.post("/api/policy/apply")
