@@ -164,6 +164,35 @@ def test_a_budget_for_a_key_that_does_not_exist_is_a_404(gw: InProcess) -> None:
     assert gw.admin("PUT", "/admin/budgets", json={"scope": "key", "scope_id": made["key_id"], "usd": 2}).status_code == 200
 
 
+def _concurrent_budget_puts(app: InProcess) -> list[httpx.Response]:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    async def put_all() -> list[httpx.Response]:
+        answers = []
+        for round_ in range(3):
+            bodies = [{"scope": "tenant", "scope_id": f"acme-{round_}", "usd": usd} for usd in range(1, 9)]
+            answers += await asyncio.gather(*[app.client.put("/admin/budgets", headers=headers, json=b) for b in bodies])
+        return answers
+
+    return app.run(put_all())
+
+
+def test_concurrent_puts_of_one_new_budget_all_set_it(gw: InProcess) -> None:
+    """Each PUT looked for the budget, found none, and inserted: all but the first broke the unique
+    constraint, a 500 (an operator's double click, two replicas' scripts)."""
+    answers = _concurrent_budget_puts(gw)
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
+    listed = gw.admin("GET", "/admin/budgets").json()["data"]
+    assert sorted(b["scope_id"] for b in listed) == ["acme-0", "acme-1", "acme-2"]
+    assert len({a.json()["budget_id"] for a in answers}) == 3
+
+
+def test_concurrent_puts_of_one_new_budget_all_set_it_on_postgresql(pg_gw: InProcess) -> None:
+    answers = _concurrent_budget_puts(pg_gw)
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
+    assert len(pg_gw.admin("GET", "/admin/budgets").json()["data"]) == 3
+
+
 # -- NUL in path ids and query parameters -----------------------------------------------------------
 
 

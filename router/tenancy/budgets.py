@@ -16,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from router.ledger.tables import budgets, requests
 from router.tenancy.quota import Bucket
@@ -91,6 +92,16 @@ class BudgetBook:
         if scope != "team" and tenant:
             raise ValueError(f"a {scope} budget takes no tenant; only team budgets do")
         owner = tenant or ""
+        try:
+            budget_id = self._upsert(scope, scope_id, period, limit_nanousd, hard, owner)
+        except IntegrityError:
+            # Another writer inserted this budget between our look-up and our insert (two PUTs of one new
+            # budget at once): it exists now, so the second try updates it. Without the retry, a 500.
+            budget_id = self._upsert(scope, scope_id, period, limit_nanousd, hard, owner)
+        self._cache = None
+        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
+
+    def _upsert(self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool, owner: str) -> str:
         with self.engine.begin() as connection:
             existing = connection.execute(
                 select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id,
@@ -107,8 +118,7 @@ class BudgetBook:
                         hard=hard, tenant=owner, created_at=datetime.now(UTC),
                     )
                 )
-        self._cache = None
-        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
+        return budget_id
 
     def remove(self, budget_id: str) -> bool:
         with self.engine.begin() as connection:
