@@ -317,3 +317,57 @@ def test_apply_lints_off_the_event_loop(gw: InProcess, monkeypatch: pytest.Monke
     applied = gw.console("POST", "/console/api/policy/apply", json={"text": POLICY.replace("attack-admin", "attack-two")})
     assert applied.status_code == 200, applied.text
     assert seen and loop_thread not in seen
+
+
+# -- what held (kept as regressions) ----------------------------------------------------------------
+
+
+def test_concurrent_rotations_of_one_key_leave_exactly_one_working_secret(gw: InProcess) -> None:
+    """Twenty rotations at once: each answers a new secret, the last written is the key's, and the
+    key is never left without one (nor with two)."""
+    made = gw.admin("POST", "/admin/keys", json={"tenant": "acme", "team": "ml"}).json()
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    async def rotate_all() -> list[httpx.Response]:
+        return await asyncio.gather(*[gw.client.post(f"/admin/keys/{made['key_id']}/rotate", headers=headers) for _ in range(20)])
+
+    answers = gw.run(rotate_all())
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
+    secrets = [a.json()["key"] for a in answers] + [made["key"]]
+    assert len(set(secrets)) == 21
+    live = [s for s in secrets if gw.gateway.tenancy.keys.lookup(s)[0] == "live"]
+    assert len(live) == 1 and live[0] != made["key"]
+
+
+def test_every_state_changing_console_call_needs_the_csrf_token(gw: InProcess) -> None:
+    from router.console.routes import router as console_router
+
+    made = gw.admin("POST", "/admin/keys", json={"tenant": "acme", "team": "ml"}).json()
+    gw.sign_in()
+    checked = 0
+    for route in console_router.routes:
+        for method in route.methods & {"POST", "PUT", "PATCH", "DELETE"}:  # type: ignore[attr-defined]
+            if route.path == "/console/login":  # type: ignore[attr-defined]
+                continue
+            path = route.path.replace("{key_id}", made["key_id"]).replace("{budget_id}", "b")  # type: ignore[attr-defined]
+            for headers in ({}, {"x-csrf-token": gw.csrf[:-1]}, {"x-csrf-token": ""}):
+                _error(gw.request(method, path, headers=headers, json={"text": POLICY}), 403, "csrf_failed")
+            checked += 1
+    assert checked >= 8
+    assert gw.admin("GET", "/admin/keys").json()["data"][0]["prefix"] == made["prefix"]  # not rotated, not revoked
+
+
+def test_an_expired_console_session_is_signed_out(gw: InProcess) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from router.ledger.tables import console_sessions
+
+    gw.sign_in()
+    assert gw.console("GET", "/console/api/session").status_code == 200
+    with gw.gateway.ledger.engine.begin() as connection:
+        connection.execute(update(console_sessions).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    _error(gw.console("GET", "/console/api/overview"), 401, "console_session_required")
+    _error(gw.console("POST", "/console/api/keys", json={"tenant": "a", "team": "b"}), 401, "console_session_required")
+    assert gw.request("GET", "/console/overview").headers["location"] == "/console/login"
