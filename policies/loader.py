@@ -20,6 +20,9 @@ from policies.schema import Policy
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 DEFAULT_POLICY = Path(__file__).with_name("default.yaml")
+# A policy is a few kilobytes: a larger file is a wrong one (a log, a model, /dev/zero), refused before
+# it is read whole or parsed, either of which could take minutes and gigabytes.
+MAX_POLICY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,31 @@ def _interpolate(value: Any) -> Any:
     if isinstance(value, list):
         return [_interpolate(v) for v in value]
     return value
+
+
+def _duplicate_keys(root: yaml.Node | None) -> list[Issue]:
+    """Keys given twice in one mapping: YAML keeps the last without a word, so a pasted tier silently
+    replaced another. Each node is visited once (the alias check before this bounds how many there are)."""
+    issues: list[Issue] = []
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, i)) for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in first:
+                        message = f"duplicate key {key.value!r} (first on line {first[key.value]})"
+                        issues.append(Issue((*path, key.value), message, key.start_mark.line + 1, key.start_mark.column + 1))
+                    first.setdefault(key.value, key.start_mark.line + 1)
+                stack.append((value, (*path, key.value if isinstance(key, yaml.ScalarNode) else "?")))
+    return sorted(issues, key=lambda issue: (issue.line or 0, issue.column or 0))
 
 
 def _locate(root: yaml.Node | None, path: tuple[str | int, ...]) -> tuple[int | None, int | None]:
@@ -193,6 +221,9 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(source, [Issue((), f"refused YAML: {exc}")]) from None
     except RecursionError:  # PyYAML composes nested collections recursively
         raise PolicyError(source, [Issue((), "invalid YAML: collections nest too deep")]) from None
+    duplicates = _duplicate_keys(root)
+    if duplicates:
+        raise PolicyError(source, duplicates)
     if not isinstance(data, dict):
         raise PolicyError(source, [Issue((), "a policy is a YAML mapping with at least a 'tiers' section", 1, 1)])
     try:
@@ -213,7 +244,14 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     path = Path(path) if path is not None else DEFAULT_POLICY
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)  # never all of a wrong, huge (or endless) file
     except OSError as exc:
         raise PolicyError(str(path), [Issue((), f"cannot read the file: {exc.strerror}")]) from exc
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(str(path), [Issue((), f"larger than {MAX_POLICY_BYTES // 1024} KiB: not a policy file")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(path), [Issue((), f"not UTF-8 text (byte {exc.start}): not a policy file")]) from None
     return load_policy_text(text, str(path))

@@ -22,7 +22,9 @@ TierProblem = tuple[tuple[str | int, ...], str]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML's .inf and .nan are floats: an infinite TTL or timeout passed every `gt=0` and then broke
+    # the code that turns it into milliseconds (int(inf) raises), so no policy number may be either.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Prices(Strict):

@@ -1,0 +1,69 @@
+"""An operator's mistakes at the command line and in a policy file: each is refused with one line that
+names the file, line or field, a non-zero exit, and no traceback, hang, half-written file or row."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from router.cli import app
+
+TIER = "version: 1\ntiers:\n  a:\n    engine: openai\n    model: m\n    base_url: http://127.0.0.1:9/v1\n"
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def _refused(result: Result, code: int = 1) -> str:
+    """The output of a command that stopped cleanly with `code` (typer's Exit is a SystemExit)."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def _lint(tmp_path: Path, text: str | bytes, name: str = "policy.yaml") -> str:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return _refused(_invoke("policy", "lint", str(path)))
+
+
+# ---------------------------------------------------------------------------- the policy loader
+
+
+def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+    # "Billion laughs": nine levels of nine aliases each expand to 9**9 values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    started = time.monotonic()
+    output = _lint(tmp_path, "\n".join(lines) + "\ntiers: *a8\n")
+    assert time.monotonic() - started < 10  # generous: refusing reads each node once (a few ms)
+    assert "expand to more than" in output
+
+
+def test_duplicate_key_is_refused_at_its_line(tmp_path: Path) -> None:
+    # The second `a` replaced the first without a word: a pasted tier silently lost one.
+    output = _lint(tmp_path, TIER + "  a:\n    engine: openai\n    model: m2\n    base_url: http://127.0.0.1:9/v1\n")
+    assert "line 7, column 3: tiers.a: duplicate key 'a' (first on line 3)" in output
+
+
+def test_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    output = _lint(tmp_path, b"\xff\xfe\x00\x01garbage")
+    assert "policy.yaml" in output and "not UTF-8 text" in output
+
+
+def test_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    output = _lint(tmp_path, TIER + "#" * (2 * 1024 * 1024) + "\n")
+    assert "larger than" in output and "policy.yaml" in output
+
+
+def test_infinite_number_is_refused(tmp_path: Path) -> None:
+    # An infinite TTL passed lint, then the Redis cache's int(ttl_s * 1000) raised on every store.
+    output = _lint(tmp_path, TIER + "cache: {ttl_s: .inf}\n")
+    assert "line 7, column 9: cache.ttl_s: Input should be a finite number" in output
