@@ -15,6 +15,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eval_harness.coverage import DEFAULT_MIN_COVERAGE
 
@@ -33,7 +34,7 @@ def _load_policies(paths: list[Path]) -> list[tuple[str, object]]:
         try:
             policy = load_policy(path)
         except PolicyError as exc:
-            console.print(f"[red]policy rejected[/red]\n{exc}", highlight=False)
+            console.print(f"[red]policy rejected[/red]\n{escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         # Two files may share a policy name; the report needs distinct rows.
         name = policy.name if policy.name not in names else f"{policy.name} ({path.stem})"
@@ -118,13 +119,13 @@ def run(
         refusal = labeled.refusal(min_coverage)
         if refusal is not None:
             console.print(labeled.line(), highlight=False)
-            console.print(f"[red]refused:[/red] {refusal}", highlight=False)
+            console.print(f"[red]refused:[/red] {escape(str(refusal))}", highlight=False)
             raise typer.Exit(3)
         with console.status("replaying", spinner="dots"):
             report = replay(traffic, spec)
     except (TrafficError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        console.print(f"[red]error:[/red] {message}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
         raise typer.Exit(2) from None
     gated = min_quality_retained is not None or max_cost is not None
     failures = gate_failures(report, min_quality_retained, max_cost)
@@ -146,11 +147,11 @@ def run(
         console.print(f"HTML report: {html_path}", highlight=False)
     for entry in report.entries:
         if entry.kind in ("policy", "classifier"):
-            console.print(f"{entry.name}: classifier used: {entry.classifier}", highlight=False)
+            console.print(f"{entry.name}: classifier used: {entry.classifier}", highlight=False, markup=False)
     if failures:
         console.print("[red]quality gate failed[/red]")
         for failure in failures:
-            console.print(f"  {failure}", highlight=False)
+            console.print(f"  {failure}", highlight=False, markup=False)
         raise typer.Exit(1)
     if gated:
         console.print("[green]quality gate passed[/green]")
@@ -209,10 +210,10 @@ def label(
     try:
         summary = asyncio.run(label_file(data, out, loaded[1], spec, console=console))  # type: ignore[arg-type]
     except (JudgeRejected, CostCapReached) as exc:
-        console.print(f"[red]refused:[/red] {exc}", highlight=False)
+        console.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(3) from None
     except LabelError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     console.print(summary.describe(), highlight=False)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eval_harness.cli import eval_app
 from policies.loader import DEFAULT_POLICY, PolicyError, load_policy
@@ -88,7 +89,7 @@ def serve(
     try:
         loaded = load_policy(policy)
     except PolicyError as exc:
-        console.print(f"[red]policy rejected[/red]\n{exc}")
+        console.print(f"[red]policy rejected[/red]\n{escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     if not _preflight(loaded, str(policy or DEFAULT_POLICY), warnings=False):
         raise typer.Exit(2)
@@ -132,10 +133,10 @@ def _preflight(loaded: Policy, source: str, warnings: bool = True) -> bool:
     found = preflight(loaded) if warnings else errors(preflight(loaded))
     bad = errors(found)
     if bad:
-        console.print(f"[red]{source}: {len(bad)} problem(s) serve would stop on[/red]", highlight=False)
+        console.print(f"[red]{escape(source)}: {len(bad)} problem(s) serve would stop on[/red]", highlight=False)
     for finding in found:
         colour = "red" if finding.level == "error" else "yellow"
-        console.print(f"  [{colour}]{finding.level}[/{colour}]: {finding.where}: {finding.message}", highlight=False)
+        console.print(f"  [{colour}]{finding.level}[/{colour}]: {escape(f'{finding.where}: {finding.message}')}", highlight=False)
     return not bad
 
 
@@ -177,15 +178,15 @@ def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]
     try:
         loaded = load_policy(path)
     except PolicyError as exc:
-        console.print(f"[red]{exc.source}: {len(exc.issues)} problem(s)[/red]")
+        console.print(f"[red]{escape(exc.source)}: {len(exc.issues)} problem(s)[/red]", highlight=False)
         for issue in exc.issues:
-            console.print(f"  {issue}", highlight=False)
+            console.print(f"  {escape(str(issue))}", highlight=False)
         raise typer.Exit(1) from None
     if not _preflight(loaded, str(path)):
         raise typer.Exit(1)
-    console.print(f"[green]{path}: OK[/green] policy {loaded.name!r}, {len(loaded.tiers)} tiers", highlight=False)
+    console.print(f"[green]{escape(str(path))}: OK[/green] policy {escape(repr(loaded.name))}, {len(loaded.tiers)} tiers", highlight=False)
     for warning in capability_lint(loaded):
-        console.print(f"  [yellow]capabilities:[/yellow] {warning}", highlight=False)
+        console.print(f"  [yellow]capabilities:[/yellow] {escape(warning)}", highlight=False)
     for name in loaded.by_cost():
         tier = loaded.tiers[name]
         enabled, why = tier.status()
@@ -193,6 +194,7 @@ def lint(path: Annotated[Path, typer.Argument(help="The policy YAML to check.")]
             f"  {name:<12} {tier.engine:<8} {tier.model:<28} ${tier.prices.input_per_mtok}/${tier.prices.output_per_mtok} per Mtok  "
             f"{'enabled' if enabled else 'disabled'}: {why}",
             highlight=False,
+            markup=False,
         )
 
 
@@ -234,7 +236,7 @@ def logs_export(
         loaded = load_policy(policy)
     except PolicyError as exc:
         if policy is not None:
-            console.print(f"[red]policy rejected[/red]\n{exc}", highlight=False)
+            console.print(f"[red]policy rejected[/red]\n{escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         # The bundled policy only helps name cascade stages; the export works without it.
         tier_models: dict[str, str] = {}
@@ -283,7 +285,7 @@ def _deploy_policy_text(policy: Path) -> str:
     try:
         return policy.read_text(encoding="utf-8")
     except OSError as exc:
-        console.print(f"[red]cannot read {policy}: {exc.strerror}[/red]")
+        console.print(f"[red]{escape(f'cannot read {policy}: {exc.strerror}')}[/red]", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -300,10 +302,10 @@ def deploy_vllm(
     try:
         rendered = render_vllm_tier(_deploy_policy_text(policy), str(policy), tier, DeployOptions(namespace=namespace))
     except PolicyError as exc:
-        console.print(f"[red]policy rejected[/red]\n{exc}")
+        console.print(f"[red]policy rejected[/red]\n{escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except KeyError as exc:
-        console.print(f"[red]{exc.args[0]}[/red]", highlight=False)
+        console.print(f"[red]{escape(str(exc.args[0]))}[/red]", highlight=False)
         raise typer.Exit(2) from None
     _deploy_write(rendered.files, out)
 
@@ -324,10 +326,10 @@ def deploy_render(
     try:
         rendered = render(_deploy_policy_text(policy), str(policy), options)
     except PolicyError as exc:
-        console.print(f"[red]policy rejected[/red]\n{exc}")
+        console.print(f"[red]policy rejected[/red]\n{escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     for note in rendered.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     if check and out is None:
         raise typer.BadParameter("--check needs --out")
     _deploy_write(rendered.files, out, check)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from policies.settings import DATABASE_HELP
 from policies.settings import current as current_settings
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
             try:
                 reload_gateway(reload_url, admin_key)
             except Exception as exc:  # noqa: BLE001 - any failure: put the old file back and say why
-                console.print(f"[red]reload failed:[/red] {exc}", highlight=False)
+                console.print(f"[red]reload failed:[/red] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(4) from None
             console.print(f"gateway at {reload_url} reloaded the policy", highlight=False)
 
@@ -185,7 +186,7 @@ def register(app: typer.Typer) -> None:
             try:
                 restored = rollback(policy, workdir)
             except LearnRefused as exc:
-                console.print(f"[red]refused:[/red] {exc}", highlight=False)
+                console.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(3) from None
             console.print(f"restored {policy} from {restored}", highlight=False)
             reload_or_revert()
@@ -212,11 +213,11 @@ def register(app: typer.Typer) -> None:
                 )
                 outcome = learn_once(labeled, cfg, promote_ok=not dry_run)
             except (LearnRefused, LabelError) as exc:
-                console.print(f"[red]refused:[/red] {exc}", highlight=False)
+                console.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
                 if period is None:
                     raise typer.Exit(3) from None
             except (ValueError, KeyError) as exc:
-                console.print(f"[red]error:[/red] {exc}", highlight=False)
+                console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
             else:
                 console.print(outcome.coverage.line(), highlight=False)

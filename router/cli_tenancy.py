@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from policies.settings import DATABASE_HELP
@@ -65,7 +66,8 @@ def create(
         payload = {"key": key, **info.public(), "budget": budget.describe() if budget else None}
         out.print(orjson.dumps(payload).decode(), highlight=False)
         return
-    out.print(f"key {info.key_id} for tenant {tenant}, team {team}" + (f"; {budget.describe()}" if budget else ""), highlight=False)
+    line = f"key {info.key_id} for tenant {tenant}, team {team}" + (f"; {budget.describe()}" if budget else "")
+    out.print(line, highlight=False, markup=False)
     out.print(key, highlight=False)
     err.print("This is the only time the key is shown. Store it now.")
 
@@ -85,7 +87,8 @@ def list_keys(
         return
     table = Table("key id", "prefix", "tenant", "team", "name", "rpm", "tpm", "created", "revoked")
     for k in keys:
-        table.add_row(k.key_id, k.prefix + "…", k.tenant, k.team, k.name or "", str(k.rpm or ""), str(k.tpm or ""),
+        # Names are the operator's text, not markup: "[/x]" in a tenant raised MarkupError here.
+        table.add_row(k.key_id, k.prefix + "…", escape(k.tenant), escape(k.team), escape(k.name or ""), str(k.rpm or ""), str(k.tpm or ""),
                       k.created_at.strftime("%Y-%m-%d %H:%M") if k.created_at else "",
                       k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "")
     out.print(table)
@@ -98,7 +101,7 @@ def revoke(key_id: str, database_url: DatabaseOption = None) -> None:
     done = KeyStore(ledger.engine).revoke(key_id)
     ledger.close()
     if not done:
-        err.print(f"no live key {key_id}")
+        err.print(f"no live key {key_id}", highlight=False, markup=False)
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
 
@@ -110,7 +113,7 @@ def rotate(key_id: str, database_url: DatabaseOption = None) -> None:
     result = KeyStore(ledger.engine).rotate(key_id)
     ledger.close()
     if result is None:
-        err.print(f"no live key {key_id}")
+        err.print(f"no live key {key_id}", highlight=False, markup=False)
         raise typer.Exit(1)
     out.print(result[0], highlight=False)
     err.print("This is the only time the new key is shown. Store it now.")
@@ -140,7 +143,7 @@ def set_budget(
                                                tenant=tenant if scope == "team" else None)
     finally:
         ledger.close()
-    out.print(f"{budget.budget_id}: {budget.describe()}", highlight=False)
+    out.print(f"{budget.budget_id}: {budget.describe()}", highlight=False, markup=False)
 
 
 @budgets_app.command("list")
@@ -163,7 +166,7 @@ def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, datab
         return
     table = Table("budget", "scope", "who", "period", "window", "limit $", "spent $", "kind")
     for r in rows:
-        table.add_row(r["budget_id"], r["scope"], r["who"], r["period"], r["window"], f"{r['limit_usd']:.4f}",
+        table.add_row(r["budget_id"], r["scope"], escape(r["who"]), r["period"], r["window"], f"{r['limit_usd']:.4f}",
                       f"{r['spent_usd']:.6f}", "hard" if r["hard"] else "soft")
     out.print(table)
 
@@ -175,6 +178,6 @@ def remove_budget(budget_id: str, database_url: DatabaseOption = None) -> None:
     done = BudgetBook(ledger.engine).remove(budget_id)
     ledger.close()
     if not done:
-        err.print(f"no budget {budget_id}")
+        err.print(f"no budget {budget_id}", highlight=False, markup=False)
         raise typer.Exit(1)
     out.print(f"removed {budget_id}")

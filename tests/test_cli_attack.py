@@ -67,3 +67,22 @@ def test_infinite_number_is_refused(tmp_path: Path) -> None:
     # An infinite TTL passed lint, then the Redis cache's int(ttl_s * 1000) raised on every store.
     output = _lint(tmp_path, TIER + "cache: {ttl_s: .inf}\n")
     assert "line 7, column 9: cache.ttl_s: Input should be a finite number" in output
+
+
+def test_a_message_is_printed_as_written_not_as_markup(tmp_path: Path) -> None:
+    # Rich read `[key]` in "tiers.1.[key]" as a style tag and dropped it; `[/x]` in a name raised MarkupError.
+    output = _lint(tmp_path, TIER + "fallbacks: {a: ['[/x]']}\n")
+    assert "unknown tier '[/x]'" in output
+    output = _lint(tmp_path, "version: 1\ntiers:\n  1:\n    engine: openai\n    model: m\n    base_url: http://127.0.0.1:9/v1\n")
+    assert "tiers.1.[key]: Input should be a valid string" in output
+
+
+def test_a_tenant_name_is_printed_as_written(tmp_path: Path) -> None:
+    # After creating the key, printing "tenant [/x]" raised MarkupError: the key was stored and never shown.
+    database = ["--database-url", f"sqlite:///{tmp_path}/ledger.db"]
+    created = _invoke("keys", "create", "--tenant", "[/x]", "--team", "[b]", *database)
+    assert created.exit_code == 0, repr(created.exception)
+    assert "for tenant [/x], team [b]" in created.output and "sk-" in created.output
+    listed = _invoke("keys", "list", *database)
+    assert listed.exit_code == 0, repr(listed.exception)
+    assert "[/x]" in listed.output
