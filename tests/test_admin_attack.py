@@ -319,6 +319,39 @@ def test_apply_lints_off_the_event_loop(gw: InProcess, monkeypatch: pytest.Monke
     assert seen and loop_thread not in seen
 
 
+def _paid_tier(base_url: str) -> str:
+    tier = f"""  paid:
+    engine: openai
+    model: paid
+    base_url: "{base_url}"
+    prices: {{input_per_mtok: 1, output_per_mtok: 1}}
+routing:"""
+    return POLICY.replace("routing:", tier)
+
+
+@pytest.mark.parametrize("base_url", ["http://upstream.example:99999/v1", "http://[::1/v1", "http://upstream.example:-1/v1"])
+def test_the_admin_reload_refuses_what_serve_and_the_console_refuse(gw: InProcess, base_url: str) -> None:
+    """The reload ran the loader's checks only: a tier whose URL no client can call (a port past 65535)
+    went into force and answered every request with a 502, where `serve` refuses to start and the
+    console's apply refuses the same text (the preflight's errors)."""
+    gw.path.write_text(_paid_tier(base_url))
+    error = _error(gw.admin("POST", "/admin/policy/reload"), 400, "invalid_policy")
+    assert "base_url" in error["message"], error
+    assert list(gw.app.app.state.gateway.policy.tiers) == ["local"]
+    gw.sign_in()
+    assert gw.console("POST", "/console/api/policy/apply", json={"text": _paid_tier(base_url)}).status_code == 400
+
+
+def test_a_refused_reload_shows_no_credential_from_the_environment(gw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error message was scrubbed of URLs and credentials, but the issues listed beside it were not:
+    a URL with a password, substituted from the environment, came back whole."""
+    monkeypatch.setenv("SY_ATTACK_PAID_URL", "ftp://svc:hunter2-upstream-password@upstream.example/v1")
+    gw.path.write_text(_paid_tier("${SY_ATTACK_PAID_URL}"))
+    answer = gw.admin("POST", "/admin/policy/reload")
+    _error(answer, 400, "invalid_policy")
+    assert answer.json()["issues"] and "hunter2" not in answer.text, answer.text
+
+
 # -- what held (kept as regressions) ----------------------------------------------------------------
 
 
