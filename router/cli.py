@@ -229,8 +229,8 @@ def logs_export(
     """Write logged requests as labeled-traffic JSONL (scores empty until labeled)."""
     import orjson
 
+    from router.cli_tenancy import open_ledger
     from router.export import export
-    from router.ledger import Ledger
 
     try:
         loaded = load_policy(policy)
@@ -242,8 +242,7 @@ def logs_export(
         tier_models: dict[str, str] = {}
     else:
         tier_models = {name: tier.model for name, tier in loaded.tiers.items()}
-    ledger = Ledger(database_url)
-    ledger.migrate()
+    ledger = open_ledger(database_url)
     written = 0
     with out.open("wb") as handle:
         for record in export(ledger, parse_when(since), parse_when(until), include_failed, tier_models):

@@ -58,14 +58,13 @@ def _export_and_label(
     from eval_harness.label import LabelSpec, LabelSummary, label_file
     from policies.loader import load_policy
     from router.cli import parse_when
+    from router.cli_tenancy import open_ledger
     from router.export import export
-    from router.ledger import Ledger
 
     loaded = load_policy(policy)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     raw, labeled = workdir / f"traffic-{stamp}.jsonl", workdir / f"labeled-{stamp}.jsonl"
-    ledger = Ledger(database_url)
-    ledger.migrate()
+    ledger = open_ledger(database_url)
     written = 0
     with raw.open("wb") as handle:
         for record in export(ledger, parse_when(since), None, False, {n: t.model for n, t in loaded.tiers.items()}):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policies.settings import DATABASE_HELP
-from router.ledger import Ledger
+from router.cli_tenancy import open_ledger
 from router.reports import GROUPS, learn_spend, spend, to_csv, to_html, totals
 
 
@@ -39,8 +39,7 @@ def spend_report(
         raise typer.BadParameter(f"group by one of {', '.join(GROUPS)}")
     if fmt not in ("table", "csv", "json", "html"):
         raise typer.BadParameter("format is table, csv, json or html")
-    ledger = Ledger(database_url)
-    ledger.migrate()
+    ledger = open_ledger(database_url)
     start, end = parse_when(since), parse_when(until)
     if fmt == "html":
         text = to_html(ledger.engine, by, start, end)

@@ -23,10 +23,20 @@ err = Console(stderr=True, soft_wrap=True)
 DatabaseOption = Annotated[str | None, typer.Option(help=DATABASE_HELP)]
 
 
-def _ledger(database_url: str | None) -> Ledger:
-    ledger = Ledger(database_url)
-    ledger.migrate()
+def open_ledger(database_url: str | None) -> Ledger:
+    """The ledger, migrated, or one line on why not (exit 2): a bad URL, an unknown driver, a database that
+    does not answer or a path that is a folder was a SQLAlchemy traceback in every command that reads it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        ledger = Ledger(database_url)
+        ledger.migrate()
+    except (SQLAlchemyError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        err.print(f"cannot open the ledger (--database-url or SWITCHYARD_DATABASE_URL): {first}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
     return ledger
+
 
 
 def _usd(value: str) -> int:
@@ -34,6 +44,8 @@ def _usd(value: str) -> int:
         amount = Decimal(value)
     except InvalidOperation:
         raise typer.BadParameter(f"{value!r} is not an amount in dollars") from None
+    if not amount.is_finite():  # comparing a NaN Decimal raises InvalidOperation: it was a traceback
+        raise typer.BadParameter(f"{value!r} is not an amount in dollars")
     if not 0 <= amount <= MAX_BUDGET_USD:
         raise typer.BadParameter(f"a budget is from $0 to ${MAX_BUDGET_USD:,}")
     return to_nanousd(amount)
@@ -58,9 +70,13 @@ def create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    ledger = _ledger(database_url)
+    # Checked before the key exists: a bad amount refused after it left a stored key that was never shown.
+    limit = _usd(budget_usd) if budget_usd is not None else None
+    if not tenant.strip() or not team.strip():
+        raise typer.BadParameter("--tenant and --team must not be empty: spend is reported and limited by them")
+    ledger = open_ledger(database_url)
     key, info = KeyStore(ledger.engine).create(tenant, team, name, rpm, tpm)
-    budget = BudgetBook(ledger.engine).set("key", info.key_id, period, _usd(budget_usd)) if budget_usd is not None else None
+    budget = BudgetBook(ledger.engine).set("key", info.key_id, period, limit) if limit is not None else None
     ledger.close()
     if as_json:
         payload = {"key": key, **info.public(), "budget": budget.describe() if budget else None}
@@ -79,7 +95,7 @@ def list_keys(
     database_url: DatabaseOption = None,
 ) -> None:
     """List keys (never their secrets)."""
-    ledger = _ledger(database_url)
+    ledger = open_ledger(database_url)
     keys = KeyStore(ledger.engine).list(include_revoked=all_keys)
     ledger.close()
     if as_json:
@@ -97,7 +113,7 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(key_id: str, database_url: DatabaseOption = None) -> None:
     """Revoke a key: replicas stop accepting it within seconds."""
-    ledger = _ledger(database_url)
+    ledger = open_ledger(database_url)
     done = KeyStore(ledger.engine).revoke(key_id)
     ledger.close()
     if not done:
@@ -109,7 +125,7 @@ def revoke(key_id: str, database_url: DatabaseOption = None) -> None:
 @keys_app.command("rotate")
 def rotate(key_id: str, database_url: DatabaseOption = None) -> None:
     """Give a key a new secret; its tenant, team, limits and budgets stay, the old secret stops."""
-    ledger = _ledger(database_url)
+    ledger = open_ledger(database_url)
     result = KeyStore(ledger.engine).rotate(key_id)
     ledger.close()
     if result is None:
@@ -137,9 +153,19 @@ def set_budget(
     if not (key or team or tenant):
         raise typer.BadParameter("give --key, --team with --tenant, or --tenant")
     scope, scope_id = ("key", key) if key else ("team", team) if team else ("tenant", tenant)
-    ledger = _ledger(database_url)
+    limit = _usd(usd)
+    ledger = open_ledger(database_url)
     try:
-        budget = BudgetBook(ledger.engine).set(scope, scope_id, period, _usd(usd), hard=not soft,  # type: ignore[arg-type]
+        known = KeyStore(ledger.engine).list(include_revoked=True)
+        if key and not any(k.key_id == key for k in known):
+            # Key ids are made by `keys create`: a budget on any other id never applies to anything.
+            err.print(f"no key {key} (see `switchyard keys list`)", highlight=False, markup=False)
+            raise typer.Exit(1)
+        if not key and not any(k.tenant == tenant and (team is None or k.team == team) for k in known):
+            # Keys may come later, so this is set; but a misspelt name would leave the real one unlimited.
+            who = f"team {team} of tenant {tenant}" if team else f"tenant {tenant}"
+            err.print(f"note: no key belongs to {who} yet: the budget applies to its keys once they exist", highlight=False, markup=False)
+        budget = BudgetBook(ledger.engine).set(scope, scope_id, period, limit, hard=not soft,  # type: ignore[arg-type]
                                                tenant=tenant if scope == "team" else None)
     finally:
         ledger.close()
@@ -151,7 +177,7 @@ def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, datab
     """Budgets with what the ledger says is spent in the current window."""
     from datetime import UTC, datetime
 
-    ledger = _ledger(database_url)
+    ledger = open_ledger(database_url)
     book = BudgetBook(ledger.engine)
     rows = []
     for budget in book.all():
@@ -174,7 +200,7 @@ def list_budgets(as_json: Annotated[bool, typer.Option("--json")] = False, datab
 @budgets_app.command("remove")
 def remove_budget(budget_id: str, database_url: DatabaseOption = None) -> None:
     """Remove a budget."""
-    ledger = _ledger(database_url)
+    ledger = open_ledger(database_url)
     done = BudgetBook(ledger.engine).remove(budget_id)
     ledger.close()
     if not done:

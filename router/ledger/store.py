@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -445,6 +446,8 @@ def _private_database(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite would (0644 less the umask: readable by every user);
     SQLite gives its -wal and -shm files the database's mode. An existing one readable by others is
     tightened where this user owns it (a reader that does not, such as a reporting account, only warns)."""
+    if path.is_dir():  # a URL naming a folder: chmod 0600 below would have locked everyone out of it
+        raise IsADirectoryError(errno.EISDIR, "the SQLite path is a folder, not a database file", str(path))
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
