@@ -28,6 +28,7 @@ tiers:
   local:
     engine: fake
     model: local-fake
+    prices: {input_per_mtok: 0.01, output_per_mtok: 0.02}  # a request costs a few hundred nano-dollars
 routing: {classifier: rules}
 cache: {exact: false, semantic: false}
 """
@@ -191,6 +192,25 @@ def test_concurrent_puts_of_one_new_budget_all_set_it_on_postgresql(pg_gw: InPro
     answers = _concurrent_budget_puts(pg_gw)
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200][:2]
     assert len(pg_gw.admin("GET", "/admin/budgets").json()["data"]) == 3
+
+
+@pytest.mark.parametrize("period", ["monthly", "total"])
+def test_a_budget_that_lasts_past_the_calendar_is_shown(gw: InProcess, period: str) -> None:
+    """The budgets view projects when a budget runs out at its rate so far: a large budget with a tiny
+    spend ran out after the year 9999, an OverflowError, and the whole view was a 500."""
+    made = gw.admin("POST", "/admin/keys", json={"tenant": "acme", "team": "ml", "budget_usd": "1000000000", "period": period}).json()
+    asked = gw.request(
+        "POST",
+        "/v1/chat/completions",
+        headers={"authorization": f"Bearer {made['key']}"},
+        json={"model": "local-fake", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert asked.status_code == 200 and float(asked.headers["x-switchyard-cost-usd"]) > 0, asked.text
+    gw.sign_in()
+    answer = gw.console("GET", "/console/api/budgets")
+    assert answer.status_code == 200, answer.text
+    (budget,) = answer.json()["data"]
+    assert budget["spent_usd"] > 0 and budget["runs_out_at"] is None, budget
 
 
 # -- NUL in path ids and query parameters -----------------------------------------------------------

@@ -387,8 +387,14 @@ def _burn(gateway: Gateway, budget: dict[str, Any], now: datetime) -> dict[str, 
     elif rate <= 0:
         runs_out, verdict = None, "no spend yet"
     else:
-        runs_out = now + timedelta(days=left / rate)
-        verdict = "at the last 7 days' rate" if end is None else "before the period ends" if runs_out < end else "lasts the period"
+        try:
+            runs_out = now + timedelta(days=left / rate)
+        except OverflowError:  # a large budget and a tiny spend run out after the year 9999: the view was a 500
+            runs_out = None
+        if runs_out is None:
+            verdict = "lasts the period" if end is not None else "not before the year 9999 at the last 7 days' rate"
+        else:
+            verdict = "at the last 7 days' rate" if end is None else "before the period ends" if runs_out < end else "lasts the period"
     return {**budget, "window_start": start.isoformat() if start else None, "window_end": end.isoformat() if end else None,
             "daily": steps, "rate_usd_per_day": rate, "runs_out_at": runs_out.isoformat(timespec="minutes") if runs_out else None,
             "forecast": verdict}
