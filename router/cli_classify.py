@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,27 @@ from rich.console import Console
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _check_data(path: Path, option: str = "--data") -> None:
+    """Refuse labeled traffic the classifier's readers would stop on part-way (a traceback, a half-written
+    --out), with the file, line and field: they read it unvalidated, so a malformed line, a wrong type or
+    bytes that are not UTF-8 were an AttributeError, JSONDecodeError or UnicodeDecodeError."""
+    from eval_harness.traffic import TrafficError, iter_records
+
+    try:
+        for _ in iter_records(path, unique_ids=False):
+            pass
+    except TrafficError as exc:
+        err.print(f"error: {option}: {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """One line for what the classifier refused (too few labels, an artifact that is not one, an --out
+    that cannot be written), exit 2."""
+    err.print(f"error: {exc}", highlight=False, markup=False)
+    return typer.Exit(2)
 DataOption = Annotated[Path, typer.Option("--data", "-d", exists=True, dir_okay=False, help="Labeled traffic JSONL.")]
 ClassifierOption = Annotated[Path | None, typer.Option("--classifier", help="Artifact directory (default: the bundled one).")]
 WeakOption = Annotated[str | None, typer.Option(help="The cheap model of the pair (default: the artifact's).")]
@@ -33,6 +55,7 @@ def train(
     ] = None,
 ) -> None:
     """Cross-validate (random folds and whole families held out), print both, fit on all the data, write the artifact."""
+    from classifiers.trained import ArtifactError
     from classifiers.training import parse_dataset
     from classifiers.training import train as fit
 
@@ -41,12 +64,21 @@ def train(
         path, weight = parse_dataset(spec)
         if not path.is_file():
             raise typer.BadParameter(f"no such file: {path}", param_hint="--extra")
-        if not weight > 0:
-            raise typer.BadParameter(f"weight must be positive: {spec}", param_hint="--extra")
+        if not (math.isfinite(weight) and weight > 0):  # an infinite weight made every sum NaN
+            raise typer.BadParameter(f"weight must be a positive number: {spec}", param_hint="--extra")
         datasets.append((path, weight))
-    result = fit(datasets, out_dir, weak, strong, folds=folds, progress=True, limit=limit)
-    if report is not None:
-        report.write_text(json.dumps(result, indent=2) + "\n")
+    if limit is not None and limit < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--limit")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise typer.BadParameter(f"{out_dir} is a file; give a folder", param_hint="--out")
+    for each in datasets:
+        _check_data(each if isinstance(each, Path) else each[0], "--data" if each is data else "--extra")
+    try:
+        result = fit(datasets, out_dir, weak, strong, folds=folds, progress=True, limit=limit)
+        if report is not None:
+            report.write_text(json.dumps(result, indent=2) + "\n")
+    except (ValueError, ArtifactError, OSError) as exc:
+        raise _fail(exc) from None
     out.print(f"artifact written to {out_dir}", highlight=False)
 
 
@@ -59,8 +91,13 @@ def classify(
 ) -> None:
     """Score every record: {"id", "predicted": {model: p}, "route_score"} (input scores are ignored)."""
     from classifiers.scoring import classify_file
+    from classifiers.trained import ArtifactError
 
-    count = classify_file(data, output, classifier, weak, strong)
+    _check_data(data)
+    try:
+        count = classify_file(data, output, classifier, weak, strong)
+    except (ValueError, ArtifactError, OSError) as exc:
+        raise _fail(exc) from None
     err.print(f"wrote {count} records to {output}", highlight=False)
 
 
@@ -77,9 +114,17 @@ def calibrate(
 
     if (strong_share is None) == (quality_target is None):
         raise typer.BadParameter("give exactly one of --strong-share and --quality-target")
-    result = fit_threshold(data, strong_share=strong_share, quality_target=quality_target, classifier_dir=classifier,
-                           weak=weak, strong=strong)
-    out.print(json.dumps(result, indent=2), highlight=False)
+    from classifiers.trained import ArtifactError
+
+    _check_data(data)
+    try:
+        result = fit_threshold(data, strong_share=strong_share, quality_target=quality_target, classifier_dir=classifier,
+                               weak=weak, strong=strong)
+    except (ValueError, ArtifactError, OSError) as exc:
+        raise _fail(exc) from None
+    # No label at all gives an infinite threshold (never strong): JSON has no Infinity or NaN, so null.
+    finite = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in result.items()}
+    out.print(json.dumps(finite, indent=2, allow_nan=False), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from router.cli import app
@@ -162,3 +163,68 @@ def test_a_database_path_that_is_a_folder_is_refused_and_left_alone(tmp_path: Pa
     output = _refused(_invoke("keys", "list", "--database-url", f"sqlite:///{folder}"), 2)
     assert "cannot open the ledger" in output and "folder" in output
     assert folder.stat().st_mode & 0o777 == 0o755
+
+
+# ---------------------------------------------------------------------------- train, classify, calibrate
+
+WEAK, STRONG = "weak-model", "strong-model"
+
+
+def _traffic(tmp_path: Path, extra: str = "", name: str = "traffic.jsonl") -> Path:
+    import json
+
+    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"question {i}"}], "scores": {WEAK: i % 2, STRONG: 1.0}}
+            for i in range(12)]
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + extra)
+    return path
+
+
+BAD_LINES = {
+    "malformed JSON": ("{not json\n", ":13: invalid JSON"),
+    "wrong field types": ('{"id": 5, "messages": "hi"}\n', ":13: id: Input should be a valid string; messages: Input should be a valid"),
+    "a list, not an object": ("[1, 2]\n", ":13: expected a JSON object, got list"),
+    "a NaN score": ('{"id": "n", "messages": [{"role": "user", "content": "q"}], "scores": {"weak-model": NaN}}\n', ":13: invalid JSON"),
+    "bytes that are not UTF-8": ("\udcff\n", ":13: invalid JSON"),
+}
+
+
+def test_bad_lines_are_refused_with_their_line_by_every_classifier_command(tmp_path: Path) -> None:
+    # The classifier's readers take the file unvalidated: each of these was an AttributeError,
+    # JSONDecodeError or UnicodeDecodeError traceback, and classify had written part of --out.
+    for case, (line, expected) in BAD_LINES.items():
+        data = tmp_path / "bad.jsonl"
+        data.write_bytes(_traffic(tmp_path).read_bytes() + line.encode("utf-8", "surrogateescape"))
+        out = tmp_path / "scores.jsonl"
+        for command in (["train", "--data", str(data), "--out", str(tmp_path / "artifact"), "--weak", WEAK, "--strong", STRONG],
+                        ["classify", "--data", str(data), "--out", str(out)],
+                        ["calibrate", "--data", str(data), "--strong-share", "0.3"]):
+            output = _refused(_invoke(*command), 2)
+            assert f"error: --data: {data}{expected}" in output, (case, command[0], output)
+        assert not out.exists() and not (tmp_path / "artifact").exists()
+
+
+def test_what_training_refuses_is_one_line(tmp_path: Path) -> None:
+    data = _traffic(tmp_path)
+    unlabeled = tmp_path / "unlabeled.jsonl"
+    unlabeled.write_text('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n')
+    output = _refused(_invoke("train", "--data", str(unlabeled), "--out", str(tmp_path / "a"), "--weak", WEAK, "--strong", STRONG), 2)
+    assert output.strip() == "error: too few labeled rows (0) to train"
+    for weight in ("inf", "nan", "0", "-1"):  # an infinite weight trained NaNs into an artifact that would not load
+        output = _refused(_invoke("train", "--data", str(data), "--extra", f"{data}:{weight}", "--out", str(tmp_path / "b")), 2)
+    output = _refused(_invoke("train", "--data", str(data), "--limit", "0", "--out", str(tmp_path / "c")), 2)
+    missing = str(tmp_path / "nope")
+    output = _refused(_invoke("classify", "--data", str(data), "--out", str(tmp_path / "d.jsonl"), "--classifier", missing), 2)
+    assert output.strip() == f"error: no metadata.json in {tmp_path / 'nope'}"
+    output = _refused(_invoke("classify", "--data", str(data), "--out", str(tmp_path)), 2)
+    assert "Is a directory" in output
+
+
+def test_calibrate_without_labels_prints_valid_json(tmp_path: Path) -> None:
+    import json
+
+    unlabeled = tmp_path / "unlabeled.jsonl"
+    unlabeled.write_text('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n')
+    result = _invoke("calibrate", "--data", str(unlabeled), "--strong-share", "0.3")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))["threshold"] is None
