@@ -56,7 +56,9 @@ def run(
         float | None,
         typer.Option(
             help="Without --policy: route score at which requests go to the strong model "
-            "(default: the shipped policy's for the default classifier, else 0.5)."
+            "(default: the shipped policy's for the default classifier, else 0.5).",
+            min=0.0,
+            max=1.0,
         ),
     ] = None,
     long_prompt_words: Annotated[int, typer.Option(help="Without --policy: the length rule's saturation point.")] = 400,
@@ -67,7 +69,9 @@ def run(
         str, typer.Option(help="Without a policy pricing it: strong model 'IN,OUT' $/Mtok (GPT-4 Turbo's list price).")
     ] = "10,30",
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout (the table is not printed).")] = False,
-    html_path: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report with cost-quality curves.")] = None,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report with cost-quality curves.", dir_okay=False)
+    ] = None,
     min_quality_retained: Annotated[
         float | None,
         typer.Option(help="Gate: fail (exit 1) if a policy keeps less than this fraction of the best tier's quality.", min=0.0),
@@ -97,6 +101,9 @@ def run(
         raise typer.Exit(2)
     if not policy and weak is None:
         console.print("[red]nothing to replay: give --policy, or --weak and --strong[/red]")
+        raise typer.Exit(2)
+    if html_path is not None and not html_path.parent.is_dir():  # found out after the replay, it was a traceback
+        console.print(f"[red]--html: no folder {escape(str(html_path.parent))}[/red]", highlight=False)
         raise typer.Exit(2)
     try:
         spec = ReplaySpec(
@@ -143,7 +150,11 @@ def run(
         # Piped output would otherwise wrap at 80 columns and fold every interval.
         print_table(report, Console(soft_wrap=False, width=None if sys.stdout.isatty() else 180))
     if html_path is not None:
-        html_path.write_text(render_html(report, failures if gated else None), encoding="utf-8")
+        try:
+            html_path.write_text(render_html(report, failures if gated else None), encoding="utf-8")
+        except OSError as exc:
+            console.print(f"[red]cannot write {escape(str(html_path))}: {escape(exc.strerror or str(exc))}[/red]", highlight=False)
+            raise typer.Exit(2) from None
         console.print(f"HTML report: {html_path}", highlight=False)
     for entry in report.entries:
         if entry.kind in ("policy", "classifier"):

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from classifiers.base import Classifier, Prediction
 from classifiers.rules import LengthRuleClassifier
@@ -225,7 +225,10 @@ def parse_prices(text: str) -> Prices:
         parts = parts * 2
     if len(parts) != 2:
         raise ValueError(f"prices must be 'IN,OUT' dollars per Mtok, got {text!r}")
-    return Prices(input_per_mtok=Decimal(parts[0]), output_per_mtok=Decimal(parts[1]))
+    try:  # 'abc' raised decimal's InvalidOperation (a traceback), -1 pydantic's many-line report
+        return Prices(input_per_mtok=Decimal(parts[0]), output_per_mtok=Decimal(parts[1]))
+    except (ArithmeticError, ValidationError):
+        raise ValueError(f"prices must be 'IN,OUT' dollars per Mtok, each a number of at least 0, got {text!r}") from None
 
 
 # --------------------------------------------------------------------------- routers to evaluate

@@ -242,14 +242,25 @@ def logs_export(
         tier_models: dict[str, str] = {}
     else:
         tier_models = {name: tier.model for name, tier in loaded.tiers.items()}
+    start, end = parse_when(since), parse_when(until)  # before the ledger is opened (and perhaps created)
     ledger = open_ledger(database_url)
     written = 0
-    with out.open("wb") as handle:
-        for record in export(ledger, parse_when(since), parse_when(until), include_failed, tier_models):
-            handle.write(orjson.dumps(record) + b"\n")
-            written += 1
-    ledger.close()
-    console.print(f"wrote {written} requests to {out}", highlight=False)
+    # Written beside --out and renamed over it at the end: a failure part-way (a folder or a missing one
+    # at --out, a full disk, the database gone) was a traceback that left a half-written export there.
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as handle:
+            for record in export(ledger, start, end, include_failed, tier_models):
+                handle.write(orjson.dumps(record) + b"\n")
+                written += 1
+        partial.replace(out)
+    except OSError as exc:
+        console.print(f"cannot write {out}: {exc.strerror or exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        partial.unlink(missing_ok=True)
+        ledger.close()
+    console.print(f"wrote {written} requests to {out}", highlight=False, markup=False)
 
 
 deploy_app = typer.Typer(help="Render deployments from a policy: vLLM launch commands, docker-compose, Kubernetes.", no_args_is_help=True)

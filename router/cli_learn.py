@@ -169,7 +169,11 @@ def register(app: typer.Typer) -> None:
         from eval_harness.learn import LearnConfig, LearnRefused, learn_once, reload_gateway, rollback
 
         admin_key = current_settings().admin_key or ""
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file at --workdir was a FileExistsError traceback
+            console.print(f"[red]error:[/red] --workdir {escape(str(workdir))}: {escape(exc.strerror or str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
 
         def reload_or_revert() -> None:
             if reload_url is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from policies.settings import DATABASE_HELP
@@ -21,6 +23,7 @@ def _usd(value: float) -> str:
 
 report_app = typer.Typer(help="Spend reports from the ledger.", no_args_is_help=True)
 out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @report_app.command("spend")
@@ -39,8 +42,8 @@ def spend_report(
         raise typer.BadParameter(f"group by one of {', '.join(GROUPS)}")
     if fmt not in ("table", "csv", "json", "html"):
         raise typer.BadParameter("format is table, csv, json or html")
-    ledger = open_ledger(database_url)
     start, end = parse_when(since), parse_when(until)
+    ledger = open_ledger(database_url)
     if fmt == "html":
         text = to_html(ledger.engine, by, start, end)
     else:
@@ -55,7 +58,7 @@ def spend_report(
             table = Table(by, "requests", "prompt tok", "completion tok", "spend $", "saved $", "cache hits", title="Spend")
             for r in rows:
                 table.add_row(
-                    r.group,
+                    escape(r.group),  # a team or tenant name, not markup
                     str(r.requests),
                     str(r.prompt_tokens),
                     str(r.completion_tokens),
@@ -83,13 +86,23 @@ def spend_report(
                 f" and cache audits ${overheads.get('cache_audit_usd', 0.0):.6f}: {_usd(summary['net_saved_usd'])} net"
                 f" ({summary['net_saved_pct'] if summary['net_saved_pct'] is not None else '-'}% of the dearest-tier cost)"
             )
-            target = Console(file=output.open("w"), width=160) if output is not None else out
-            target.print(table)
-            target.print(net, highlight=False)
-            return
+            if output is None:
+                out.print(table)
+                out.print(net, highlight=False)
+                return
+            rendered = Console(file=io.StringIO(), width=160)
+            rendered.print(table)
+            rendered.print(net, highlight=False)
+            text = rendered.file.getvalue()  # type: ignore[attr-defined]
     ledger.close()
     if output is not None:
-        output.write_text(text)
-        out.print(f"wrote {output}")
+        # The whole report is written at once: writing it as it was printed left a half-written file
+        # (and a traceback) when --out was a folder or in a missing one.
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            err.print(f"cannot write {output}: {exc.strerror or exc}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+        out.print(f"wrote {output}", highlight=False, markup=False)
     else:
         print(text)

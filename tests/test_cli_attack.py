@@ -228,3 +228,46 @@ def test_calibrate_without_labels_prints_valid_json(tmp_path: Path) -> None:
     result = _invoke("calibrate", "--data", str(unlabeled), "--strong-share", "0.3")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))["threshold"] is None
+
+
+# ---------------------------------------------------------------------------- what the commands write
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    database = ["--database-url", f"sqlite:///{tmp_path}/ledger.db"]
+    folder, missing = tmp_path / "reports", tmp_path / "nowhere" / "out.txt"
+    folder.mkdir()
+    for out in (folder, missing):
+        for command in (["logs", "export", "--out", str(out)], ["report", "spend", "--out", str(out)],
+                        ["report", "spend", "--format", "json", "--out", str(out)]):
+            output = _refused(_invoke(*command, *database), 2)
+            assert output.strip().startswith(f"cannot write {out}: "), (command, output)
+    assert list(folder.iterdir()) == [] and not [p.name for p in tmp_path.iterdir() if "partial" in p.name or p.name == "nowhere"]
+
+
+def test_a_table_report_to_a_file_is_whole(tmp_path: Path) -> None:
+    out = tmp_path / "spend.txt"
+    result = _invoke("report", "spend", "--out", str(out), "--database-url", f"sqlite:///{tmp_path}/ledger.db")
+    assert result.exit_code == 0, result.output
+    assert "Spend" in out.read_text() and "net" in out.read_text()
+
+
+def test_learn_refuses_a_workdir_that_is_a_file(tmp_path: Path) -> None:
+    data, workdir = _traffic(tmp_path), tmp_path / "workdir"
+    workdir.write_text("a file")
+    policy = Path(__file__).resolve().parents[1] / "policies/examples/three-tier.yaml"
+    output = _refused(_invoke("learn", "--policy", str(policy), "--data", str(data), "--dry-run", "--workdir", str(workdir)), 2)
+    assert f"--workdir {workdir}: File exists" in output
+
+
+def test_eval_run_refuses_bad_prices_thresholds_and_html_paths(tmp_path: Path) -> None:
+    data = _traffic(tmp_path)
+    run = ["eval", "run", "--data", str(data), "--weak", WEAK, "--strong", STRONG, "--classifier", "rules", "--bootstrap", "0"]
+    for prices in ("abc", "-1,2", "nan"):  # 'abc' was decimal's InvalidOperation traceback; -1 a many-line pydantic report
+        output = _refused(_invoke(*run, "--weak-prices", prices), 2)
+        assert output.strip() == f"error: prices must be 'IN,OUT' dollars per Mtok, each a number of at least 0, got {prices!r}"
+    for threshold in ("5", "-1"):
+        _refused(_invoke(*run, "--threshold", threshold), 2)
+    output = _refused(_invoke(*run, "--html", str(tmp_path / "nowhere" / "r.html")), 2)
+    assert output.strip() == f"--html: no folder {tmp_path / 'nowhere'}"
+    _refused(_invoke(*run, "--html", str(tmp_path)), 2)
