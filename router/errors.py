@@ -48,6 +48,19 @@ _SECRETS = [
 ]
 
 
+_CREDENTIALS = [
+    (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@", re.IGNORECASE), r"\1<credentials>@"),  # user:password@ in URLs
+    *_SECRETS[-3:],  # keys, bearer/basic tokens, api_key=... pairs
+]
+
+
+def redact_credentials(text: str) -> str:
+    """A line fit for the operator's logs: upstream hosts kept (they say what failed), credentials removed."""
+    for pattern, replacement in _CREDENTIALS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def scrub(text: str) -> str:
     """A message fit for a client: upstream URLs, addresses and credentials replaced."""
     for pattern, replacement in _SECRETS:
