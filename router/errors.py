@@ -122,7 +122,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        error = APIError(400, f"invalid request: {exc.errors()[:3]}", code="invalid_request")
+        # Where and what, as pydantic words it: not the Python repr of its error dicts (input values, URLs, ctx).
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()[:3])
+        error = APIError(400, f"invalid request: {problems}", code="invalid_request")
         return error_response(error, anthropic=anthropic_path(request.url.path))
 
     @app.exception_handler(Exception)
