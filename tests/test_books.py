@@ -201,14 +201,16 @@ def rows_of(gw: Process, request_id: str, wait_s: float = 10) -> list[dict[str, 
         time.sleep(0.1)
 
 
-def balance(gw: Process) -> tuple[int, int, int]:
-    """(ledger cost of the key's rows, settled spend, outstanding reservations), once settled."""
+def balance(gw: Process, admin: str = ADMIN) -> tuple[int, int, int]:
+    """(ledger cost of the key's rows, settled spend, outstanding reservations), once they agree or after 10 s."""
     deadline = time.monotonic() + 10
     while True:
         ledger = Ledger(gw.database_url)
-        cost = sum(r["cost_nanousd"] for r in ledger.rows() if r["key_id"] == gw.key_id)  # type: ignore[attr-defined]
-        ledger.close()
-        budgets = httpx.get(gw.url + "/admin/budgets", headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
+        try:
+            cost = sum(r["cost_nanousd"] for r in ledger.rows() if r["key_id"] == gw.key_id)  # type: ignore[attr-defined]
+        finally:
+            ledger.close()
+        budgets = httpx.get(gw.url + "/admin/budgets", headers={"authorization": f"Bearer {admin}"}, timeout=10).json()["data"]
         (budget,) = [b for b in budgets if b["scope"] == "key" and b["scope_id"] == gw.key_id]  # type: ignore[attr-defined]
         spent, reserved = round(budget["spent_usd"] * 1e9), round(budget["reserved_usd"] * 1e9)
         if (spent == cost and reserved == 0) or time.monotonic() > deadline:

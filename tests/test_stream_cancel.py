@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,8 @@ from router.cli import app as cli
 from router.ledger import Ledger
 from tests.faulty_upstream import ARGUMENT_PIECES, PIECES, FaultyUpstream
 from tests.servers import Process, start_gateway
+from tests.test_books import balance as books_balance
+from tests.test_books import rows_of
 
 ADMIN = "admin-stream-cancel-test"
 MODEL = "paused"  # the tier's upstream model: the faulty upstream's script for it decides how it answers
@@ -76,34 +77,8 @@ def script(upstream: FaultyUpstream, modes: list[str], default: str) -> None:
     httpx.post(upstream.url + "/control", json={"model": MODEL, "script": modes, "default": default}).raise_for_status()
 
 
-def rows_of(gw: Process, request_id: str, wait_s: float = 10) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + wait_s
-    while True:
-        ledger = Ledger(gw.database_url)
-        try:
-            rows = [r for r in ledger.rows() if r["request_id"] == request_id]
-        finally:
-            ledger.close()
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
-
-
 def balance(gw: Process) -> tuple[int, int, int]:
-    """(ledger cost of the key's rows, settled spend, outstanding reservations), once they agree or after 10 s."""
-    deadline = time.monotonic() + 10
-    while True:
-        ledger = Ledger(gw.database_url)
-        try:
-            cost = sum(r["cost_nanousd"] for r in ledger.rows() if r["key_id"] == gw.key_id)  # type: ignore[attr-defined]
-        finally:
-            ledger.close()
-        budgets = httpx.get(gw.url + "/admin/budgets", headers={"authorization": f"Bearer {ADMIN}"}, timeout=10).json()["data"]
-        (budget,) = [b for b in budgets if b["scope"] == "key" and b["scope_id"] == gw.key_id]  # type: ignore[attr-defined]
-        spent, reserved = round(budget["spent_usd"] * 1e9), round(budget["reserved_usd"] * 1e9)
-        if (spent == cost and reserved == 0) or time.monotonic() > deadline:
-            return cost, spent, reserved
-        time.sleep(0.1)
+    return books_balance(gw, ADMIN)
 
 
 def leave_after_first_chunk(gw: Process, path: str, body: dict[str, Any], first: bytes) -> str:
