@@ -202,6 +202,12 @@ def label(
     if judge_mode not in ("single", "pairwise"):
         console.print("[red]--judge-mode must be 'single' or 'pairwise'[/red]")
         raise typer.Exit(2)
+    if not out.parent.is_dir():  # found out after the tiers had started, it was a traceback
+        console.print(f"[red]--out: no folder {escape(str(out.parent))}[/red]", highlight=False)
+        raise typer.Exit(2)
+    if cache.exists() and not cache.is_dir():
+        console.print(f"[red]--cache {escape(str(cache))} is a file; give a folder[/red]", highlight=False)
+        raise typer.Exit(2)
     (loaded,) = _load_policies([policy])
     spec = LabelSpec(
         tiers=tiers or None,
@@ -224,6 +230,9 @@ def label(
         console.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(3) from None
     except LabelError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # the output or the cache could not be written (a full disk, a folder made read-only)
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     console.print(summary.describe(), highlight=False)

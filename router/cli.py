@@ -62,6 +62,7 @@ def _main(
 if TYPE_CHECKING:
     from router.gateway import Gateway
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]
 
 
@@ -69,7 +70,7 @@ PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Polic
 def serve(
     policy: PolicyOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default: SWITCHYARD_LOG_LEVEL, else info).")] = None,
 ) -> None:
     """Start the gateway: an OpenAI-compatible API at http://HOST:PORT/v1."""
@@ -79,7 +80,9 @@ def serve(
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    log_level = log_level or settings.log_level
+    log_level = (log_level or settings.log_level).lower()
+    if log_level not in LOG_LEVELS:  # uvicorn found out after the banner: a KeyError traceback
+        raise typer.BadParameter(f"{log_level!r}: use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     import uvicorn
 
     from router import logs, server_limits
@@ -282,13 +285,16 @@ def _deploy_write(files: dict[str, str], out: Path | None, check: bool = False) 
             raise typer.Exit(1)
         console.print(f"[green]{out}: {len(files)} files up to date[/green]", highlight=False)
         return
+    if out.exists() and not out.is_dir():  # mkdir under it was a FileExistsError traceback
+        console.print(f"[red]--out {escape(str(out))} is a file; give a folder[/red]", highlight=False)
+        raise typer.Exit(2)
     for name, text in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         if path.suffix == ".sh":
             path.chmod(0o755)
-        console.print(f"{'wrote' if name in stale else 'unchanged'} {path}", highlight=False)
+        console.print(f"{'wrote' if name in stale else 'unchanged'} {path}", highlight=False, markup=False)
 
 
 def _deploy_policy_text(policy: Path) -> str:
@@ -296,6 +302,9 @@ def _deploy_policy_text(policy: Path) -> str:
         return policy.read_text(encoding="utf-8")
     except OSError as exc:
         console.print(f"[red]{escape(f'cannot read {policy}: {exc.strerror}')}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    except UnicodeDecodeError as exc:  # a binary file was a traceback
+        console.print(f"[red]{escape(f'cannot read {policy}: not UTF-8 text (byte {exc.start})')}[/red]", highlight=False)
         raise typer.Exit(2) from None
 
 

@@ -271,3 +271,37 @@ def test_eval_run_refuses_bad_prices_thresholds_and_html_paths(tmp_path: Path) -
     output = _refused(_invoke(*run, "--html", str(tmp_path / "nowhere" / "r.html")), 2)
     assert output.strip() == f"--html: no folder {tmp_path / 'nowhere'}"
     _refused(_invoke(*run, "--html", str(tmp_path)), 2)
+
+
+# ---------------------------------------------------------------------------- serve, deploy, eval label
+
+
+def test_serve_refuses_a_bad_port_or_log_level_before_it_starts(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TIER)
+    # Port -1 got as far as uvicorn's bind (exit 3 after the banner); a log level it does not know, a traceback.
+    for args in (["--port", "-1"], ["--port", "70000"], ["--port", "8000", "--log-level", "verbose"]):
+        output = _refused(_invoke("serve", "--policy", str(policy), *args), 2)
+        assert "listening on" not in output, output
+
+
+def test_deploy_refuses_a_binary_policy_and_an_out_that_is_a_file(tmp_path: Path) -> None:
+    binary = tmp_path / "policy.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    output = _refused(_invoke("deploy", "render", "--policy", str(binary)), 2)
+    assert f"cannot read {binary}: not UTF-8 text" in output
+    example = Path(__file__).resolve().parents[1] / "policies/examples/vllm-tier.yaml"
+    file = tmp_path / "out"
+    file.write_text("a file")
+    output = _refused(_invoke("deploy", "render", "--policy", str(example), "--out", str(file)), 2)
+    assert f"--out {file} is a file" in output
+
+
+def test_eval_label_refuses_outputs_it_could_not_write_before_calling_a_tier(tmp_path: Path) -> None:
+    policy, data = tmp_path / "policy.yaml", _traffic(tmp_path)
+    policy.write_text(TIER)
+    label = ["eval", "label", "--data", str(data), "--policy", str(policy)]
+    output = _refused(_invoke(*label, "--out", str(tmp_path / "nowhere" / "out.jsonl")), 2)
+    assert output.strip() == f"--out: no folder {tmp_path / 'nowhere'}"
+    output = _refused(_invoke(*label, "--out", str(tmp_path / "out.jsonl"), "--cache", str(data)), 2)
+    assert output.strip() == f"--cache {data} is a file; give a folder"
