@@ -208,13 +208,24 @@ def parse_when(value: str | None) -> datetime | None:
     match = re.fullmatch(r"(\d+)([mhd])", value.strip())
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
-        return datetime.now(UTC) - delta
+        try:
+            delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+            return datetime.now(UTC) - delta
+        except OverflowError:  # 99999999999d: an OverflowError traceback
+            raise typer.BadParameter(f"{value!r} reaches before the year 1") from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is neither an ISO date/time nor an age like 24h or 7d") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """--since and --until; an --until not after --since is refused (it silently selected nothing)."""
+    start, end = parse_when(since), parse_when(until)
+    if start is not None and end is not None and end <= start:
+        raise typer.BadParameter(f"--until {until} is not after --since {since}")
+    return start, end
 
 
 @logs_app.command("export")
@@ -245,7 +256,7 @@ def logs_export(
         tier_models: dict[str, str] = {}
     else:
         tier_models = {name: tier.model for name, tier in loaded.tiers.items()}
-    start, end = parse_when(since), parse_when(until)  # before the ledger is opened (and perhaps created)
+    start, end = parse_window(since, until)  # before the ledger is opened (and perhaps created)
     ledger = open_ledger(database_url)
     written = 0
     # Written beside --out and renamed over it at the end: a failure part-way (a folder or a missing one

@@ -36,13 +36,13 @@ def spend_report(
     database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
 ) -> None:
     """Spend, requests, tokens, cache hits and savings versus the dearest tier, gross and net of routing's own costs."""
-    from router.cli import parse_when
+    from router.cli import parse_window
 
     if by not in GROUPS:
         raise typer.BadParameter(f"group by one of {', '.join(GROUPS)}")
     if fmt not in ("table", "csv", "json", "html"):
         raise typer.BadParameter("format is table, csv, json or html")
-    start, end = parse_when(since), parse_when(until)
+    start, end = parse_window(since, until)
     ledger = open_ledger(database_url)
     if fmt == "html":
         text = to_html(ledger.engine, by, start, end)

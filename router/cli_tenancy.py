@@ -20,6 +20,8 @@ keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.
 budgets_app = typer.Typer(help="Spend limits per key, team or tenant.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+# The keys table's rpm and tpm are INTEGER columns: PostgreSQL's hold 2**31 - 1 at most (larger was a traceback).
+MAX_PER_MINUTE = 2**31 - 1
 DatabaseOption = Annotated[str | None, typer.Option(help=DATABASE_HELP)]
 
 
@@ -64,8 +66,8 @@ def create(
     name: Annotated[str | None, typer.Option(help="A label for people.")] = None,
     budget_usd: Annotated[str | None, typer.Option(help="A hard budget for this key, in dollars.")] = None,
     period: Annotated[str, typer.Option(help="daily, weekly, monthly or total.", callback=_period)] = "monthly",
-    rpm: Annotated[int | None, typer.Option(min=1, help="Requests per minute.")] = None,
-    tpm: Annotated[int | None, typer.Option(min=1, help="Tokens per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(min=1, max=MAX_PER_MINUTE, help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, max=MAX_PER_MINUTE, help="Tokens per minute.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -74,6 +76,9 @@ def create(
     limit = _usd(budget_usd) if budget_usd is not None else None
     if not tenant.strip() or not team.strip():
         raise typer.BadParameter("--tenant and --team must not be empty: spend is reported and limited by them")
+    for option, value in (("--tenant", tenant), ("--team", team), ("--name", name or "")):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):  # PostgreSQL refuses a NUL in text: a traceback there
+            raise typer.BadParameter("control characters are not allowed", param_hint=option)
     ledger = open_ledger(database_url)
     key, info = KeyStore(ledger.engine).create(tenant, team, name, rpm, tpm)
     budget = BudgetBook(ledger.engine).set("key", info.key_id, period, limit) if limit is not None else None

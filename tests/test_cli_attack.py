@@ -305,3 +305,23 @@ def test_eval_label_refuses_outputs_it_could_not_write_before_calling_a_tier(tmp
     assert output.strip() == f"--out: no folder {tmp_path / 'nowhere'}"
     output = _refused(_invoke(*label, "--out", str(tmp_path / "out.jsonl"), "--cache", str(data)), 2)
     assert output.strip() == f"--cache {data} is a file; give a folder"
+
+
+def test_limits_and_names_the_database_cannot_hold_are_refused(tmp_path: Path) -> None:
+    database = ["--database-url", f"sqlite:///{tmp_path}/ledger.db"]
+    for option in ("--rpm", "--tpm"):  # OverflowError from the database driver, after the key was half made
+        _refused(_invoke("keys", "create", "--tenant", "t", "--team", "x", option, str(10**20), *database), 2)
+    output = _refused(_invoke("keys", "create", "--tenant", "t\x00", "--team", "x", *database), 2)
+    assert "control characters are not allowed" in output
+    assert _keys(tmp_path) == []
+
+
+def test_an_impossible_window_is_refused(tmp_path: Path) -> None:
+    database = ["--database-url", f"sqlite:///{tmp_path}/ledger.db"]
+    out = tmp_path / "export.jsonl"
+    for command in (["report", "spend"], ["logs", "export", "--out", str(out)]):
+        output = _refused(_invoke(*command, "--since", "99999999999d", *database), 2)  # was an OverflowError traceback
+        assert "'99999999999d' reaches before the year 1" in output
+        output = _refused(_invoke(*command, "--since", "1d", "--until", "2d", *database), 2)  # was an empty report
+        assert "--until 2d is not after --since 1d" in output
+    assert not out.exists()
