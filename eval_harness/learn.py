@@ -42,7 +42,7 @@ from eval_harness import metrics
 from eval_harness.coverage import DEFAULT_MIN_COVERAGE, Coverage, coverage
 from eval_harness.replay import ReplayReport, ReplaySpec, load_classifier, predict_columns, replay
 from eval_harness.report import render_html
-from eval_harness.traffic import TrafficRecord, load_columns, read_records, write_records
+from eval_harness.traffic import TrafficError, TrafficRecord, load_columns, read_records, write_records
 from policies.loader import load_policy
 from policies.schema import Policy
 
@@ -238,10 +238,11 @@ def reload_gateway(url: str, admin_key: str, timeout: float = 30.0) -> dict[str,
 def learn_once(labeled: Path, cfg: LearnConfig, promote_ok: bool = True) -> LearnOutcome:
     """Steps 1-7 on one labeled-traffic file; the policy file changes only when the gate passes."""
     run_dir = cfg.workdir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    run_dir.mkdir(parents=True, exist_ok=True)
     policy = load_policy(cfg.policy_path)
     current_data = yaml.safe_load(cfg.policy_path.read_text(encoding="utf-8"))
     records = read_records(labeled)
+    if not records:  # load_columns would say "<records>: no records", naming no file
+        raise TrafficError(str(labeled), None, "no records")
     traffic = load_columns(records)
     weak, strong, strong_tier = _pair(policy, traffic.models, cfg.weak, cfg.strong)
     cov = coverage(traffic, [weak, strong])
@@ -252,6 +253,8 @@ def learn_once(labeled: Path, cfg: LearnConfig, promote_ok: bool = True) -> Lear
     train_part, held = split_by_prompt(complete, cfg.holdout, cfg.seed)
     if len({r.text() for r in held}) < 10 or len(train_part) < 10:
         raise LearnRefused(f"too few labeled prompts to train and check a candidate ({len(train_part)} to train, {len(held)} held back)")
+    # Made once the input is known good: a refused run left an empty run folder behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
     train_path, held_path = run_dir / "train.jsonl", run_dir / "heldout.jsonl"
     write_records(train_path, train_part)
     write_records(held_path, held)

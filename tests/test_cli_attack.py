@@ -325,3 +325,13 @@ def test_an_impossible_window_is_refused(tmp_path: Path) -> None:
         output = _refused(_invoke(*command, "--since", "1d", "--until", "2d", *database), 2)  # was an empty report
         assert "--until 2d is not after --since 1d" in output
     assert not out.exists()
+
+
+def test_learn_names_an_empty_file_and_leaves_no_run_behind(tmp_path: Path) -> None:
+    empty, workdir = tmp_path / "empty.jsonl", tmp_path / "workdir"
+    empty.write_text("")
+    policy = Path(__file__).resolve().parents[1] / "policies/examples/three-tier.yaml"
+    for data in (empty, _traffic(tmp_path, "{not json\n")):
+        output = _refused(_invoke("learn", "--policy", str(policy), "--data", str(data), "--dry-run", "--workdir", str(workdir)), 2)
+        assert output.startswith(f"error: {data}"), output
+    assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
