@@ -36,7 +36,11 @@ def parse_every(value: str | None) -> float | None:
     found = _EVERY.match(value.strip())
     if not found:
         raise typer.BadParameter(f"{value!r}: give a period such as 30m, 6h or 1d")
-    return float(found.group(1)) * _UNIT_S[found.group(2)]
+    period = float(found.group(1)) * _UNIT_S[found.group(2)]
+    # 0s ran learn back to back for ever (labeling calls cost money); past a year, sleep() overflowed after a run.
+    if not 1 <= period <= 366 * 86400:
+        raise typer.BadParameter(f"{value!r}: give a period from 1s to 366d")
+    return period
 
 
 def _export_and_label(

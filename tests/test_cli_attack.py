@@ -335,3 +335,11 @@ def test_learn_names_an_empty_file_and_leaves_no_run_behind(tmp_path: Path) -> N
         output = _refused(_invoke("learn", "--policy", str(policy), "--data", str(data), "--dry-run", "--workdir", str(workdir)), 2)
         assert output.startswith(f"error: {data}"), output
     assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
+
+
+def test_learn_refuses_a_schedule_of_zero_or_past_a_year(tmp_path: Path) -> None:
+    # --every 0s ran learn back to back for ever (each run may pay for labeling); 99999999d overflowed sleep().
+    policy = Path(__file__).resolve().parents[1] / "policies/examples/three-tier.yaml"
+    learn = ["learn", "--policy", str(policy), "--data", str(_traffic(tmp_path)), "--dry-run", "--workdir", str(tmp_path / "w")]
+    for every in ("0s", "0.5s", "99999999d"):
+        _refused(_invoke(*learn, "--every", every, "--runs", "2"), 2)
