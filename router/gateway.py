@@ -18,7 +18,7 @@ from policies.settings import current as current_settings
 from router.cache.responses import ResponseCache
 from router.capabilities import Needs, capable
 from router.conversations import Conversations
-from router.errors import APIError
+from router.errors import APIError, redact_credentials
 from router.ledger import Ledger
 from router.ledger.store import QuarantineCollector
 from router.measured_prices import MeasuredPrices
@@ -91,7 +91,8 @@ class Gateway:
             tier = self.policy.tiers[name]
             lines.append(f"  tier {name:<12} {'ENABLED ' if enabled else 'disabled'} {tier.model}: {why}")
         lines.append(f"  routing: {self.classifier_note}")
-        lines.append(f"  ledger: {self.ledger.url} (sync {self.ledger.sync.lower()})")
+        # The banner goes to the terminal and the service's logs: a PostgreSQL URL's password must not.
+        lines.append(f"  ledger: {redact_credentials(self.ledger.url)} (sync {self.ledger.sync.lower()})")
         return lines
 
     async def start(self) -> None:

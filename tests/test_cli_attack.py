@@ -343,3 +343,17 @@ def test_learn_refuses_a_schedule_of_zero_or_past_a_year(tmp_path: Path) -> None
     learn = ["learn", "--policy", str(policy), "--data", str(_traffic(tmp_path)), "--dry-run", "--workdir", str(tmp_path / "w")]
     for every in ("0s", "0.5s", "99999999d"):
         _refused(_invoke(*learn, "--every", every, "--runs", "2"), 2)
+
+
+def test_serve_banner_keeps_the_database_password_out(tmp_path: Path) -> None:
+    import dataclasses
+
+    from policies.loader import load_policy_text
+    from policies.settings import Settings
+    from router.gateway import Gateway
+
+    settings = dataclasses.replace(Settings.from_env(), database_url="postgresql://switchyard:s3cret@127.0.0.1:1/ledger")
+    gateway = Gateway(load_policy_text(TIER + "routing: {classifier: rules}\n"), "policy.yaml", settings=settings)
+    banner = "\n".join(gateway.banner())
+    assert "s3cret" not in banner
+    assert "ledger: postgresql://<credentials>@127.0.0.1:1/ledger" in banner
