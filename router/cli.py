@@ -152,9 +152,11 @@ def _open_gateway(factory: Callable[[Policy, str], Gateway], loaded: Policy, sou
         gateway = factory(loaded, source)
         with gateway.ledger.engine.connect():
             pass
-    except (SQLAlchemyError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        console.print(f"[red]cannot open the ledger (SWITCHYARD_DATABASE_URL): {first}[/red]", highlight=False)
+    except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:  # a port not a number, a driver not installed
+        from router.errors import redact_credentials
+
+        first = redact_credentials((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        console.print(f"[red]cannot open the ledger (SWITCHYARD_DATABASE_URL): {escape(first)}[/red]", highlight=False)
         raise typer.Exit(2) from None
     return gateway
 

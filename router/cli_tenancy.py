@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from policies.settings import DATABASE_HELP
+from policies.settings import current as current_settings
 from router.ledger import Ledger, to_nanousd
 from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, window
 from router.tenancy.keys import KeyStore
@@ -28,15 +29,27 @@ DatabaseOption = Annotated[str | None, typer.Option(help=DATABASE_HELP)]
 def open_ledger(database_url: str | None) -> Ledger:
     """The ledger, migrated, or one line on why not (exit 2): a bad URL, an unknown driver, a database that
     does not answer or a path that is a folder was a SQLAlchemy traceback in every command that reads it."""
+    from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from router.errors import redact_credentials
+
+    def refuse(why: str) -> typer.Exit:
+        err.print(f"cannot open the ledger (--database-url or SWITCHYARD_DATABASE_URL): {redact_credentials(why)}",
+                  highlight=False, markup=False)
+        return typer.Exit(2)
+
+    url = database_url or current_settings().database_url
     try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            # SQLite's in-memory database: a key created there was printed, then gone with the process.
+            raise refuse(f"{redact_credentials(url)!r} names no file: an in-memory ledger keeps nothing past this command")
         ledger = Ledger(database_url)
         ledger.migrate()
-    except (SQLAlchemyError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        err.print(f"cannot open the ledger (--database-url or SWITCHYARD_DATABASE_URL): {first}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
+    # ValueError: a port that is not a number; ImportError: a driver that is not installed (mysql://).
+    except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
+        raise refuse((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
     return ledger
 
 

@@ -135,6 +135,11 @@ BAD_URLS = {
     "no such driver": "foo://bar",
     "not a URL": "not a url",
     "nothing listening": "postgresql://user@127.0.0.1:1/x",
+    "a port that is not a number": "postgresql://user:s3cret@127.0.0.1:abc/x",  # a ValueError traceback
+    "a driver not installed (or nothing listening)": "mysql://user:s3cret@127.0.0.1:1/x",  # an ImportError traceback
+    "SQLite in memory": "sqlite://",  # a key created there was printed and gone with the process
+    "SQLite without a path": "sqlite:///",
+    "SQLite's :memory:": "sqlite:///:memory:",
 }
 
 
@@ -152,6 +157,7 @@ def test_a_bad_database_url_is_one_line_in_every_command(tmp_path: Path) -> None
             output = _refused(_invoke(*command, "--database-url", url), 2)
             assert output.startswith("cannot open the ledger (--database-url or SWITCHYARD_DATABASE_URL): "), (name, command, output)
             assert len(output.strip().splitlines()) == 1, output
+            assert "s3cret" not in output
     assert not (tmp_path / "out.jsonl").exists()
 
 
