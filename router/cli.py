@@ -265,7 +265,8 @@ def logs_export(
     # at --out, a full disk, the database gone) was a traceback that left a half-written export there.
     partial = out.with_name(f".{out.name}.partial")
     try:
-        with partial.open("wb") as handle:
+        # 0600 like the ledger it comes from: the export holds the same prompts and answers.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             for record in export(ledger, start, end, include_failed, tier_models):
                 handle.write(orjson.dumps(record) + b"\n")
                 written += 1

@@ -70,7 +70,7 @@ def _export_and_label(
     raw, labeled = workdir / f"traffic-{stamp}.jsonl", workdir / f"labeled-{stamp}.jsonl"
     ledger = open_ledger(database_url)
     written = 0
-    with raw.open("wb") as handle:
+    with os.fdopen(os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:  # prompts, as in the ledger
         for record in export(ledger, parse_when(since), None, False, {n: t.model for n, t in loaded.tiers.items()}):
             handle.write(orjson.dumps(record) + b"\n")
             written += 1

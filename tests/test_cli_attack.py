@@ -363,3 +363,11 @@ def test_serve_banner_keeps_the_database_password_out(tmp_path: Path) -> None:
     banner = "\n".join(gateway.banner())
     assert "s3cret" not in banner
     assert "ledger: postgresql://<credentials>@127.0.0.1:1/ledger" in banner
+
+
+def test_logs_export_is_private_like_the_ledger(tmp_path: Path) -> None:
+    # The ledger is 0600 because it holds prompts; the export of those prompts was 0644, readable by every user.
+    out = tmp_path / "export.jsonl"
+    result = _invoke("logs", "export", "--out", str(out), "--database-url", f"sqlite:///{tmp_path}/ledger.db")
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600
