@@ -179,8 +179,9 @@ WEAK, STRONG = "weak-model", "strong-model"
 def _traffic(tmp_path: Path, extra: str = "", name: str = "traffic.jsonl") -> Path:
     import json
 
-    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"question {i}"}], "scores": {WEAK: i % 2, STRONG: 1.0}}
-            for i in range(12)]
+    rows = [
+        {"id": f"r{i}", "messages": [{"role": "user", "content": f"question {i}"}], "scores": {WEAK: i % 2, STRONG: 1.0}} for i in range(12)
+    ]
     path = tmp_path / name
     path.write_text("".join(json.dumps(row) + "\n" for row in rows) + extra)
     return path
@@ -202,9 +203,11 @@ def test_bad_lines_are_refused_with_their_line_by_every_classifier_command(tmp_p
         data = tmp_path / "bad.jsonl"
         data.write_bytes(_traffic(tmp_path).read_bytes() + line.encode("utf-8", "surrogateescape"))
         out = tmp_path / "scores.jsonl"
-        for command in (["train", "--data", str(data), "--out", str(tmp_path / "artifact"), "--weak", WEAK, "--strong", STRONG],
-                        ["classify", "--data", str(data), "--out", str(out)],
-                        ["calibrate", "--data", str(data), "--strong-share", "0.3"]):
+        for command in (
+            ["train", "--data", str(data), "--out", str(tmp_path / "artifact"), "--weak", WEAK, "--strong", STRONG],
+            ["classify", "--data", str(data), "--out", str(out)],
+            ["calibrate", "--data", str(data), "--strong-share", "0.3"],
+        ):
             output = _refused(_invoke(*command), 2)
             assert f"error: --data: {data}{expected}" in output, (case, command[0], output)
         assert not out.exists() and not (tmp_path / "artifact").exists()
@@ -244,8 +247,11 @@ def test_an_output_path_that_cannot_be_written_is_one_line_and_leaves_nothing(tm
     folder, missing = tmp_path / "reports", tmp_path / "nowhere" / "out.txt"
     folder.mkdir()
     for out in (folder, missing):
-        for command in (["logs", "export", "--out", str(out)], ["report", "spend", "--out", str(out)],
-                        ["report", "spend", "--format", "json", "--out", str(out)]):
+        for command in (
+            ["logs", "export", "--out", str(out)],
+            ["report", "spend", "--out", str(out)],
+            ["report", "spend", "--format", "json", "--out", str(out)],
+        ):
             output = _refused(_invoke(*command, *database), 2)
             assert output.strip().startswith(f"cannot write {out}: "), (command, output)
     assert list(folder.iterdir()) == [] and not [p.name for p in tmp_path.iterdir() if "partial" in p.name or p.name == "nowhere"]
