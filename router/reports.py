@@ -187,12 +187,23 @@ def spend(
     return series
 
 
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that opens with = + - @ (a team named '=HYPERLINK(...)') gets a
+    leading apostrophe, as OWASP advises for CSV injection; numbers, negative ones included, are left alone."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def to_csv(rows: list[SpendRow]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0].as_dict()) if rows else ["group"])
     writer.writeheader()
     for row in rows:
-        writer.writerow(row.as_dict())
+        writer.writerow({k: csv_cell(v) for k, v in row.as_dict().items()})
     return buffer.getvalue()
 
 

@@ -189,3 +189,14 @@ def test_html_report_names_the_free_tier(tmp_path: Path) -> None:
     page = to_html(reader.engine, "team", None, None)
     reader.close()
     assert "local ($0, free)" in page and "<td>local (free)</td><td>3</td><td>75.0%</td>" in page
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_numbers_are_not() -> None:
+    from router.reports import SpendRow, csv_cell, to_csv
+
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert [csv_cell(v) for v in ("+1+cmd", "@SUM(A1)", "-x", "team-a", "-0.25", -3, "1e-9")] == [
+        "'+1+cmd", "'@SUM(A1)", "'-x", "team-a", "-0.25", -3, "1e-9"
+    ]
+    text = to_csv([SpendRow("=cmd()", 1, 2, 3, 0.5, -0.25, 0)])
+    assert "'=cmd()" in text and ",-0.25," in text

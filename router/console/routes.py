@@ -39,6 +39,7 @@ from router.console.policy_edit import apply_text, lint_for_console
 from router.console.transport import secure_cookie
 from router.errors import APIError
 from router.gateway import Gateway
+from router.reports import csv_cell
 from router.tenancy.budgets import window as budget_window
 
 STATIC = Path(__file__).with_name("static")
@@ -317,7 +318,7 @@ async def export_csv(request: Request) -> Response:
     writer = csv.writer(buffer)
     writer.writerow([size, "tier", "requests", "spend_usd", "saved_vs_dearest_usd", "cache_hits"])
     for row in rows:
-        writer.writerow([row["bucket"], row["tier"], row["requests"], f"{row['spend_usd']:.9f}", f"{row['saved_usd']:.9f}",
+        writer.writerow([row["bucket"], csv_cell(row["tier"]), row["requests"], f"{row['spend_usd']:.9f}", f"{row['saved_usd']:.9f}",
                          row["cache_hits"]])
     writer.writerow([])
     writer.writerow(["total", f"against {against}", totals["requests"], f"{totals['spend_usd']:.9f}", f"{totals['saved_usd']:.9f}",
