@@ -102,6 +102,10 @@ def run(
     if not policy and weak is None:
         console.print("[red]nothing to replay: give --policy, or --weak and --strong[/red]")
         raise typer.Exit(2)
+    if not policy and classifier not in ("default", "rules") and not Path(classifier).exists():
+        # The gateway falls back to the length rule to keep serving; an evaluation asked for this artifact.
+        console.print(f"[red]--classifier: no artifact at {escape(classifier)}[/red]", highlight=False)
+        raise typer.Exit(2)
     if html_path is not None and not html_path.parent.is_dir():  # found out after the replay, it was a traceback
         console.print(f"[red]--html: no folder {escape(str(html_path.parent))}[/red]", highlight=False)
         raise typer.Exit(2)

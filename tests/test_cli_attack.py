@@ -283,6 +283,9 @@ def test_eval_run_refuses_bad_prices_thresholds_and_html_paths(tmp_path: Path) -
     output = _refused(_invoke(*run, "--html", str(tmp_path / "nowhere" / "r.html")), 2)
     assert output.strip() == f"--html: no folder {tmp_path / 'nowhere'}"
     _refused(_invoke(*run, "--html", str(tmp_path)), 2)
+    # An artifact that is not there was replayed as the length rule, exit 0: the report measured another router.
+    asked = [a if a != "rules" else str(tmp_path / "missing-artifact") for a in run]
+    assert "--classifier: no artifact at" in _refused(_invoke(*asked), 2)
 
 
 # ---------------------------------------------------------------------------- serve, deploy, eval label
