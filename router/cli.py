@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -62,7 +63,7 @@ def _main(
 if TYPE_CHECKING:
     from router.gateway import Gateway
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")  # uvicorn's
 PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Policy YAML (default: the bundled one).")]
 
 
@@ -70,8 +71,10 @@ PolicyOption = Annotated[Path | None, typer.Option("--policy", "-p", help="Polic
 def serve(
     policy: PolicyOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default: SWITCHYARD_LOG_LEVEL, else info).")] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8000,
+    log_level: Annotated[
+        str | None, typer.Option(help="trace, debug, info, warning, error or critical (default: SWITCHYARD_LOG_LEVEL, else info).")
+    ] = None,
 ) -> None:
     """Start the gateway: an OpenAI-compatible API at http://HOST:PORT/v1."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -156,9 +159,22 @@ def _open_gateway(factory: Callable[[Policy, str], Gateway], loaded: Policy, sou
         from router.errors import redact_credentials
 
         first = redact_credentials((str(exc).strip().splitlines() or [type(exc).__name__])[0])
-        console.print(f"[red]cannot open the ledger (SWITCHYARD_DATABASE_URL): {escape(first)}[/red]", highlight=False)
+        what = "cannot open the ledger (SWITCHYARD_DATABASE_URL)" if _from_ledger(exc) else "cannot start the gateway"
+        console.print(f"[red]{what}: {escape(first)}[/red]", highlight=False)
         raise typer.Exit(2) from None
     return gateway
+
+
+def _from_ledger(exc: BaseException) -> bool:
+    """Whether a start-up failure came from opening the ledger, not from another part (a bad Redis URL)."""
+    import traceback
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        return True
+    files = [frame.filename.replace("\\", "/") for frame in traceback.extract_tb(exc.__traceback__)]
+    return any("/sqlalchemy/" in f or "/router/ledger/" in f for f in files)
 
 
 def _first_start_note(loaded: Policy, settings: Settings) -> str | None:
@@ -261,21 +277,26 @@ def logs_export(
     start, end = parse_window(since, until)  # before the ledger is opened (and perhaps created)
     ledger = open_ledger(database_url)
     written = 0
-    # Written beside --out and renamed over it at the end: a failure part-way (a folder or a missing one
-    # at --out, a full disk, the database gone) was a traceback that left a half-written export there.
-    partial = out.with_name(f".{out.name}.partial")
+    # A file is written beside --out and renamed over it at the end: a failure part-way (a full disk, the
+    # database gone) left a half-written export there. Anything else at --out (/dev/stdout, a pipe, a symlink)
+    # is written through, never replaced.
+    regular = not out.exists() or (out.is_file() and not out.is_symlink())
+    target = out.with_name(f".{out.name}.partial") if regular else out
     try:
         # 0600 like the ledger it comes from: the export holds the same prompts and answers.
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             for record in export(ledger, start, end, include_failed, tier_models):
                 handle.write(orjson.dumps(record) + b"\n")
                 written += 1
-        partial.replace(out)
+        if regular:
+            target.replace(out)
     except OSError as exc:
         console.print(f"cannot write {out}: {exc.strerror or exc}", highlight=False, markup=False)
         raise typer.Exit(2) from None
     finally:
-        partial.unlink(missing_ok=True)
+        if regular:
+            with contextlib.suppress(OSError):  # its folder may be a file: nothing was made there
+                target.unlink(missing_ok=True)
         ledger.close()
     console.print(f"wrote {written} requests to {out}", highlight=False, markup=False)
 

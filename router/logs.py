@@ -34,4 +34,5 @@ def configure(level: str = "info") -> None:
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.addLevelName(5, "TRACE")  # uvicorn's level below DEBUG
     root.setLevel(level.upper())

@@ -380,3 +380,27 @@ def test_logs_export_is_private_like_the_ledger(tmp_path: Path) -> None:
     result = _invoke("logs", "export", "--out", str(out), "--database-url", f"sqlite:///{tmp_path}/ledger.db")
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_logs_export_writes_through_a_symlink_and_never_replaces_it(tmp_path: Path) -> None:
+    # Renaming a finished file over --out replaced what was there: /dev/stdout (as root), a pipe, a symlink.
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    result = _invoke("logs", "export", "--out", str(link), "--database-url", f"sqlite:///{tmp_path}/ledger.db")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and real.read_text() == ""  # written through: the export is empty, the link kept
+    parent_is_a_file = tmp_path / "afile"
+    parent_is_a_file.write_text("x")
+    output = _refused(_invoke("logs", "export", "--out", str(parent_is_a_file / "x.jsonl"), "--database-url",
+                              f"sqlite:///{tmp_path}/ledger.db"), 2)
+    assert output.startswith("cannot write ") and "Traceback" not in output
+
+
+def test_serve_names_the_part_that_failed_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bad Redis URL was reported as "cannot open the ledger".
+    monkeypatch.setenv("SWITCHYARD_REDIS_URL", "foo://x")
+    monkeypatch.setenv("SWITCHYARD_DATABASE_URL", f"sqlite:///{tmp_path}/ledger.db")
+    output = _refused(_invoke("serve", "--port", "0"), 2)
+    assert output.startswith("cannot start the gateway: Redis URL must specify"), output
