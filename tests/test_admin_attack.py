@@ -292,6 +292,38 @@ def test_a_lint_cannot_read_the_servers_environment(gw: InProcess, monkeypatch: 
     assert answer.json()["ok"] is True, answer.text
 
 
+KEYED = POLICY.replace("routing:", """  paid:
+    engine: openai
+    model: gpt-x
+    base_url: https://api.provider.example/v1
+    api_key_env: SY_ATTACK_PROVIDER_KEY
+    prices: {input_per_mtok: 1, output_per_mtok: 2}
+routing:""")
+
+
+def test_a_console_session_cannot_read_or_send_away_a_key_the_file_names(gw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file names a provider key in `api_key_env`. A session substituted it into a field lint shows back
+    (it counted as a variable the file 'already names'), or pointed the keyed tier at a server of its own."""
+    key = "sk-live-attack-provider-0123456789"
+    monkeypatch.setenv("SY_ATTACK_PROVIDER_KEY", key)
+    keyed = KEYED
+    gw.path.write_text(keyed)
+    gw.sign_in()
+    for sneaky, word in (
+        (keyed.replace("model: local-fake", "model: ${SY_ATTACK_PROVIDER_KEY}"), "substitute"),
+        (keyed.replace("name: attack-admin", "name: ${SY_ATTACK_PROVIDER_KEY}"), "substitute"),
+        (keyed.replace("https://api.provider.example/v1", "https://collector.attacker.example/v1"), "send the key"),
+    ):
+        answer = gw.console("POST", "/console/api/policy/lint", json={"text": sneaky})
+        assert answer.status_code == 200 and key not in answer.text, answer.text
+        assert answer.json()["ok"] is False and word in answer.json()["issues"][0]["message"], answer.text
+        applied = gw.console("POST", "/console/api/policy/apply", json={"text": sneaky})
+        assert applied.status_code == 400 and gw.path.read_text() == keyed, applied.text
+    # Edits that keep where the key goes are linted as before.
+    answer = gw.console("POST", "/console/api/policy/lint", json={"text": keyed.replace("model: gpt-x", "model: gpt-y")})
+    assert answer.json()["ok"] is True, answer.text
+
+
 BOMB = "".join(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abcdef", "bcdefg", strict=True))
 HOSTILE_YAML = {  # the text, and a word its issue must say
     "nested past the parser's recursion": ("tiers: " + "[" * 3000 + "]" * 3000 + "\n", "deep"),

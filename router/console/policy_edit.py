@@ -19,22 +19,25 @@ from router.capabilities import lint as capability_lint
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def env_names(text: str) -> set[str]:
-    """Every environment variable a policy text makes the gateway read: `${VAR}` substitutions, and the
-    names in `*_env` fields (API keys, salts) and `enabled_when.env`."""
-    names = set(_ENV_REFERENCE.findall(text))
+def env_uses(text: str) -> tuple[set[str], set[str], set[tuple[str, str | None]]]:
+    """How a policy text makes the gateway read the environment: the variables it substitutes (`${VAR}`: their
+    values become the policy's text, which lint shows back), the ones it names (`*_env` fields, whose values
+    are sent upstream as keys, and `enabled_when.env`), and each key variable with the base URL it is sent to."""
+    substituted = set(_ENV_REFERENCE.findall(text))
+    named: set[str] = set()
+    sent: set[tuple[str, str | None]] = set()
     try:
         policy = load_policy_text(text, "<console>")
     except PolicyError:
-        return names
+        return substituted, named, sent
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key.endswith("_env") and isinstance(value, str):
-                    names.add(value)
+                    named.add(value)
                 elif key == "env" and isinstance(value, list):
-                    names.update(str(v) for v in value)
+                    named.update(str(v) for v in value)
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -42,7 +45,10 @@ def env_names(text: str) -> set[str]:
                 walk(value)
 
     walk(policy.model_dump())
-    return names
+    for tier in policy.tiers.values():
+        if (key := tier.key_variable()) is not None:
+            sent.add((key, getattr(tier, "base_url", None)))
+    return substituted, named, sent
 
 
 def lint_text(text: str) -> dict[str, Any]:
@@ -94,15 +100,23 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def new_env_issue(text: str, previous: str) -> dict[str, Any] | None:
-    """A console session must not turn the policy into a way to read the server's environment (a
-    database URL, another provider's key) by naming a new variable as a key, in a URL, or where lint
-    and the console show it back (a model, the policy's name): only variables the file on the server
-    already names may appear. New ones are added in the file."""
-    added = sorted(env_names(text) - env_names(previous))
-    if not added:
+    """A console session must not turn the policy into a way to read the server's environment: substitute a
+    variable the file does not already substitute (a database URL, a key, shown back as a model or the
+    policy's name), name one as a key the file does not already name there (a URL sent upstream as a key), or
+    send a key to a base URL the file does not already send it to (another provider's key to a server the
+    session runs). Such changes are made in the file on the server."""
+    subst, named, sent = env_uses(text)
+    was_subst, was_named, was_sent = env_uses(previous)
+    problems = []
+    if added := sorted(subst - was_subst):
+        problems.append(f"substitute environment variables the policy file does not: {', '.join(added)}")
+    if added := sorted(named - was_named):
+        problems.append(f"name environment variables as keys or conditions the policy file does not: {', '.join(added)}")
+    if moved := sorted({key for key, url in sent - was_sent}):
+        problems.append(f"send the key in {', '.join(moved)} to a base URL the policy file does not send it to")
+    if not problems:
         return None
-    message = (f"the console cannot add environment variables the policy file does not already name: {', '.join(added)}; "
-               "add them to the file on the server")
+    message = "the console cannot " + "; nor ".join(problems) + "; change the file on the server"
     return {"path": [], "message": message, "line": None, "column": None, "text": message}
 
 
