@@ -35,27 +35,39 @@ _TYPES = {
 }
 
 
+# A URL scheme starts after a non-word character and is short: unbounded, `\b[a-z][a-z0-9+.-]*://` rescanned the
+# rest of the text from every word start (quadratic: 3 s on 40 KB of "a.a.a...").
+_SCHEME = r"(?<![\w+.-])[a-z][a-z0-9+.-]{0,31}://"
 _SECRETS = [
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE), "<upstream>"),  # URLs, with any user:password@
+    (re.compile(_SCHEME + r"[^\s'\"<>]+", re.IGNORECASE), "<upstream>"),  # URLs, with any user:password@
     (re.compile(r"\(\s*'[^']*'\s*,\s*\d+\s*\)"), "<upstream>"),  # ('10.0.0.5', 8443) in socket errors
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<upstream>"),  # IPv4 addresses
     (re.compile(r"\[[0-9a-f:]*:[0-9a-f:]*\](?::\d+)?", re.IGNORECASE), "<upstream>"),  # [IPv6]:port
     (re.compile(r"\bhost [^\s:]+:\d+", re.IGNORECASE), "host <upstream>"),  # aiohttp: "Cannot connect to host name:443"
-    (re.compile(r"\b[\w-]+(?:\.[\w-]+)+:\d{2,5}\b"), "<upstream>"),  # host.name:port
+    (re.compile(r"(?<![\w.-])[\w-]+(?:\.[\w-]+)+:\d{2,5}\b"), "<upstream>"),  # host.name:port
     (re.compile(r"\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{8,}"), "<redacted>"),  # provider and gateway keys
     (re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]*[A-Za-z0-9]{8}[A-Za-z0-9._~+/=-]*", re.IGNORECASE), r"\1 <redacted>"),
     (re.compile(r"\b(api[_-]?key|token|password|secret)([\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+", re.IGNORECASE), r"\1\2<redacted>"),
 ]
-
-
+# The operator's logs keep hosts (they say what failed) and ordinary words ("tier basic returned", "max token: 4096"):
+# only what is a credential by its form goes.
 _CREDENTIALS = [
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@", re.IGNORECASE), r"\1<credentials>@"),  # user:password@ in URLs
-    *_SECRETS[-3:],  # keys, bearer/basic tokens, api_key=... pairs
+    (re.compile("(" + _SCHEME + r")[^/\s@?#'\"<>]+@", re.IGNORECASE), r"\1<credentials>@"),  # user:password@ in URLs
+    (re.compile(r"\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{16,}"), "<redacted>"),  # provider and gateway keys
+    (re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE), r"\1 <redacted>"),
+    (re.compile(r"\b(basic)\s+(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}", re.IGNORECASE), r"\1 <redacted>"),
+    (re.compile(r"\b(authorization\s*[:=]\s*[\"']?\s*basic)\s+[^\s\"',;]+", re.IGNORECASE), r"\1 <redacted>"),
+    (re.compile(r"\b(api[_-]?key|password|passwd|secret)([\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+", re.IGNORECASE), r"\1\2<redacted>"),
+    (re.compile(r"\b(token)([\"']?\s*[:=]\s*[\"']?)(?=[^\s\"',;]*[A-Za-z])(?=[^\s\"',;]*\d)[^\s\"',;]{8,}", re.IGNORECASE),
+     r"\1\2<redacted>"),
 ]
+LOG_FIELD_CHARS = 32_768  # a log field past this is cut: a prompt in an error line need not be whole, nor redacted at length
 
 
 def redact_credentials(text: str) -> str:
     """A line fit for the operator's logs: upstream hosts kept (they say what failed), credentials removed."""
+    if len(text) > LOG_FIELD_CHARS:
+        text = f"{text[:LOG_FIELD_CHARS]}... ({len(text) - LOG_FIELD_CHARS} more characters)"
     for pattern, replacement in _CREDENTIALS:
         text = pattern.sub(replacement, text)
     return text

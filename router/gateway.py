@@ -92,7 +92,7 @@ class Gateway:
             lines.append(f"  tier {name:<12} {'ENABLED ' if enabled else 'disabled'} {tier.model}: {why}")
         lines.append(f"  routing: {self.classifier_note}")
         # The banner goes to the terminal and the service's logs: a PostgreSQL URL's password must not.
-        lines.append(f"  ledger: {redact_credentials(self.ledger.url)} (sync {self.ledger.sync.lower()})")
+        lines.append(f"  ledger: {_shown_url(self.ledger.url)} (sync {self.ledger.sync.lower()})")
         return lines
 
     async def start(self) -> None:
@@ -246,3 +246,15 @@ class Gateway:
             if name in self.engines and name not in order and not (need and need.missing(self.policy.tiers[name])):
                 order.append(name)
         return order
+
+
+def _shown_url(url: str) -> str:
+    """A database URL without its password, however the password is written ('p/ss' passes SQLAlchemy unencoded
+    and stops the log redaction's pattern): parsed as SQLAlchemy parses it, the pattern only as a fallback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return redact_credentials(url)

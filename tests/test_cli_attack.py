@@ -371,7 +371,7 @@ def test_serve_banner_keeps_the_database_password_out(tmp_path: Path) -> None:
     gateway = Gateway(load_policy_text(TIER + "routing: {classifier: rules}\n"), "policy.yaml", settings=settings)
     banner = "\n".join(gateway.banner())
     assert "s3cret" not in banner
-    assert "ledger: postgresql://<credentials>@127.0.0.1:1/ledger" in banner
+    assert "ledger: postgresql://switchyard:***@127.0.0.1:1/ledger" in banner  # the user kept: it says who connects
 
 
 def test_logs_export_is_private_like_the_ledger(tmp_path: Path) -> None:

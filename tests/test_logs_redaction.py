@@ -35,3 +35,27 @@ def test_an_exceptions_text_is_redacted_too() -> None:
     except ConnectionError as exc:
         entry = _line("unhandled error", exc=exc)
     assert "p4ssw0rd-xyz" not in entry["exc"] and "example.com:443" in entry["exc"]
+
+
+def test_ordinary_words_are_not_taken_for_credentials() -> None:
+    for text in ("tier basic returned 502", "a basic configuration error", "max token: 4096 exceeded",
+                 "GET http://localhost:8000?user=a@b.com", "cluster rk-node-01234567 down"):
+        assert _line(text)["msg"] == text
+    for text, gone in (("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"), ("password=hunter2", "hunter2"),
+                       ("token=abc123def456", "abc123def456")):
+        assert gone not in _line(text)["msg"], text
+
+
+def test_a_huge_field_is_cut_not_scanned_at_length() -> None:
+    entry = _line("dropping a row: %s", "a." * 100_000)
+    assert len(entry["msg"]) < 40_000 and entry["msg"].endswith("more characters)")
+
+
+def test_the_banner_hides_a_database_password_however_it_is_written() -> None:
+    from router.gateway import _shown_url
+
+    for url in ("postgresql://u:p/ss@db.internal/ledger", "postgresql://u:p ss@db.internal/ledger", "postgresql://u:p%40ss@db/l"):
+        shown = _shown_url(url)
+        assert "p/ss" not in shown and "p ss" not in shown and "p%40ss" not in shown and "p@ss" not in shown, shown
+        assert "db" in shown
+    assert _shown_url("sqlite:////var/lib/switchyard/ledger.db") == "sqlite:////var/lib/switchyard/ledger.db"
