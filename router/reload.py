@@ -29,7 +29,7 @@ from policies.preflight import errors as preflight_errors
 from policies.preflight import preflight
 from policies.schema import Policy
 from router.cache.responses import ResponseCache
-from router.errors import scrub
+from router.errors import redact_credentials
 from router.gateway import STATS_INTERVAL_S, Gateway
 from router.tiers import load_classifier
 
@@ -51,10 +51,10 @@ class Outcome:
         out: dict[str, Any] = {"reloaded": self.ok, "policy": self.policy, "added": self.added, "removed": self.removed,
                                "changed": self.changed}
         if not self.ok:
-            # The client's answer, scrubbed as every error message is: an issue may quote a value the
-            # environment put in the policy (an upstream URL with its password, a key).
-            out["issues"] = [{"path": list(i.path), "message": scrub(i.message), "line": i.line, "column": i.column,
-                              "text": scrub(str(i))} for i in self.issues]
+            # The operator's answer (admin API, console): an issue may quote a value the environment put in the
+            # policy (an upstream URL with its password, a key), so credentials go; hosts stay, to say which URL.
+            out["issues"] = [{"path": list(i.path), "message": redact_credentials(i.message), "line": i.line,
+                              "column": i.column, "text": redact_credentials(str(i))} for i in self.issues]
         return out
 
 
@@ -168,7 +168,7 @@ class PolicyReloader:
             try:
                 policy = load_policy(self.path) if self.path is not None else load_policy(None)
             except PolicyError as exc:
-                log.error("policy reload refused; %r stays in force:\n%s", old.policy.name, scrub(str(exc)))
+                log.error("policy reload refused; %r stays in force:\n%s", old.policy.name, redact_credentials(str(exc)))
                 return Outcome(False, old.policy.name, issues=exc.issues, error=str(exc))
             if not any(enabled for enabled, _ in (tier.status() for tier in policy.tiers.values())):
                 issue = Issue(("tiers",), "no tier is enabled; nothing could answer")
@@ -179,8 +179,9 @@ class PolicyReloader:
             # the tier answered every request with a 502.
             refused = preflight_errors(preflight(policy))
             if refused:
-                issues = [Issue((f.where,), f.message) for f in refused]
-                log.error("policy reload refused; %r stays in force: %s", old.policy.name, "; ".join(scrub(str(f)) for f in refused))
+                issues = [Issue(tuple(f.where.split(".")), f.message) for f in refused]
+                log.error("policy reload refused; %r stays in force: %s", old.policy.name,
+                          "; ".join(redact_credentials(str(f)) for f in refused))
                 return Outcome(False, old.policy.name, issues=issues, error="; ".join(str(i) for i in issues))
             self._seen = self._stamp()
             try:

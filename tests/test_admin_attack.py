@@ -404,6 +404,16 @@ def test_a_refused_reload_shows_no_credential_from_the_environment(gw: InProcess
     assert answer.json()["issues"] and "hunter2" not in answer.text, answer.text
 
 
+def test_a_refused_reload_says_which_url_and_where(gw: InProcess) -> None:
+    """Its issues were scrubbed as a client's error is, so the operator could not see which URL was refused,
+    and each issue's path was one dotted string the console could not place."""
+    gw.path.write_text(_paid_tier("http://upstream.example:99999/v1"))
+    answer = gw.admin("POST", "/admin/policy/reload")
+    _error(answer, 400, "invalid_policy")
+    (issue,) = [i for i in answer.json()["issues"] if "base_url" in i["path"]]
+    assert issue["path"][0] == "tiers" and len(issue["path"]) > 1 and "upstream.example:99999" in issue["text"], issue
+
+
 # -- what held (kept as regressions) ----------------------------------------------------------------
 
 
