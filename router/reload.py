@@ -165,8 +165,11 @@ class PolicyReloader:
         async with self._lock:
             old: Gateway = self.holder.gateway
             source = str(self.path) if self.path is not None else old.source
+            # Parsing, checking and preflighting a policy is CPU and file work (seconds for a large one): off the
+            # event loop, which serves every request meanwhile.
+            loop = asyncio.get_running_loop()
             try:
-                policy = load_policy(self.path) if self.path is not None else load_policy(None)
+                policy = await loop.run_in_executor(None, load_policy, self.path)
             except PolicyError as exc:
                 log.error("policy reload refused; %r stays in force:\n%s", old.policy.name, redact_credentials(str(exc)))
                 return Outcome(False, old.policy.name, issues=exc.issues, error=str(exc))
@@ -177,7 +180,7 @@ class PolicyReloader:
             # What `serve` refuses to start on and the console refuses to apply (a tier URL no client can
             # call, an engine's missing package or model file): the loader alone let it into force, and
             # the tier answered every request with a 502.
-            refused = preflight_errors(preflight(policy))
+            refused = preflight_errors(await loop.run_in_executor(None, preflight, policy))
             if refused:
                 issues = [Issue(tuple(f.where.split(".")), f.message) for f in refused]
                 log.error("policy reload refused; %r stays in force: %s", old.policy.name,

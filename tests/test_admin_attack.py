@@ -414,6 +414,38 @@ def test_a_refused_reload_says_which_url_and_where(gw: InProcess) -> None:
     assert issue["path"][0] == "tiers" and len(issue["path"]) > 1 and "upstream.example:99999" in issue["text"], issue
 
 
+def test_a_reload_parses_and_checks_the_policy_off_the_event_loop(gw: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reload parsed (YAML twice, alias and key checks) and preflighted on the event loop: seconds for a large
+    policy, during which every request waited. Recorded by wrapping the real functions, which still do the work."""
+    import threading
+
+    from router import reload as reload_module
+
+    seen: list[str] = []
+    real_load, real_preflight = reload_module.load_policy, reload_module.preflight
+
+    def load(*args: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return real_load(*args)
+
+    def check(*args: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return real_preflight(*args)
+
+    monkeypatch.setattr(reload_module, "load_policy", load)
+    monkeypatch.setattr(reload_module, "preflight", check)
+    answer = gw.admin("POST", "/admin/policy/reload")
+    assert answer.status_code == 200, answer.text
+    loop_thread = gw.run(_thread_name())
+    assert len(seen) == 2 and loop_thread not in seen, (seen, loop_thread)
+
+
+async def _thread_name() -> str:
+    import threading
+
+    return threading.current_thread().name
+
+
 # -- what held (kept as regressions) ----------------------------------------------------------------
 
 
