@@ -61,6 +61,9 @@ _CREDENTIALS = [
     (re.compile(r"\b(token)([\"']?\s*[:=]\s*[\"']?)(?=[^\s\"',;]*[A-Za-z])(?=[^\s\"',;]*\d)[^\s\"',;]{8,}", re.IGNORECASE),
      r"\1\2<redacted>"),
 ]
+# Every credential pattern above needs one of these: one search spares the substitutions (~5 us a field, ~50 us
+# for a request's info line of ~10 fields) on nearly every log field.
+_MAYBE_CREDENTIAL = re.compile(r"://|\b[spr]k[-_]|bearer|basic|api[_-]?key|passw|secret|token", re.IGNORECASE)
 LOG_FIELD_CHARS = 32_768  # a log field past this is cut: a prompt in an error line need not be whole, nor redacted at length
 
 
@@ -68,6 +71,8 @@ def redact_credentials(text: str) -> str:
     """A line fit for the operator's logs: upstream hosts kept (they say what failed), credentials removed."""
     if len(text) > LOG_FIELD_CHARS:
         text = f"{text[:LOG_FIELD_CHARS]}... ({len(text) - LOG_FIELD_CHARS} more characters)"
+    if _MAYBE_CREDENTIAL.search(text) is None:
+        return text
     for pattern, replacement in _CREDENTIALS:
         text = pattern.sub(replacement, text)
     return text
