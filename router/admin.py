@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -26,17 +25,16 @@ from router.gateway import Gateway
 from router.ledger import to_nanousd
 from router.reports import GROUPS, spend, to_html
 from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS
+from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE
 
 ADMIN_BODY_LIMIT = 64 * 1024
 Body = TypeVar("Body", bound=BaseModel)
-INT32_MAX = 2**31 - 1  # rpm and tpm are INTEGER columns: PostgreSQL refuses more (a 500 at the insert)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _printable(value: str) -> str:
     # PostgreSQL's text columns refuse NUL (the insert was a 500), and a name with a newline or a tab
     # breaks the reports, logs and metric labels it lands in.
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError("control characters (NUL, newline, tab...) are not allowed")
     return value
 
@@ -94,8 +92,8 @@ class NewKey(BaseModel):
     name: Annotated[str, AfterValidator(_printable)] | None = Field(default=None, max_length=256)
     budget_usd: Decimal | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    rpm: int | None = Field(default=None, ge=1, le=INT32_MAX)
-    tpm: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    rpm: int | None = Field(default=None, ge=1, le=MAX_PER_MINUTE)
+    tpm: int | None = Field(default=None, ge=1, le=MAX_PER_MINUTE)
 
 
 class NewBudget(BaseModel):

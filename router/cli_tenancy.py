@@ -15,14 +15,12 @@ from policies.settings import DATABASE_HELP
 from policies.settings import current as current_settings
 from router.ledger import Ledger, to_nanousd
 from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, window
-from router.tenancy.keys import KeyStore
+from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE, KeyStore
 
 keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Spend limits per key, team or tenant.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-# The keys table's rpm and tpm are INTEGER columns: PostgreSQL's hold 2**31 - 1 at most (larger was a traceback).
-MAX_PER_MINUTE = 2**31 - 1
 DatabaseOption = Annotated[str | None, typer.Option(help=DATABASE_HELP)]
 
 
@@ -90,7 +88,7 @@ def create(
     if not tenant.strip() or not team.strip():
         raise typer.BadParameter("--tenant and --team must not be empty: spend is reported and limited by them")
     for option, value in (("--tenant", tenant), ("--team", team), ("--name", name or "")):
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):  # PostgreSQL refuses a NUL in text: a traceback there
+        if CONTROL_CHARACTERS.search(value):  # PostgreSQL refuses a NUL in text: a traceback there
             raise typer.BadParameter("control characters are not allowed", param_hint=option)
     ledger = open_ledger(database_url)
     key, info = KeyStore(ledger.engine).create(tenant, team, name, rpm, tpm)

@@ -9,6 +9,7 @@ replica that has seen it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from sqlalchemy.engine import Engine
 from router.ledger.tables import api_keys
 
 KEY_PREFIX = "sk-sy-"
+# A key's rpm and tpm are INTEGER columns: PostgreSQL holds 2**31 - 1 at most (more was a failed insert).
+MAX_PER_MINUTE = 2**31 - 1
+# Control characters in a tenant, team or key name: PostgreSQL's text refuses NUL, and a newline or a tab
+# breaks the reports, logs and metric labels a name lands in.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 CACHE_S = 5.0
 KeyState = Literal["live", "revoked", "unknown"]
 
