@@ -206,11 +206,16 @@ def _expanded_nodes(root: yaml.Node | None) -> int:
 
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        # Before anything builds the data: an alias bomb (a few KB of anchors expanding to billions of
-        # nodes) held the CPU as long as its copy took, and a recursive alias recursed forever.
-        _expanded_nodes(root)
-        data = yaml.safe_load(text)
+        # Composed once (what yaml.safe_load does), checked, then built from the same nodes: before anything
+        # builds the data, as an alias bomb (a few KB of anchors expanding to billions of nodes) held the CPU
+        # as long as its copy took, and a recursive alias recursed forever.
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            _expanded_nodes(root)
+            data = None if root is None else loader.construct_document(root)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
