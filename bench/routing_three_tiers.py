@@ -67,7 +67,7 @@ from policies.loader import load_policy_text  # noqa: E402
 from policies.schema import Policy  # noqa: E402
 
 TASKS3 = ROOT / "bench/data/routing_tasks3-labeled.jsonl"
-PARAMS = {"smollm2-135m": 135e6, "gemma3-270m": 268e6}  # the cost proxy's weights (parameter counts)
+PARAMS = {"smollm2-135m": 135e6, "gemma3-270m": 268e6, "qwen2.5-coder-0.5b": 494e6}  # the cost proxy's weights (parameter counts)
 TOP = "smollm2-135m-sc5"
 # 0: every request to the cheapest tier; 1: none meets it, so each goes to its best predicted tier.
 TARGETS = tuple(round(t, 2) for t in np.arange(0.0, 1.0001, 0.05))
@@ -165,10 +165,12 @@ def curve_at(points: list[tuple[float, float]], cost: float) -> float:
     return max(ok) if ok else float("nan")
 
 
-def three_tier_data(path: Path, new_tier: str) -> tuple[LabeledData, NDArray[np.int64], NDArray[np.int64], list[str]]:
+def three_tier_data(
+    path: Path, new_tier: str, tiers: tuple[str, str] = TIERS
+) -> tuple[LabeledData, NDArray[np.int64], NDArray[np.int64], list[str]]:
     """MMLU rows and the family's rows; the columns are MMLU's pair (the family's two greedy tiers
     in them, the weaker by mean in the weak column) plus the new tier (no MMLU labels)."""
-    data, mmlu_rows, fam_rows, splits = combined(path)
+    data, mmlu_rows, fam_rows, splits = combined(path, tiers)
     fam = read_labeled(path)
     assert fam.ids == [data.ids[i] for i in fam_rows]
     top = np.full(len(data), np.nan)
@@ -217,7 +219,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", choices=("report", "dev", "all"), nargs="+", default=["report"])
     parser.add_argument("--tasks", type=Path, default=TASKS3)
-    parser.add_argument("--top", default=TOP, help="the dearest tier's column in the labeled file")
+    parser.add_argument("--top", default=TOP, help="the new tier's column in the labeled file (few labels)")
+    parser.add_argument("--tiers", nargs=2, default=list(TIERS), metavar="TIER", help="the two well-labeled tiers")
     parser.add_argument("--labels", type=int, default=300, help="family labels (well-labeled tiers) in each fold's training")
     parser.add_argument("--top-labels", type=int, default=30, help="of which this many carry the top tier's score")
     parser.add_argument("--folds", type=int, default=3)
@@ -241,13 +244,14 @@ def three_tiers(args: argparse.Namespace) -> None:
     ids = fam.ids
     new_tier = args.top
     # All three tiers, cheapest first by mean cost; the new tier is the one with few labels.
-    cost_all = row_costs(args.tasks, ids, [*TIERS, new_tier])
-    tiers = [[*TIERS, new_tier][j] for j in np.argsort(cost_all.mean(axis=0), kind="stable")]
-    data, mmlu_rows, fam_rows, splits = three_tier_data(args.tasks, new_tier)
+    well = tuple(args.tiers)
+    cost_all = row_costs(args.tasks, ids, [*well, new_tier])
+    tiers = [[*well, new_tier][j] for j in np.argsort(cost_all.mean(axis=0), kind="stable")]
+    data, mmlu_rows, fam_rows, splits = three_tier_data(args.tasks, new_tier, well)
     weak, strong = pick_pair(data.subset(mmlu_rows), None, None)
     # Column of each tier in ``data``: the greedy tiers sit in MMLU's weak/strong columns.
-    lo = min(TIERS, key=lambda t: float(np.nanmean(fam.scores[:, fam.models.index(t)])))
-    hi = next(t for t in TIERS if t != lo)
+    lo = min(well, key=lambda t: float(np.nanmean(fam.scores[:, fam.models.index(t)])))
+    hi = next(t for t in well if t != lo)
     col = {lo: data.models.index(weak), hi: data.models.index(strong), new_tier: len(data.models) - 1}
     cols = [col[t] for t in tiers]
     emb = embeddings(data)
@@ -321,7 +325,7 @@ def curve(args: argparse.Namespace) -> None:
                     if text not in seen:  # a prompt in both families would sit in train and test folds at once
                         seen.add(text)
                         out.write(line)
-    data2, mmlu2, fam2, _sp = combined(tasks)
+    data2, mmlu2, fam2, _sp = combined(tasks, tuple(args.tiers))
     emb2 = embeddings(data2)
     pool = len(fam2) * (args.folds - 1) // args.folds
     counts = tuple(n for n in args.curve_counts if n <= pool)

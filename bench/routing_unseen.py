@@ -53,7 +53,9 @@ TASKS = ROOT / "bench/data/routing_tasks-labeled.jsonl"
 TIERS = ("smollm2-135m", "gemma3-270m")
 
 
-def combined(tasks: Path = TASKS) -> tuple[LabeledData, NDArray[np.int64], NDArray[np.int64], list[str]]:
+def combined(
+    tasks: Path = TASKS, tiers: tuple[str, str] = TIERS
+) -> tuple[LabeledData, NDArray[np.int64], NDArray[np.int64], list[str]]:
     """MMLU rows, then the family's rows with its tiers in the shipped pair's columns.
 
     Returns the data, the MMLU rows, the family rows and each family row's split.
@@ -62,7 +64,7 @@ def combined(tasks: Path = TASKS) -> tuple[LabeledData, NDArray[np.int64], NDArr
     fam = read_labeled(tasks)
     weak, strong = pick_pair(mmlu, None, None)
     # The family's weaker tier (lower mean score over all its rows) plays the shipped weak model.
-    lo, hi = sorted((fam.models.index(t) for t in TIERS), key=lambda j: float(np.nanmean(fam.scores[:, j])))
+    lo, hi = sorted((fam.models.index(t) for t in tiers), key=lambda j: float(np.nanmean(fam.scores[:, j])))
     role = {weak: lo, strong: hi}
     block = np.full((len(fam), len(mmlu.models)), np.nan)
     for j, m in enumerate(mmlu.models):
@@ -175,8 +177,10 @@ def main() -> int:
     parser.add_argument("--weight", type=float, default=3.0, help="training weight of the family's labels")
     parser.add_argument("--no-curve", action="store_true")
     parser.add_argument("--tasks", type=Path, default=TASKS)
+    parser.add_argument("--tiers", nargs=2, default=list(TIERS), metavar="TIER",
+                        help="the family's two tiers (columns of the labeled file); the weaker by mean plays weak")
     args = parser.parse_args()
-    data, mmlu_rows, fam_rows, splits = combined(args.tasks)
+    data, mmlu_rows, fam_rows, splits = combined(args.tasks, tuple(args.tiers))
     emb = embeddings(data)
     want = args.split
     target = fam_rows[np.array([want in (sp, "all") for sp in splits])]
