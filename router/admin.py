@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import HTMLResponse, Response
 
 from policies.settings import current as current_settings
@@ -22,12 +24,12 @@ from router.body import read_json
 from router.console.auth import FailedSignIns, refuse_nul
 from router.errors import APIError
 from router.gateway import Gateway
-from router.ledger import to_nanousd
 from router.reports import GROUPS, spend, to_html
-from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS
-from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE
+from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, to_limit
+from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE, RotationConflict
 
 ADMIN_BODY_LIMIT = 64 * 1024
+log = logging.getLogger("switchyard.admin")
 Body = TypeVar("Body", bound=BaseModel)
 
 
@@ -46,7 +48,15 @@ def _named(value: str) -> str:
     return _printable(value)
 
 
+def _storable(value: Decimal) -> Decimal:
+    to_limit(value)  # an amount that rounds to $0 at the ledger's precision is refused, not stored as 0
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_named)]
+Dollars = Annotated[Decimal, Field(ge=0, le=MAX_BUDGET_USD), AfterValidator(_storable)]
+# Strict: lax validation took the string "5" for 5, and a client's mistyped body for a limit it never sent.
+PerMinute = Annotated[int, Field(strict=True, ge=1, le=MAX_PER_MINUTE)]
 
 
 def _gateway(request: Request) -> Gateway:
@@ -90,10 +100,10 @@ class NewKey(BaseModel):
     tenant: Name
     team: Name
     name: Annotated[str, AfterValidator(_printable)] | None = Field(default=None, max_length=256)
-    budget_usd: Decimal | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
+    budget_usd: Dollars | None = None
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    rpm: int | None = Field(default=None, ge=1, le=MAX_PER_MINUTE)
-    tpm: int | None = Field(default=None, ge=1, le=MAX_PER_MINUTE)
+    rpm: PerMinute | None = None
+    tpm: PerMinute | None = None
 
 
 class NewBudget(BaseModel):
@@ -103,8 +113,8 @@ class NewBudget(BaseModel):
     scope_id: Name
     tenant: Name | None = Field(default=None, description="A team budget's tenant (required for scope team).")
     period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
-    usd: Decimal = Field(ge=0, le=MAX_BUDGET_USD)
-    hard: bool = True
+    usd: Dollars
+    hard: bool = Field(default=True, strict=True)  # lax, "no" and "off" were False
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -121,7 +131,9 @@ async def _body(request: Request, model: type[Body]) -> Body:
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
-        raise APIError(400, f"invalid value for '{param}': {first['msg']}", param=param, code="invalid_value") from None
+        strict = first["type"] in ("int_type", "bool_type") and isinstance(first.get("input"), str)
+        hint = " (a JSON number or boolean, not a string)" if strict else ""
+        raise APIError(400, f"invalid value for '{param}': {first['msg']}{hint}", param=param, code="invalid_value") from None
 
 
 async def _blocking(fn: Any, *args: Any) -> Any:
@@ -138,10 +150,19 @@ def _json(obj: Any, status: int = 200) -> Response:
 async def create_key(request: Request) -> Response:
     body = await _body(request, NewKey)
     tenancy = _gateway(request).tenancy
-    key, info = await _blocking(tenancy.keys.create, body.tenant, body.team, body.name, body.rpm, body.tpm)
     budget = None
-    if body.budget_usd is not None:
-        budget = await _blocking(tenancy.budgets.set, "key", info.key_id, body.period, to_nanousd(body.budget_usd))
+    if body.budget_usd is None:
+        key, info = await _blocking(tenancy.keys.create, body.tenant, body.team, body.name, body.rpm, body.tpm)
+    else:
+        try:
+            key, info, budget = await _blocking(tenancy.keys.create_with_budget, tenancy.budgets, body.period,
+                                                to_limit(body.budget_usd), body.tenant, body.team, body.name, body.rpm, body.tpm)
+        except SQLAlchemyError:
+            # One transaction: the key is not stored either. Said so, since "internal error" leaves the
+            # operator unsure whether a key that was never shown now exists.
+            log.exception("creating a key with its budget failed")
+            raise APIError(500, "the database refused the key or its budget, so neither was stored (no key exists); "
+                                "the gateway logged the details", code="key_not_created") from None
     return _json({"key": key, **info.public(), "budget": budget.describe() if budget else None}, status=201)
 
 
@@ -160,7 +181,10 @@ async def revoke_key(key_id: str, request: Request) -> Response:
 
 @router.post("/keys/{key_id}/rotate")
 async def rotate_key(key_id: str, request: Request) -> Response:
-    result = await _blocking(_gateway(request).tenancy.keys.rotate, key_id)
+    try:
+        result = await _blocking(_gateway(request).tenancy.keys.rotate, key_id)
+    except RotationConflict as exc:
+        raise APIError(409, str(exc), code="rotation_conflict") from None
     if result is None:
         raise APIError(404, f"no live key {key_id!r}", code="key_not_found")
     return _json({"key": result[0], **result[1].public()})
@@ -175,7 +199,7 @@ async def set_budget(request: Request) -> Response:
     if body.scope == "key" and await _blocking(tenancy.keys.get, body.scope_id) is None:
         raise APIError(404, f"no key {body.scope_id!r}", code="key_not_found", param="scope_id")
     try:
-        budget = await _blocking(book.set, body.scope, body.scope_id, body.period, to_nanousd(body.usd), body.hard, body.tenant)
+        budget = await _blocking(book.set, body.scope, body.scope_id, body.period, to_limit(body.usd), body.hard, body.tenant)
     except ValueError as exc:
         raise APIError(400, str(exc), code="invalid_value", param="tenant") from None
     return _json({"budget_id": budget.budget_id, "description": budget.describe()})

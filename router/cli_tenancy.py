@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from policies.settings import DATABASE_HELP
 from policies.settings import current as current_settings
-from router.ledger import Ledger, to_nanousd
-from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, window
-from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE, KeyStore
+from router.errors import redact_credentials
+from router.ledger import Ledger
+from router.tenancy.budgets import MAX_BUDGET_USD, PERIODS, BudgetBook, to_limit, window
+from router.tenancy.keys import CONTROL_CHARACTERS, MAX_PER_MINUTE, KeyStore, RotationConflict
 
 keys_app = typer.Typer(help="Virtual API keys: each maps to a tenant and a team.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Spend limits per key, team or tenant.", no_args_is_help=True)
@@ -61,7 +63,10 @@ def _usd(value: str) -> int:
         raise typer.BadParameter(f"{value!r} is not an amount in dollars")
     if not 0 <= amount <= MAX_BUDGET_USD:
         raise typer.BadParameter(f"a budget is from $0 to ${MAX_BUDGET_USD:,}")
-    return to_nanousd(amount)
+    try:
+        return to_limit(amount)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _period(value: str) -> str:
@@ -91,9 +96,20 @@ def create(
         if CONTROL_CHARACTERS.search(value):  # PostgreSQL refuses a NUL in text: a traceback there
             raise typer.BadParameter("control characters are not allowed", param_hint=option)
     ledger = open_ledger(database_url)
-    key, info = KeyStore(ledger.engine).create(tenant, team, name, rpm, tpm)
-    budget = BudgetBook(ledger.engine).set("key", info.key_id, period, limit) if limit is not None else None
-    ledger.close()
+    store = KeyStore(ledger.engine)
+    budget = None
+    try:
+        if limit is None:
+            key, info = store.create(tenant, team, name, rpm, tpm)
+        else:  # one transaction: a key whose budget failed was stored and spent without limit
+            key, info, budget = store.create_with_budget(BudgetBook(ledger.engine), period, limit, tenant, team, name, rpm, tpm)
+    except SQLAlchemyError as exc:
+        err.print(f"the database refused the key{' or its budget' if limit is not None else ''}, so nothing was stored "
+                  f"(no key exists): {redact_credentials((str(exc).strip().splitlines() or [type(exc).__name__])[0])}",
+                  highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
     if as_json:
         payload = {"key": key, **info.public(), "budget": budget.describe() if budget else None}
         out.print(orjson.dumps(payload).decode(), highlight=False)
@@ -142,8 +158,13 @@ def revoke(key_id: str, database_url: DatabaseOption = None) -> None:
 def rotate(key_id: str, database_url: DatabaseOption = None) -> None:
     """Give a key a new secret; its tenant, team, limits and budgets stay, the old secret stops."""
     ledger = open_ledger(database_url)
-    result = KeyStore(ledger.engine).rotate(key_id)
-    ledger.close()
+    try:
+        result = KeyStore(ledger.engine).rotate(key_id)
+    except RotationConflict as exc:
+        err.print(f"conflict: {exc}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
     if result is None:
         err.print(f"no live key {key_id}", highlight=False, markup=False)
         raise typer.Exit(1)

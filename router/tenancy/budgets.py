@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from router.ledger import to_nanousd
 from router.ledger.tables import budgets, requests
 from router.tenancy.quota import Bucket
 
@@ -29,6 +30,18 @@ MAX_BUDGET_USD = 10**9
 SCOPE_COLUMN = {"key": requests.c.key_id, "team": requests.c.team, "tenant": requests.c.tenant}
 CACHE_S = 5.0
 NANO = Decimal(1_000_000_000)
+
+
+def to_limit(dollars: Decimal) -> int:
+    """A budget's dollars in the ledger's nano-dollars. An amount that is not 0 but rounds to 0 there is
+    refused: `1e-20` was stored as a budget of $0, one that refuses every request, which nobody asked for."""
+    nanousd = to_nanousd(dollars)
+    if nanousd == 0 and dollars != 0:
+        raise ValueError(
+            f"{dollars:.3g} dollars is below the ledger's precision of $0.000000001 and would be stored as $0 "
+            "(a budget that refuses every request); give at least 0.000000001, or exactly 0 for a zero budget"
+        )
+    return nanousd
 
 
 def usd(nanousd: int) -> str:
@@ -82,6 +95,34 @@ class BudgetBook:
         self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool = True, tenant: str | None = None
     ) -> Budget:
         """Set or replace a budget. A team budget needs its tenant: team names are only unique within one."""
+        owner = self._check(scope, period, limit_nanousd, tenant)
+        try:
+            with self.engine.begin() as connection:
+                budget_id = self._upsert(connection, scope, scope_id, period, limit_nanousd, hard, owner)
+        except IntegrityError:
+            # Another writer inserted this budget between our look-up and our insert (two PUTs of one new
+            # budget at once): it exists now, so the second try updates it. Without the retry, a 500.
+            with self.engine.begin() as connection:
+                budget_id = self._upsert(connection, scope, scope_id, period, limit_nanousd, hard, owner)
+        self._cache = None
+        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
+
+    def set_within(
+        self, connection: Connection, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool = True,
+        tenant: str | None = None,
+    ) -> Budget:
+        """`set` inside the caller's transaction (a new key's budget, stored with the key or not at all).
+        No retry: a failure rolls the caller's transaction back. The caller calls `forget` once it commits."""
+        owner = self._check(scope, period, limit_nanousd, tenant)
+        budget_id = self._upsert(connection, scope, scope_id, period, limit_nanousd, hard, owner)
+        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
+
+    def forget(self) -> None:
+        """Drop the cached budgets: the next look-up reads them again."""
+        self._cache = None
+
+    @staticmethod
+    def _check(scope: Scope, period: str, limit_nanousd: int, tenant: str | None) -> str:
         window(period, datetime.now(UTC))  # validates the period
         if scope not in SCOPE_COLUMN:
             raise ValueError(f"unknown scope {scope!r}; use key, team or tenant")
@@ -91,33 +132,27 @@ class BudgetBook:
             raise ValueError("a team budget needs its tenant (--tenant): teams of different tenants are different teams")
         if scope != "team" and tenant:
             raise ValueError(f"a {scope} budget takes no tenant; only team budgets do")
-        owner = tenant or ""
-        try:
-            budget_id = self._upsert(scope, scope_id, period, limit_nanousd, hard, owner)
-        except IntegrityError:
-            # Another writer inserted this budget between our look-up and our insert (two PUTs of one new
-            # budget at once): it exists now, so the second try updates it. Without the retry, a 500.
-            budget_id = self._upsert(scope, scope_id, period, limit_nanousd, hard, owner)
-        self._cache = None
-        return Budget(budget_id, scope, scope_id, period, limit_nanousd, hard, owner)
+        return tenant or ""
 
-    def _upsert(self, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool, owner: str) -> str:
-        with self.engine.begin() as connection:
-            existing = connection.execute(
-                select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id,
-                                                  budgets.c.period == period, budgets.c.tenant == owner)
-            ).first()
-            if existing:
-                budget_id = existing.budget_id
-                connection.execute(update(budgets).where(budgets.c.budget_id == budget_id).values(limit_nanousd=limit_nanousd, hard=hard))
-            else:
-                budget_id = "bud_" + secrets.token_hex(6)
-                connection.execute(
-                    insert(budgets).values(
-                        budget_id=budget_id, scope=scope, scope_id=scope_id, period=period, limit_nanousd=limit_nanousd,
-                        hard=hard, tenant=owner, created_at=datetime.now(UTC),
-                    )
+    @staticmethod
+    def _upsert(
+        connection: Connection, scope: Scope, scope_id: str, period: str, limit_nanousd: int, hard: bool, owner: str
+    ) -> str:
+        existing = connection.execute(
+            select(budgets.c.budget_id).where(budgets.c.scope == scope, budgets.c.scope_id == scope_id,
+                                              budgets.c.period == period, budgets.c.tenant == owner)
+        ).first()
+        if existing:
+            budget_id = existing.budget_id
+            connection.execute(update(budgets).where(budgets.c.budget_id == budget_id).values(limit_nanousd=limit_nanousd, hard=hard))
+        else:
+            budget_id = "bud_" + secrets.token_hex(6)
+            connection.execute(
+                insert(budgets).values(
+                    budget_id=budget_id, scope=scope, scope_id=scope_id, period=period, limit_nanousd=limit_nanousd,
+                    hard=hard, tenant=owner, created_at=datetime.now(UTC),
                 )
+            )
         return budget_id
 
     def remove(self, budget_id: str) -> bool:

@@ -12,14 +12,17 @@ import hashlib
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from router.ledger.tables import api_keys
+
+if TYPE_CHECKING:
+    from router.tenancy.budgets import Budget, BudgetBook
 
 KEY_PREFIX = "sk-sy-"
 # A key's rpm and tpm are INTEGER columns: PostgreSQL holds 2**31 - 1 at most (more was a failed insert).
@@ -29,6 +32,17 @@ MAX_PER_MINUTE = 2**31 - 1
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 CACHE_S = 5.0
 KeyState = Literal["live", "revoked", "unknown"]
+
+
+class RotationConflict(Exception):
+    """Another rotation of the same key committed between this one's read and its write: this one changed nothing."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"key {key_id} was rotated by another request at the same time, so this rotation changed nothing: "
+            "the key's secret is the one that request was shown. Retry to rotate it again."
+        )
+        self.key_id = key_id
 
 
 @dataclass(frozen=True)
@@ -69,18 +83,37 @@ class KeyStore:
     def create(
         self, tenant: str, team: str, name: str | None = None, rpm: int | None = None, tpm: int | None = None
     ) -> tuple[str, KeyInfo]:
+        with self.engine.begin() as connection:
+            key, info = self._insert(connection, tenant, team, name, rpm, tpm)
+        self._any = (0.0, True)
+        return key, info
+
+    def create_with_budget(
+        self, book: BudgetBook, period: str, limit_nanousd: int, tenant: str, team: str, name: str | None = None,
+        rpm: int | None = None, tpm: int | None = None,
+    ) -> tuple[str, KeyInfo, Budget]:
+        """A key and its hard budget in one transaction: both are stored or neither. Two transactions left,
+        when the budget's failed, a stored key with no budget, one that spends without limit."""
+        with self.engine.begin() as connection:
+            key, info = self._insert(connection, tenant, team, name, rpm, tpm)
+            budget = book.set_within(connection, "key", info.key_id, period, limit_nanousd)
+        book.forget()  # after the commit: a read between a forget and the commit would cache the old budgets
+        self._any = (0.0, True)
+        return key, info, budget
+
+    def _insert(
+        self, connection: Connection, tenant: str, team: str, name: str | None, rpm: int | None, tpm: int | None
+    ) -> tuple[str, KeyInfo]:
         secret = secrets.token_urlsafe(32)
         key = KEY_PREFIX + secret
         key_id = "key_" + secrets.token_hex(6)
         info = KeyInfo(key_id, tenant, team, name, rpm, tpm, key[: len(KEY_PREFIX) + 4], datetime.now(UTC))
-        with self.engine.begin() as connection:
-            connection.execute(
-                insert(api_keys).values(
-                    key_id=key_id, key_hash=hash_key(key), prefix=info.prefix, tenant=tenant, team=team, name=name,
-                    rpm=rpm, tpm=tpm, created_at=info.created_at,
-                )
+        connection.execute(
+            insert(api_keys).values(
+                key_id=key_id, key_hash=hash_key(key), prefix=info.prefix, tenant=tenant, team=team, name=name,
+                rpm=rpm, tpm=tpm, created_at=info.created_at,
             )
-        self._any = (0.0, True)
+        )
         return key, info
 
     def list(self, include_revoked: bool = False) -> list[KeyInfo]:
@@ -104,20 +137,34 @@ class KeyStore:
         return result.rowcount > 0
 
     def rotate(self, key_id: str) -> tuple[str, KeyInfo] | None:
-        """A new secret for the same key id (tenant, team, limits and budgets stay); the old one stops."""
+        """A new secret for the same key id (tenant, team, limits and budgets stay); the old one stops.
+
+        None when there is no live key of that id. Compare-and-swap on the secret's hash as read here: of
+        rotations that overlap, one is written and the others raise RotationConflict. Unconditional writes
+        answered every one of them with a new secret, and only the last written worked.
+        """
+        with self.engine.connect() as connection:
+            row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))).first()
+        if row is None:
+            return None
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        prefix = secret[: len(KEY_PREFIX) + 4]
+        # Its own transaction, not the read's: in SQLite's WAL mode a write after a read in one transaction
+        # fails outright (SQLITE_BUSY_SNAPSHOT) once another writer has committed, where it should lose.
         with self.engine.begin() as connection:
             result = connection.execute(
                 update(api_keys)
-                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(key_hash=hash_key(secret), prefix=secret[: len(KEY_PREFIX) + 4])
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None), api_keys.c.key_hash == row.key_hash)
+                .values(key_hash=hash_key(secret), prefix=prefix)
             )
         self._cache.clear()
         if result.rowcount == 0:
-            return None
-        info = self.get(key_id)
-        assert info is not None
-        return secret, info
+            now = self.get(key_id)
+            if now is None or now.revoked_at is not None:
+                return None  # revoked meanwhile: as if it had been before
+            raise RotationConflict(key_id)
+        # The row as read, with the prefix written: a second read could see a later rotation's prefix.
+        return secret, replace(_info(row), prefix=prefix)
 
     def cached_any(self) -> bool:
         return self._any[1] or time.monotonic() - self._any[0] < CACHE_S
