@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 
 from policies.settings import Settings
 from policies.settings import current as current_settings
-from router.ledger.journal import Journal, orphans, private_dir, quarantine, wait_for_live
+from router.ledger.journal import Journal, Segment, orphans, private_dir, quarantine, wait_for_live
 from router.ledger.tables import feedback, requests
 
 log = logging.getLogger("switchyard.ledger")
@@ -266,10 +266,11 @@ class Ledger:
             raise LedgerUnavailable("the ledger is not running")
         if self._journal is not None:
             try:
-                self._journal.append(_json_row(row) + b"\n")
+                segment = self._journal.append(_json_row(row) + b"\n")
             except OSError as exc:
                 raise LedgerUnavailable(f"the ledger journal could not be written: {exc}") from None
-            self._queue.put((row, None, None))
+            # Its segment travels with it: a segment is removed once its own rows are in, whatever order rows commit in.
+            self._queue.put((row, None, segment))
             return
         loop = asyncio.get_running_loop()
         done = loop.create_future()
@@ -277,7 +278,7 @@ class Ledger:
         await done
 
     def _writer(self) -> None:
-        backlog: list[LedgerRow] = []  # journaled rows the database has not taken yet, retried first
+        backlog: list[tuple[LedgerRow, Segment]] = []  # journaled rows the database has not taken yet, retried first
         failures = 0
         stopping = False
         while not stopping:
@@ -302,11 +303,11 @@ class Ledger:
                     break
                 batch.append(more)
             self._commit_waiting([item for item in batch if item[1] is not None])
-            journaled = backlog + [row for row, done, _ in batch if done is None]
+            journaled = backlog + [(row, segment) for row, done, segment in batch if done is None]
             error: BaseException | None = None
             if journaled:
                 try:
-                    self._insert_journaled(journaled, isolate=failures >= 3)
+                    self._insert_journaled([row for row, _ in journaled], isolate=failures >= 3)
                 except Exception as exc:  # noqa: BLE001 - the rows stay journaled and are retried
                     error = exc
             if journaled and error is not None:
@@ -316,7 +317,7 @@ class Ledger:
                 continue
             if journaled:
                 assert self._journal is not None
-                self._journal.committed(len(journaled))
+                self._journal.committed([segment for _, segment in journaled])
             backlog, failures = [], 0
 
     def _commit_waiting(self, waiting: list[Any]) -> None:

@@ -1,0 +1,295 @@
+"""The ledger journal sheds committed rows without holding appends up, and a crash at any point loses
+or doubles no row (router/ledger/journal.py).
+
+A committed journal used to be truncated under the append lock: with a large journal (steady traffic
+never lets it drain, so it grows) every answer waited for the kernel to free its pages, ~180 ms at 1 GiB.
+Now a large segment is swapped for a fresh one under the lock and removed outside it. These tests are
+structural: they watch which file-system calls run, and where, with Python's profiler, and crash a
+process right before each of them; nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+
+from router.ledger import Ledger, LedgerRow
+from router.ledger.journal import ROTATE_BYTES, STAGING, SUFFIX, Journal, orphans
+from router.ledger.tables import requests, requests_hourly
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _line(i: int, size: int = 100) -> bytes:
+    head = f'{{"request_id":"r{i:05d}","pad":"'.encode()
+    return head + b"x" * (size - len(head) - 3) + b'"}\n'
+
+
+def _id(line: bytes) -> str:
+    return str(orjson.loads(line)["request_id"])
+
+
+def _left(directory: Path) -> list[str]:
+    """The row ids a crash leaves for the next start, read as the next start reads them."""
+    return [_id(line) for _, lines in orphans(directory) for line in lines]
+
+
+def test_an_append_made_while_a_large_journal_goes_is_neither_held_up_nor_lost(tmp_path: Path) -> None:
+    """Committing a large journal makes no file-system call with the append lock held (the new segment is made
+    before, the old one removed after), and at each call that frees its pages (ftruncate, unlink) an append
+    from another thread, made right then, completes before that call does and is kept."""
+    journal = Journal(tmp_path)
+    big = 64 * 1024
+    rows = ROTATE_BYTES // big + 8  # past the size at which a segment is swapped rather than truncated
+    for i in range(rows):
+        journal.append(_line(i, big))
+    calls: list[tuple[str, bool]] = []
+    appended: list[bytes] = []
+
+    def during(frame: Any, event: str, arg: Any) -> None:
+        if event != "c_call" or arg not in (os.open, os.write, os.ftruncate, os.rename, os.unlink, os.close, fcntl.flock):
+            return
+        held = journal._lock.locked()  # this thread is the only other user of the journal
+        calls.append((arg.__name__, held))
+        if held or arg not in (os.ftruncate, os.unlink):
+            return  # held: an append now would wait for this very call, the hold being ruled out
+        line = _line(10_000 + len(appended))
+        appender = threading.Thread(target=journal.append, args=(line,))
+        appender.start()
+        appender.join(60)  # a guard against hanging the suite, never reached when the lock is free
+        if not appender.is_alive():
+            appended.append(line)
+
+    sys.setprofile(during)
+    try:
+        journal.committed(rows)
+    finally:
+        sys.setprofile(None)
+    releases = [name for name, _ in calls if name in ("ftruncate", "unlink")]
+    assert releases, "the committed journal's pages were never freed"
+    assert [held for _, held in calls] == [False] * len(calls), calls
+    assert len(appended) == len(releases)
+    # The rows appended meanwhile are the live journal's, and a crash now leaves exactly them to replay.
+    live = b"".join(path.read_bytes() for path in tmp_path.glob(f"*{SUFFIX}"))
+    assert live == b"".join(appended)
+    journal.close()  # with rows pending: the files stay, as after a crash
+    assert Counter(_left(tmp_path)) == Counter(_id(line) for line in appended)
+
+
+def test_a_journal_that_never_drains_still_sheds_its_committed_rows(tmp_path: Path) -> None:
+    """Steady traffic: a row is always pending when a batch commits, so the journal is never empty. It used
+    to grow until the first lull (then be truncated whole, under the lock); segments now go as they empty."""
+    journal = Journal(tmp_path, rotate_bytes=10 * 100)
+    batch: list[Any] = []
+    largest = 0
+    for i in range(1000):
+        batch.append(journal.append(_line(i)))
+        if len(batch) == 4:
+            journal.committed(batch[:3])  # the last row of each batch waits for the next commit
+            batch = batch[3:]
+        largest = max(largest, sum(p.stat().st_size for p in tmp_path.iterdir()))
+    assert largest <= 3 * 10 * 100  # 100 kB appended, never more than a few segments' worth on disk
+    journal.close()
+    left = _left(tmp_path)  # the pending row, with at most a segment's worth of committed ones beside it
+    assert left[-1] == "r00999" and len(left) <= 10 + 3 and left == sorted(left)
+
+
+CRASHING_DRIVER = r"""
+import fcntl, json, os, signal, sys
+from pathlib import Path
+from router.ledger.journal import Journal
+
+base = Path(sys.argv[1])
+LINE = 100
+CALLS = {os.open, os.write, os.ftruncate, os.rename, os.unlink, os.close, fcntl.flock}
+
+
+def line(i):
+    head = f'{{"request_id":"r{i:05d}","pad":"'.encode()
+    return head + b"x" * (LINE - len(head) - 3) + b'"}\n'
+
+
+def scenario(directory):
+    acked = open(directory / "acked", "w", buffering=1)
+    database = open(directory / "database", "w", buffering=1)  # what the ledger's database holds
+    journal = Journal(directory / "journal", rotate_bytes=3 * LINE)
+    segments = {}
+
+    def append(*ids):
+        for i in ids:
+            segments[i] = journal.append(line(i))
+            acked.write(f"r{i:05d}\n")
+
+    def commit(*ids):
+        database.write("".join(f"r{i:05d}\n" for i in ids))  # the database commits before the journal hears of it
+        journal.committed([segments[i] for i in ids])
+
+    append(0, 1); commit(0)                  # a row still pending: nothing goes
+    append(2); commit(1, 2)                  # drained at the rotation size: swapped, the old one goes at once
+    append(3, 4, 5, 6); commit(3, 4)         # past the size with rows pending: swapped, the old one kept
+    append(7); commit(5, 6)                  # the kept one's last rows: it goes
+    commit(7)                                # drained and small: truncated in place
+    append(8, 9, 10); commit(8, 9, 10)
+    append(11, 12); commit(11)
+    journal.close()                          # row 12 pending: its segment stays
+
+
+for k in range(1, 1000):
+    directory = base / f"k{k}"
+    (directory / "journal").mkdir(parents=True)
+    pid = os.fork()
+    if pid == 0:
+        calls = []
+
+        def crash_before(frame, event, arg):
+            if event == "c_call" and arg in CALLS:
+                calls.append(arg.__name__)
+                if len(calls) == k:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        sys.setprofile(crash_before)
+        scenario(directory)
+        sys.setprofile(None)
+        (directory / "calls").write_text(" ".join(calls))  # the run that outlived every k: what it called
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    print(json.dumps({"k": k, "dir": str(directory), "killed": killed}), flush=True)
+    if not killed:
+        break
+"""
+
+
+def test_a_crash_before_any_file_system_call_loses_and_doubles_no_row(tmp_path: Path) -> None:
+    """A process appends and commits rows through every path (truncation in place, a swap with rows pending,
+    one when drained, a segment going once its rows are in, a clean close) and is killed right before its
+    k-th file-system call, for every k. What it leaves is read as the next start reads it: every row whose
+    append returned is in the database or in exactly one orphan journal, and nothing else is."""
+    done = subprocess.run([sys.executable, "-c", CRASHING_DRIVER, str(tmp_path)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert not runs[-1]["killed"] and all(run["killed"] for run in runs[:-1])
+    calls = (Path(runs[-1]["dir"]) / "calls").read_text().split()
+    assert len(calls) == len(runs) - 1  # a crash before every one of them
+    assert {"rename", "unlink", "ftruncate", "flock"} <= set(calls), calls  # swaps, segments going, truncation
+    for run in runs:
+        directory = Path(run["dir"])
+        acked = set((directory / "acked").read_text().split())
+        database = set((directory / "database").read_text().split())
+        left = _left(directory / "journal")
+        where = f"killed before file-system call {run['k']}" if run["killed"] else "run to the end"
+        assert acked <= database | set(left), (where, sorted(acked - database - set(left)))
+        assert len(left) == len(set(left)), (where, left)  # each row is in one file: replay applies it once
+        assert set(left) <= {f"r{i:05d}" for i in range(13)}, (where, left)
+        # The next start found every file: replayed journals go (the ledger unlinks them), and a segment the
+        # crash caught before it was named went with its dead process.
+        assert not list((directory / "journal").glob(f"*{STAGING}")), where
+    # A clean close keeps only the pending row's segment (with row 11 beside it: the database has it, replay skips it).
+    assert _left(Path(runs[-1]["dir"]) / "journal") == ["r00011", "r00012"]
+
+
+WRITING_GATEWAY = r"""
+import asyncio, sys
+from router.ledger import Ledger, LedgerRow
+
+ledger = Ledger(sys.argv[1])
+ledger.start()
+
+
+async def main():
+    i = 0
+    while True:
+        row = LedgerRow(request_id=f"q{i:06d}", tenant="t", team="x", status="ok", http_status=200, tier="fast",
+                        cost_nanousd=1000 + i, messages=[{"role": "user", "content": "y" * 20_000}])
+        await ledger.record(row)
+        print(row.request_id, flush=True)
+        i += 1
+        if i % 50 == 0:
+            await asyncio.sleep(0.01)  # lets the writer commit between bursts, as traffic does
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_gateway_killed_while_its_journal_turns_over_loses_and_doubles_no_spend(tmp_path: Path) -> None:
+    """The real ledger writing 20 kB rows (a segment fills every ~50) is SIGKILLed mid-stream; the next start
+    replays what it left: every acknowledged row is in the ledger once, and the rollups the spend reports
+    read hold each row's cost once."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    child = subprocess.Popen([sys.executable, "-c", WRITING_GATEWAY, url], stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    acked: list[str] = []
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            acked.append(line.strip())
+            if len(acked) == 600:
+                break
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert len(acked) == 600, "the writer stopped early"
+    ledger = Ledger(url)
+    ledger.start()
+    try:
+        journal_dir = ledger.journal_dir
+        assert journal_dir is not None
+        rows = {r["request_id"]: r["cost_nanousd"] for r in ledger.rows()}
+        assert set(acked) <= set(rows)
+        assert all(cost == 1000 + int(request_id[1:]) for request_id, cost in rows.items())
+        with ledger.engine.connect() as connection:
+            count, spend = connection.execute(select(func.count(), func.sum(requests.c.cost_nanousd))).one()
+            rolled = connection.execute(select(func.sum(requests_hourly.c.requests),
+                                               func.sum(requests_hourly.c.cost_nanousd))).one()
+        assert (count, spend) == (len(rows), sum(rows.values()))
+        assert tuple(rolled) == (len(rows), sum(rows.values()))
+        # The dead process's segments were all replayed and removed; only the new ledger's own is there.
+        assert [p for p in journal_dir.iterdir() if not _held(p)] == []
+    finally:
+        ledger.close()
+
+
+def _held(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_drained_ledger_leaves_one_empty_segment_after_its_journal_turned_over(tmp_path: Path) -> None:
+    """3 MB of rows through the real ledger (its writer hands each committed row's segment back): once
+    drained, the segments filled meanwhile are gone and the live one is empty, which readers wait for."""
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    ledger.start()
+    try:
+        async def write() -> None:
+            for i in range(150):
+                await ledger.record(LedgerRow(request_id=f"s{i:04d}", tenant="t", team="x", status="ok", http_status=200,
+                                              messages=[{"role": "user", "content": "z" * 20_000}]))
+
+        asyncio.run(write())
+        assert ledger.count() == 150
+        assert ledger.journal_dir is not None
+        files = list(ledger.journal_dir.glob(f"*{SUFFIX}"))
+        assert len(files) == 1 and files[0].stat().st_size == 0  # drained: the one live segment, empty
+    finally:
+        ledger.close()
