@@ -188,7 +188,7 @@ BAD_BODIES = [
                                                                                               "name": "web_search"}]}, "server tool"),
     ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "tool_choice": {"type": "maybe"}},
      "tool_choice"),
-    ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "stop_sequences": ["a"] * 5}, "stop_sequences"),
+    ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "stop_sequences": ["a", ""]}, "stop_sequences"),
     ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "temperature": 7}, "temperature"),
     ({"model": "local", "max_tokens": 8, "messages": [{"role": "user", "content": SAY}], "metadata": {"user_id": 5}},
      "metadata.user_id"),

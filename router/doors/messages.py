@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -14,6 +17,7 @@ from starlette.responses import Response
 
 from router.body import read_json
 from router.doors.messages_output import message_object, translate_stream
+from router.doors.sse import ChatEvents
 from router.errors import APIError, error_response
 from router.gateway import Gateway
 from router.pipeline import serve_chat
@@ -27,6 +31,14 @@ _CHAT_NAMES = [(re.compile(r"'messages(?:\.\d+)?(?:\.[\w.]+)?'"), "'messages'"),
                (re.compile(r"'user'"), "'metadata.user_id'"), (re.compile(r"(tools\[\d+\])\.function\.parameters"), r"\1.input_schema"),
                (re.compile(r"(tools\[\d+\])\.function\."), r"\1."),
                (re.compile(r"\bresponse_format(?:\.json_schema)?"), "output_config.format")]
+
+
+# OpenAI's chat API, and so the chat request every door is served through (router/schemas.py), takes at
+# most 4 stop sequences; Anthropic's takes any number. The first 4 go upstream, and when there are more the
+# door cuts the answer at any of them itself (StopCutter). Their number is bounded: each is looked for in
+# every chunk of the answer, on the event loop every request shares.
+UPSTREAM_STOPS = 4
+MAX_STOP_SEQUENCES = 256
 
 
 def _bad(message: str) -> APIError:
@@ -244,6 +256,127 @@ def chat_response_format(config: Any) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": spec["schema"], "strict": True}}
 
 
+def stop_sequences(body: dict[str, Any]) -> list[str]:
+    """The request's stop sequences, each once, in the client's order."""
+    stops = body.get("stop_sequences")
+    if stops is None:
+        return []
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise _bad("stop_sequences: must be a list of non-empty strings")
+    unique = list(dict.fromkeys(stops))
+    if len(unique) > MAX_STOP_SEQUENCES:
+        raise _bad(f"stop_sequences: {len(unique)} stop sequences; beyond {UPSTREAM_STOPS} the gateway applies them itself, "
+                   f"and takes at most {MAX_STOP_SEQUENCES}")
+    return unique
+
+
+class StopCutter:
+    """Cuts text, fed in pieces, before the first stop sequence in it: the one that starts first (the
+    longest of those starting there). Text goes out as soon as no stop can begin in it; what may begin
+    one waits for the next piece. The cut is the same however the text is split into pieces."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self._sorted = sorted(stops)
+        self._longest = max(len(s) for s in stops)
+        self._pending = ""  # read, not yet passed on: it may be the start of a stop
+        self.matched: str | None = None
+
+    def _first(self, text: str) -> tuple[int, str] | None:
+        """Where the first stop in `text` starts, and which (the longest of those starting there)."""
+        first: tuple[int, str] | None = None
+        for stop in self._sorted:
+            at = text.find(stop) if first is None else text.find(stop, 0, first[0] + len(stop))
+            if at >= 0 and (first is None or (at, -len(stop)) < (first[0], -len(first[1]))):
+                first = (at, stop)
+        return first
+
+    def _starts_a_stop(self, tail: str) -> bool:
+        """Whether `tail` is the beginning, not the whole, of some stop: those are next to it in sorted order."""
+        after = bisect_right(self._sorted, tail)
+        return after < len(self._sorted) and self._sorted[after].startswith(tail)
+
+    def feed(self, text: str) -> str:
+        """The text that can go out now; "" once a stop was met (`matched`), whatever follows."""
+        if self.matched is not None:
+            return ""
+        text, self._pending = self._pending + text, ""
+        first = self._first(text)
+        # Only a stop that starts before the first one met (or with it, and longer) could still change the cut.
+        # Held text begins where a stop may begin, so this looks at each character about once however long the stream.
+        end = first[0] + 1 if first else len(text)
+        for held in range(max(0, len(text) - self._longest + 1), end):
+            if self._starts_a_stop(text[held:]):
+                self._pending = text[held:]
+                return text[:held]
+        if first:
+            self.matched = first[1]
+            return text[: first[0]]
+        return text
+
+    def flush(self) -> str:
+        """The rest once the text has ended: what was held, up to a stop it holds."""
+        if self.matched is not None:
+            return ""
+        text, self._pending = self._pending, ""
+        first = self._first(text)
+        if first:
+            self.matched = first[1]
+            return text[: first[0]]
+        return text
+
+
+def _cut_answer(completion: dict[str, Any], stops: list[str]) -> None:
+    """A chat answer cut at the first of `stops` in its text; the model would have stopped there, so the
+    tool calls after it go too. A cut answer ends as an engine that names its stop says (vLLM's `stop_reason`)."""
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    if not isinstance(message.get("content"), str):
+        return
+    cutter = StopCutter(stops)
+    text = cutter.feed(message["content"]) + cutter.flush()
+    if cutter.matched is not None:
+        message["content"] = text
+        message.pop("tool_calls", None)
+        choice.update(finish_reason="stop", stop_reason=cutter.matched)
+
+
+def _sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+async def cut_stream(chunks: AsyncIterator[bytes], stops: list[str]) -> AsyncIterator[bytes]:
+    """The pipeline's chat SSE with its text cut at the first of `stops`, as _cut_answer cuts a whole
+    answer. Past the cut only usage passes (the client is charged what the upstream generated); the
+    stream is read to its end, since the pipeline records the request last."""
+    cutter = StopCutter(stops)
+    async with aclosing(ChatEvents(chunks)) as events:
+        async for chunk in events:
+            if chunk is None:
+                yield b"data: [DONE]\n\n"
+                continue
+            if "error" in chunk:
+                if held := cutter.flush():
+                    yield _sse({"choices": [{"index": 0, "delta": {"content": held}, "finish_reason": None}]})
+                yield _sse(chunk)
+                continue
+            choices = chunk.get("choices") or []
+            if cutter.matched is not None or not choices:
+                if chunk.get("usage"):
+                    yield _sse({**chunk, "choices": []})
+                continue
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            text = cutter.feed(delta["content"]) if isinstance(delta.get("content"), str) else ""
+            if cutter.matched is None and (delta.get("tool_calls") or choice.get("finish_reason")):
+                text += cutter.flush()  # the text has ended
+            if cutter.matched is not None:
+                delta.pop("tool_calls", None)
+                choice.update(finish_reason="stop", stop_reason=cutter.matched)
+            delta["content"] = text
+            choice["delta"] = delta
+            yield _sse(chunk)
+
+
 def chat_payload(body: Any) -> dict[str, Any]:
     """A Messages request as a chat-completions payload; a 400 for what this door cannot honour."""
     if not isinstance(body, dict):
@@ -256,12 +389,9 @@ def chat_payload(body: Any) -> dict[str, Any]:
         raise _bad("max_tokens: must be a positive integer")
     payload: dict[str, Any] = {"model": body["model"], "max_tokens": max_tokens,
                                "messages": chat_messages(body["messages"], body.get("system"))}
-    stops = body.get("stop_sequences")
-    if stops is not None:
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-            raise _bad("stop_sequences: must be a list of non-empty strings")
-        if stops:
-            payload["stop"] = stops
+    stops = stop_sequences(body)
+    if stops:
+        payload["stop"] = stops[:UPSTREAM_STOPS]
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise _bad("metadata: must be an object")
@@ -322,7 +452,9 @@ async def _create(request: Request) -> Response:
     await gateway.tenancy.authenticate(request.headers.get("authorization"))
     body = await read_json(request, gateway.policy.limits.max_request_bytes)
     payload = chat_payload(body)
-    stops = payload.get("stop") or []
+    stops = stop_sequences(body)
+    # More stops than went upstream: the door applies them all (those sent were applied already, harmlessly).
+    cutting = len(stops) > UPSTREAM_STOPS
     try:
         answer = await serve_chat(request, payload, door="messages")
     except APIError as exc:
@@ -332,9 +464,14 @@ async def _create(request: Request) -> Response:
     message_id = f"msg_{getattr(request.state, 'request_id', '')}"
     model = answer.headers.get("x-switchyard-model") or str(payload["model"])
     if payload.get("stream"):
-        answer.body_iterator = translate_stream(answer.body_iterator, message_id, model, stops)  # type: ignore[attr-defined]
+        chunks = answer.body_iterator  # type: ignore[attr-defined]
+        if cutting:
+            chunks = cut_stream(chunks, stops)
+        answer.body_iterator = translate_stream(chunks, message_id, model, stops)  # type: ignore[attr-defined]
         return answer
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
     completion = orjson.loads(answer.body)  # type: ignore[attr-defined]
+    if cutting:
+        _cut_answer(completion, stops)
     return Response(orjson.dumps(message_object(message_id, model, completion, stops)), media_type="application/json",
                     headers=headers)
