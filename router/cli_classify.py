@@ -14,18 +14,21 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _check_data(path: Path, option: str = "--data") -> None:
+def _check_data(path: Path, option: str = "--data") -> int:
     """Refuse labeled traffic the classifier's readers would stop on part-way (a traceback, a half-written
     --out), with the file, line and field: they read it unvalidated, so a malformed line, a wrong type or
-    bytes that are not UTF-8 were an AttributeError, JSONDecodeError or UnicodeDecodeError."""
+    bytes that are not UTF-8 were an AttributeError, JSONDecodeError or UnicodeDecodeError. Returns how
+    many records it holds."""
     from eval_harness.traffic import TrafficError, iter_records
 
+    count = 0
     try:
         for _ in iter_records(path, unique_ids=False):
-            pass
+            count += 1
     except TrafficError as exc:
         err.print(f"error: {option}: {exc}", highlight=False, markup=False)
         raise typer.Exit(2) from None
+    return count
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -93,7 +96,10 @@ def classify(
     from classifiers.scoring import classify_file
     from classifiers.trained import ArtifactError
 
-    _check_data(data)
+    if _check_data(data) == 0:
+        # Else an empty --out and exit 0, which a batch job reads as every request scored.
+        err.print(f"error: --data: {data} holds no requests (it is empty or only blank lines)", highlight=False, markup=False)
+        raise typer.Exit(2)
     try:
         count = classify_file(data, output, classifier, weak, strong)
     except (ValueError, ArtifactError, OSError) as exc:
