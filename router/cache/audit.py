@@ -18,8 +18,9 @@ can never take a hard budget past its limit). Each audit's usage, priced as the 
 request, is booked once in the ledger's ``overhead_spend`` (kind ``cache_audit``), which the
 console's and ``report spend``'s whole-ledger figures count as spend and take off the net savings.
 
-Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once (a sampled hit past that is skipped and
-counted), and at most :data:`MAX_SCOPES` scopes keep an estimate (the least recently audited go).
+Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once, at most :data:`MAX_IN_FLIGHT_PER_TENANT` of them
+for one tenant's hits (a sampled hit past either is skipped and counted), and at most :data:`MAX_SCOPES`
+scopes keep an estimate (the least recently audited go).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ log = logging.getLogger("switchyard")
 
 AUDIT_KIND = "cache_audit"  # overhead_spend.kind of an audit's spend
 MAX_IN_FLIGHT = 8
+# One tenant's hits may hold at most this many of the MAX_IN_FLIGHT slots: a flood of one tenant's hits (its
+# audits slow, say, behind a slow tier) would otherwise take every slot and skip every other tenant's audit,
+# so that no other scope's false hits were found or tightened. Half: a flood leaves the rest the other half.
+# A constant here rather than a policy setting: cache settings live in policies/schema.py (not this change's).
+MAX_IN_FLIGHT_PER_TENANT = MAX_IN_FLIGHT // 2
 MAX_SCOPES = 10_000
 # A front door (messages, responses, completions) builds its own answer from chat's, leaving the hook
 # on chat's behind: the audit then starts this long after the hit was ready, by when that answer is out.
@@ -219,14 +225,22 @@ class Auditor:
     bound: float  # cache.max_false_hit_rate
     rng: Callable[[], float] = random.random
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("sampled", "agree", "disagree", "inconclusive", "failed", "skipped", "spend_nanousd", "booked", "unbooked"), 0))
+        ("sampled", "agree", "disagree", "inconclusive", "failed", "skipped", "skipped_tenant_share", "spend_nanousd", "booked",
+         "unbooked"), 0))
     _scopes: OrderedDict[str, ScopeEstimate] = field(default_factory=OrderedDict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _states: dict[str, int] = field(default_factory=lambda: {"within": 0, "over": 0, "unproven": 0})
     _reserved: int = 0  # audits sampled and not finished (started or waiting for their answer to be sent)
     closed: bool = False
+    max_in_flight: int = MAX_IN_FLIGHT
+    per_tenant: int = MAX_IN_FLIGHT_PER_TENANT  # of max_in_flight, the most one tenant's hits may hold
+    _by_tenant: dict[str, int] = field(default_factory=dict)  # reserved audits per tenant; a tenant at 0 is dropped
 
     def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+        if not 1 <= self.per_tenant <= self.max_in_flight:
+            raise ValueError(f"per_tenant must be within [1, max_in_flight={self.max_in_flight}], got {self.per_tenant}")
         if self.rate > 0:
             load_beta()
 
@@ -235,7 +249,12 @@ class Auditor:
 
     @property
     def busy(self) -> bool:
-        return self._reserved >= MAX_IN_FLIGHT
+        """Every audit slot is taken."""
+        return self._reserved >= self.max_in_flight
+
+    def full_for(self, tenant: str) -> bool:
+        """This tenant's hits hold their share of the slots: its next sampled hit is skipped, others' are not."""
+        return self._by_tenant.get(tenant, 0) >= self.per_tenant
 
     def _state(self, estimate: ScopeEstimate) -> str:
         if estimate.upper <= self.bound:
@@ -273,21 +292,29 @@ class Auditor:
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "rate": self.rate, "max_false_hit_rate": self.bound, "in_flight": self._reserved,
-                "pooled_upper": round(self.pooled_upper(), 6), "scopes": dict(self._states)}
+                "in_flight_tenants": len(self._by_tenant), "max_in_flight": self.max_in_flight,
+                "max_in_flight_per_tenant": self.per_tenant, "pooled_upper": round(self.pooled_upper(), 6),
+                "scopes": dict(self._states)}
 
-    def reserve(self) -> None:
-        """A sampled hit's audit is coming (started once its answer is out): it counts against the bound now."""
+    def reserve(self, tenant: str) -> None:
+        """A sampled hit's audit is coming (started once its answer is out): it counts against the bounds now."""
         self._reserved += 1
+        self._by_tenant[tenant] = self._by_tenant.get(tenant, 0) + 1
 
-    def release(self) -> None:
+    def release(self, tenant: str) -> None:
         self._reserved -= 1
+        left = self._by_tenant.get(tenant, 0) - 1
+        if left > 0:
+            self._by_tenant[tenant] = left
+        else:
+            self._by_tenant.pop(tenant, None)  # bounded by the tenants with an audit under way, not by all ever seen
 
-    def track(self, task: asyncio.Task[None]) -> None:
+    def track(self, task: asyncio.Task[None], tenant: str) -> None:
         self._tasks.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
             self._tasks.discard(task)
-            self._reserved -= 1
+            self.release(tenant)
             if not task.cancelled() and task.exception() is not None:
                 log.warning("cache audit failed: %s", task.exception())
 
@@ -335,14 +362,16 @@ def after_hit(gateway: Gateway, books: RequestBooks, hit: Hit, response: Respons
         return response
     auditor.counts["sampled"] += 1
     metrics = _metrics(gateway.metrics.registry)
-    if auditor.busy:
+    if auditor.busy or auditor.full_for(books.tenant):
         auditor.counts["skipped"] += 1
+        if not auditor.busy:
+            auditor.counts["skipped_tenant_share"] += 1  # slots were free, for other tenants' hits
         metrics.audits.labels("skipped").inc()
         return response
     entry = books.hit if books.hit is not None else CachedAnswer.from_wire(hit.entry)
     job = _Job(books.request_id, books.tenant, books.chat, entry, hit.scope, hit.digest, hit.score)
     loop = asyncio.get_running_loop()
-    auditor.reserve()
+    auditor.reserve(job.tenant)
     state: dict[str, Any] = {}
 
     def start() -> None:
@@ -351,10 +380,10 @@ def after_hit(gateway: Gateway, books: RequestBooks, hit: Hit, response: Respons
         state["timer"].cancel()
         if auditor.closed:
             state["task"] = None
-            auditor.release()
+            auditor.release(job.tenant)
             return
         state["task"] = task = loop.create_task(_audit(gateway, cache, auditor, metrics, job))
-        auditor.track(task)
+        auditor.track(task, job.tenant)
 
     # After the answer's last byte (Starlette runs a response's background then); a door that builds its
     # own answer from this one drops that, so a timer starts the audit anyway, once.
