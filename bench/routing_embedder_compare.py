@@ -11,6 +11,10 @@ hidden chat set against the router's 0.533) used the contextual model. This trai
 scores them on the MMLU development groups held out in turn (STEM, humanities, social sciences;
 trained on the other two) and on random folds of the development population. The report group
 ("other") is not read, so the result can choose an embedder without spending it.
+
+``--family`` adds the generated family's development task types (``bench/data/routing_tasks3-labeled.jsonl``,
+its report types not read) with a normal pair, Qwen2.5-Coder-0.5B strong and SmolLM2-135M weak, every router
+trained on all of MMLU: an unseen family, as the hidden sets are, rather than an unseen MMLU group.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.routing_generalization import DATA, evaluate
+from bench.routing_three_tiers import TASKS3
 from classifiers.embed import Embedder, EmbedderSpec, get_embedder
 from classifiers.families import DEV_GROUPS, GROUPS
 from classifiers.training import read_labeled
@@ -44,6 +49,7 @@ def embed(texts: list[str], spec: EmbedderSpec) -> NDArray[np.float32]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--head", type=int, nargs="+", default=[96, 224], help="contextual head word pieces (tail 32)")
+    parser.add_argument("--family", action="store_true", help="also the generated family's dev types (normal pair)")
     args = parser.parse_args()
     data = read_labeled(DATA)
     fam = np.array([GROUPS[d] for d in data.domains])
@@ -64,8 +70,22 @@ def main() -> int:
         for name, values in held.items():
             random_folds = np.mean([f[name]["apgr"] for f in folds])
             print(f"  {name:36s} {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} | {random_folds:.3f}", flush=True)
+    if args.family:
+        family_dev(specs)
     print("\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python -m bench.routing_embedder_compare --head " + " ".join(map(str, args.head)))
     return 0
+
+
+def family_dev(specs: list[EmbedderSpec]) -> None:
+    from bench.routing_unseen import combined
+
+    data, mmlu_rows, fam_rows, splits = combined(TASKS3, ("smollm2-135m", "qwen2.5-coder-0.5b"))
+    dev_rows = fam_rows[np.array([sp == "dev" for sp in splits])]
+    print(f"\n## the generated family's dev types (n={len(dev_rows)}), Qwen vs SmolLM2, trained on all MMLU: APGR")
+    for spec in specs:
+        result = evaluate(data, embed(data.texts, spec), mmlu_rows, dev_rows)
+        print(f"  {spec.name}: " + ", ".join(f"{name} {r['apgr']:.3f}" for name, r in result.items() if not name.startswith("_")),
+              flush=True)
 
 
 if __name__ == "__main__":
