@@ -45,6 +45,7 @@ import orjson
 from policies.schema import CacheSettings
 from router.cache import calibration
 from router.cache.audit import Auditor
+from router.cache.entries import CachedAnswer
 from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
 from router.cache.keys import exact_key, semantic_scope
@@ -135,7 +136,9 @@ def cache_control(headers: Any, settings: CacheSettings, chat: ChatRequest | Non
     raw_ttl = headers.get(TTL_HEADER)
     if raw_ttl:
         try:
-            ttl = max(0.0, min(float(raw_ttl), 30 * 86400.0))
+            # A client may shorten its entry's life, never lengthen it past the operator's ttl_s: else one tenant
+            # keeps answers in Redis for as long as it likes, served (when shared across tenants) to others.
+            ttl = max(0.0, min(float(raw_ttl), settings.ttl_s))
         except ValueError:
             pass
     no_store = "no-store" in directives or ttl == 0
@@ -261,9 +264,16 @@ class ResponseCache:
     ) -> Hit | None:
         scope = self.scope(tenant)
         if self.exact is not None:
-            raw = await self.exact.get(exact_key(scope, chat))
+            try:
+                raw = await self.exact.get(exact_key(scope, chat))
+            except Exception as exc:  # noqa: BLE001 - a cache that cannot be read is a miss, never a failed request
+                log.warning("exact cache read failed: %s", exc)
+                raw = None
             if raw is not None:
-                return Hit("exact", orjson.loads(raw))
+                if CachedAnswer.parse(raw) is not None:
+                    return Hit("exact", orjson.loads(raw))
+                # Another version's (or a foreign writer's) bytes under this key: a miss, which the answer replaces.
+                log.warning("exact cache: an entry that is not a kept answer was ignored")
         if self.index is None:
             return None
         sem_scope = semantic_scope(scope, chat)
@@ -501,12 +511,18 @@ class ResponseCache:
     async def _follow(self) -> None:
         """Tail the shared stream into the local index, from its oldest retained entry, applying
         peers' penalties as they come (after the rule others tightened before this replica started)."""
+        from redis.exceptions import ResponseError
+
         last = "0-0"
         loaded = False
         while True:
             try:
                 if not loaded:
-                    await self._load_tightened()
+                    try:
+                        await self._load_tightened()
+                    except ResponseError as exc:
+                        # Not a hash (another version's key): retrying cannot help, and the tail must still run.
+                        log.warning("semantic cache: the shared tightened scopes could not be read: %s", exc)
                     loaded = True
                 batches = await self._redis.xread({STREAM: last}, count=1000, block=1000)
             except asyncio.CancelledError:
@@ -516,33 +532,46 @@ class ResponseCache:
                 await asyncio.sleep(1.0)
                 continue
             now = time.time()
+            skipped = 0
             for _, entries in batches or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    if b"kind" in fields:
-                        if fields.get(b"origin") != self._origin.encode():
-                            try:
-                                self._apply(fields, now)
-                            except (KeyError, ValueError) as exc:
-                                log.warning("semantic cache: a malformed penalty record in the stream: %s", exc)
-                        continue
-                    expires = float(fields[b"exp"])
-                    if expires <= now or fields.get(b"origin") == self._origin.encode():
-                        continue
-                    text = fields[b"text"].decode() if b"text" in fields else None
-                    if text is None and b"digest" not in fields:
-                        continue
-                    vector = np.frombuffer(fields[b"vec"], dtype=np.float32) if b"vec" in fields else None
-                    if vector is None and not self.index.lazy:
-                        continue  # a lazy peer's entry: this replica's rule searches by vector and cannot use it
-                    self.index.add(
-                        fields[b"scope"].decode(),
-                        vector,
-                        text,
-                        fields[b"value"].decode(),
-                        ttl_s=expires - now,
-                        digest=fields.get(b"digest"),
-                    )
+                    # One record another version (or a foreign writer) left malformed is skipped: raised out of
+                    # here, it would end this tail for good and the replica would silently stop hearing its peers.
+                    try:
+                        self._read_record(fields, now)
+                    except (KeyError, ValueError, TypeError, OverflowError):
+                        skipped += 1
+            if skipped:
+                log.warning("semantic cache: %d malformed records in the stream skipped", skipped)
+
+    def _read_record(self, fields: dict[bytes, bytes], now: float) -> None:
+        """One stream record: a peer's entry into the index, or its penalty or forwarded verdict applied."""
+        if b"kind" in fields:
+            if fields.get(b"origin") != self._origin.encode():
+                self._apply(fields, now)
+            return
+        expires = float(fields[b"exp"])
+        if not math.isfinite(expires) or expires <= now or fields.get(b"origin") == self._origin.encode():
+            return
+        text = fields[b"text"].decode() if b"text" in fields else None
+        if text is None and b"digest" not in fields:
+            return
+        vector = np.frombuffer(fields[b"vec"], dtype=np.float32) if b"vec" in fields else None
+        if vector is None and not self.index.lazy:
+            return  # a lazy peer's entry: this replica's rule searches by vector and cannot use it
+        value = fields[b"value"].decode()
+        if not isinstance(kept := orjson.loads(value), dict) or "response" not in kept:
+            raise ValueError("a stream entry whose value is not a kept answer")  # serving it would fail the request
+        self.index.add(
+            fields[b"scope"].decode(),
+            vector,
+            text,
+            value,
+            # No longer than this replica's policy keeps an entry, whatever a record claims.
+            ttl_s=min(expires - now, self.settings.ttl_s),
+            digest=fields.get(b"digest"),
+        )
 
 
 def _matchable(chat: ChatRequest) -> bool:
