@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -315,3 +316,27 @@ def test_malformed_stream_records_do_not_stop_a_replica_tailing(private_redis: P
             await reader.aclose()
 
     assert asyncio.run(main()), "the reader never got its peer's entry past the malformed records"
+
+
+def test_a_redis_that_stops_answering_is_a_miss_not_a_hung_request(private_redis: Process, upstream: FaultyUpstream,
+                                                                   tmp_path: Path) -> None:
+    """The cache's Redis stops answering (stopped, its connections open): a request is still answered by the
+    model, after a bounded wait, instead of hanging on the lookup for as long as the connection lives."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    model = f"attack-hung-{uuid.uuid4().hex[:8]}"
+
+    async def main() -> list[str]:
+        async with gateway_app(url, private_redis.url, upstream, model) as (_, client):
+            first = await ask(client("anonymous"), "what is the longest river")
+            private_redis.proc.send_signal(signal.SIGSTOP)
+            try:
+                patient = client("anonymous").with_options(timeout=120)
+                hung = await ask(patient, "what is the longest river")
+            except openai.APITimeoutError:
+                hung = ("timed out", "", "")
+            finally:
+                private_redis.proc.send_signal(signal.SIGCONT)
+            return [first[0], hung[0]]
+
+    assert asyncio.run(main()) == ["miss", "miss"]
+    assert calls(upstream, model) == 2
