@@ -13,6 +13,7 @@ import asyncio
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import func, select
 
 from router.ledger import Ledger, LedgerRow
@@ -293,3 +295,98 @@ def test_a_drained_ledger_leaves_one_empty_segment_after_its_journal_turned_over
         assert len(files) == 1 and files[0].stat().st_size == 0  # drained: the one live segment, empty
     finally:
         ledger.close()
+
+
+# --- Two gateways sharing a journal volume from different PID namespaces (containers) -------------------
+
+REPLAYER = r"""
+import os, sys
+from pathlib import Path
+from router.ledger.journal import orphans
+
+creator = int(sys.argv[2])
+try:
+    os.kill(creator, 0)
+    print("creator visible")
+except ProcessLookupError:
+    print("creator invisible")
+list(orphans(Path(sys.argv[1])))  # this gateway's start
+"""
+
+UNSHARE = ["unshare", "--user", "--map-root-user", "--pid", "--fork"]
+
+
+def _namespaces_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _start_in_another_pid_namespace(directory: Path) -> None:
+    """Another gateway's start, as from a container of its own sharing the journal volume: our pids are not its."""
+    done = subprocess.run([*UNSHARE, sys.executable, "-c", REPLAYER, str(directory), str(os.getpid())],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[0] == "creator invisible", done.stdout  # really another namespace
+
+
+def _start_here(directory: Path) -> None:
+    list(orphans(directory))
+
+
+def _before_first(call: Any, action: Any) -> Any:
+    """A profile hook that runs `action` right before this thread's first call of the builtin `call`."""
+    fired: list[bool] = []
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call" and arg is call and not fired:
+            fired.append(True)
+            action()  # profiling is off while a hook runs: the action's own calls are not caught
+
+    return hook
+
+
+@pytest.mark.parametrize("where", ["here", pytest.param("another pid namespace", marks=pytest.mark.skipif(
+    not _namespaces_available(), reason="unshare --user --pid is not permitted here"))])
+@pytest.mark.parametrize("window", ["before it is locked", "locked, before it is named"])
+def test_a_start_elsewhere_while_a_segment_is_being_made_does_not_fail_it(tmp_path: Path, where: str, window: str) -> None:
+    """Another gateway starts (and clears leftover staging files) while this one makes a segment (at its start, or
+    at a rotation). Before the new segment is locked, the other may remove it as a crash's leftover: this one makes
+    another. Once it is locked, the other must leave it. Run in another PID namespace (two containers on one volume)
+    the other gateway sees this process as dead; it used to remove the segment in either window, and the rename
+    that names it failed (FileNotFoundError: the gateway did not start)."""
+    other = _start_in_another_pid_namespace if where != "here" else _start_here
+    call = fcntl.flock if window == "before it is locked" else os.rename
+    sys.setprofile(_before_first(call, lambda: other(tmp_path)))
+    try:
+        journal = Journal(tmp_path)
+    finally:
+        sys.setprofile(None)
+    try:
+        assert journal.path.exists() and _held(journal.path)
+        assert [p.name for p in tmp_path.iterdir()] == [journal.path.name]  # nothing else: no staging file left
+        journal.append(_line(1))
+    finally:
+        journal.close()
+    assert _left(tmp_path) == ["r00001"]
+
+
+def test_a_staging_file_no_one_holds_is_cleared_whatever_pid_its_name_carries(tmp_path: Path) -> None:
+    """A crash's leftover staging file is cleared at the next start even when the pid in its name is alive here
+    (another container's process, whose number a process of ours has): whether a process is making it is told by
+    its lock, not by the pid. One that is locked (a live process making it, wherever) is left."""
+    leftover = tmp_path / f"{os.getpid()}-0badc0de{STAGING}"
+    leftover.touch()
+    being_made = tmp_path / f"1-0000beef{STAGING}"
+    fd = os.open(being_made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert _left(tmp_path) == []
+        assert not leftover.exists()
+        assert being_made.exists()
+    finally:
+        os.close(fd)
+    assert _left(tmp_path) == [] and not being_made.exists()  # its maker died without naming it

@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import threading
 import time
 import uuid
@@ -39,6 +40,10 @@ QUARANTINE = ".quarantine"
 # A segment is made under this name, locked, then renamed to its SUFFIX name: a replaying process
 # never sees an unlocked (and so "orphaned") segment of a live process.
 STAGING = ".journal-new"
+# Another gateway's start may remove a staging file in the instant between its creation and its lock
+# (_clear_staging cannot tell it from a crash's leftover): the maker then makes another. Each try loses
+# only to a start landing in that window, so a few suffice.
+STAGING_TRIES = 8
 # A segment this large is swapped for a fresh one rather than truncated in place under the append lock;
 # truncating up to 1 MiB of page cache took 0.06-0.3 ms here, the bound on how long an append can wait.
 ROTATE_BYTES = 1 << 20
@@ -72,6 +77,20 @@ class Segment:
 
 
 def _open_segment(directory: Path) -> Segment:
+    for attempt in range(1, STAGING_TRIES + 1):
+        try:
+            return _try_open_segment(directory)
+        except (FileNotFoundError, BlockingIOError) as exc:
+            # Another process's start took this unlocked staging file for a crash's leftover: it holds its lock
+            # to remove it (BlockingIOError), or has removed it (the rename finds no file). A new name, again.
+            if attempt == STAGING_TRIES or not directory.is_dir():
+                raise
+            log.info("ledger journal: a new segment was removed by another process before it was locked (%s); "
+                     "making another", exc)
+    raise AssertionError("unreachable")
+
+
+def _try_open_segment(directory: Path) -> Segment:
     name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging = directory / (name + STAGING)
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -81,10 +100,11 @@ def _open_segment(directory: Path) -> Segment:
         os.rename(staging, path)  # the same inode, still locked: visible to replayers only once held
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(staging)
+            os.unlink(staging)  # ours still, or gone: staging names are never reused
         os.close(fd)
         raise
     return Segment(path, fd)
+
 
 
 class Journal:
@@ -216,23 +236,25 @@ def orphans(directory: Path) -> Iterator[tuple[Path, list[bytes]]]:
 
 
 def _clear_staging(directory: Path) -> None:
-    """Remove the segments a crash left before they were named (never written to: empty) by processes that
-    are gone; a live process's is its to rename."""
+    """Remove the segments a crash left before they were named (never written to: empty); one a live process
+    holds is its to rename. Told by its lock, not by the pid in its name: gateways in other containers sharing
+    the volume have pids this one cannot see, and were taken for dead. One whose maker has not locked it yet
+    may go too: the maker then makes another (_open_segment)."""
     for path in directory.glob(f"*{STAGING}"):
-        pid = path.name.split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)) or _size(path) > 0:
-            continue
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's
-    return True
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # named or removed meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Locked, the path is still this inode: its maker renames it only once it holds the lock.
+            held = os.fstat(fd)
+            if stat.S_ISREG(held.st_mode) and held.st_size == 0:
+                path.unlink(missing_ok=True)
+        except BlockingIOError:
+            continue  # being made
+        finally:
+            os.close(fd)  # drops the lock; the maker of one removed while it waited finds it gone
 
 
 def _held(path: Path) -> bool:
