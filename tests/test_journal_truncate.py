@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -390,3 +392,109 @@ def test_a_staging_file_no_one_holds_is_cleared_whatever_pid_its_name_carries(tm
     finally:
         os.close(fd)
     assert _left(tmp_path) == [] and not being_made.exists()  # its maker died without naming it
+
+
+# --- Removing committed segments: one failure is that segment's alone ---------------------------------
+
+def _open_inodes() -> set[tuple[int, int]]:
+    inodes = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            st = os.fstat(int(name))
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        inodes.add((st.st_dev, st.st_ino))
+    return inodes
+
+
+def test_a_committed_segment_that_cannot_be_removed_leaks_nothing_and_stops_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Three full segments are released by one commit and the second cannot be unlinked (a directory now stands at
+    its path: EISDIR, a real error from the real call, as EACCES or EROFS would be; an already removed file is no
+    error at all). It used to raise out of `committed`, into the ledger's writer, which died, and leave its own
+    descriptor and the third segment's open. Now each segment is released on its own: logged, closed, the rest
+    released, and the journal goes on."""
+    journal = Journal(tmp_path, rotate_bytes=3 * 100)
+    segments: list[Any] = []
+    for first in (0, 3, 6):
+        segments += [journal.append(_line(i)) for i in range(first, first + 3)]
+        journal.committed([])  # full: swapped for a fresh segment, kept while its rows are pending
+    held = sorted({(s.path, s.fd) for s in segments})
+    assert len(held) == 3
+    inodes = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for _, fd in held}
+    stuck = held[1][0]
+    stuck.unlink()
+    stuck.mkdir()
+    with caplog.at_level(logging.ERROR, logger="switchyard.ledger"):
+        journal.committed(segments)
+    assert str(stuck) in caplog.text
+    assert not held[0][0].exists() and not held[2][0].exists()
+    assert not inodes & _open_inodes()  # every released segment's descriptor closed, the stuck one's included
+    assert journal.wait_drained(0)
+    journal.committed([journal.append(_line(9))])
+    journal.close()
+    assert [p.name for p in tmp_path.iterdir()] == [stuck.name]  # the directory, which is not ours to remove
+    assert _left(tmp_path) == []  # and which the next start passes over rather than failing on
+
+
+def test_the_ledger_writer_outlives_a_segment_it_cannot_remove(tmp_path: Path) -> None:
+    """The real ledger: its journal fills a segment (1 MiB) while the database is locked by another connection, and a
+    directory takes the segment's path. Once the database is free the writer commits the rows and fails to remove
+    the segment; it used to die of it, and no row after was ever written to the database."""
+    db = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{db}")
+    ledger.start()
+    try:
+        assert ledger.journal_dir is not None
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the writer's inserts wait (then fail and are retried) until it ends
+        try:
+            async def write(first: int, n: int) -> None:
+                for i in range(first, first + n):
+                    await ledger.record(LedgerRow(request_id=f"w{i:04d}", tenant="t", team="x", status="ok",
+                                                  http_status=200, messages=[{"role": "user", "content": "z" * 20_000}]))
+
+            asyncio.run(write(0, 60))  # past ROTATE_BYTES, all in one segment: nothing committed yet
+            [segment] = ledger.journal_dir.glob(f"*{SUFFIX}")
+            assert segment.stat().st_size >= ROTATE_BYTES
+            segment.unlink()
+            segment.mkdir()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert ledger.flush(60)
+        asyncio.run(write(60, 5))
+        assert ledger.flush(60), "the writer stopped"
+        assert ledger.count() == 65
+    finally:
+        ledger.close()
+
+
+# --- A journal closed while its writer is still out (Ledger.close's join timed out) -------------------
+
+@pytest.mark.parametrize("rotate_bytes", [ROTATE_BYTES, 50], ids=["truncated in place", "swapped"])
+def test_a_closed_journal_touches_no_descriptor_number_again(tmp_path: Path, rotate_bytes: int) -> None:
+    """Ledger.close gives up on a writer stuck past its join (a slow database or volume) and closes the journal; the
+    writer hands its rows back later. The segment's descriptor number is by then another file's (the lowest free
+    number is reused at once): the late commit used to truncate that file or close its descriptor, and an append
+    racing the close to write into it. A closed journal now touches no descriptor: the rows are in the database,
+    and what the segment holds is replayed (and skipped as already there) at the next start."""
+    journal = Journal(tmp_path / "journal", rotate_bytes=rotate_bytes)
+    segment = journal.append(_line(1))
+    journal.close()  # row 1 pending: its segment stays, for replay
+    other = tmp_path / "other"
+    other.write_bytes(b"someone else's data\n")
+    reused = os.open(other, os.O_RDWR)  # the lowest free number: the segment's, unless this test's threads took it
+    if reused != segment.fd:
+        os.dup2(reused, segment.fd)
+        os.close(reused)
+    try:
+        journal.committed([segment])  # the late writer
+        with pytest.raises(OSError):
+            journal.append(_line(2))
+        os.fstat(segment.fd)  # still open
+        assert os.pread(segment.fd, 100, 0) == b"someone else's data\n"
+    finally:
+        os.close(segment.fd)
+    assert [p.name for p in (tmp_path / "journal").iterdir()] == [segment.path.name]  # no segment made after close
+    assert _left(tmp_path / "journal") == ["r00001"]

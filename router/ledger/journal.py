@@ -106,6 +106,21 @@ def _try_open_segment(directory: Path) -> Segment:
     return Segment(path, fd)
 
 
+def _release(segment: Segment, unlink: bool = True) -> None:
+    """Remove a segment whose rows are all in the database, then close it. Each failure is logged and
+    is this segment's alone: its descriptor is closed all the same, and the caller goes on to the next.
+    A file left behind is replayed at the next start, which skips rows the database already has."""
+    if unlink:
+        try:
+            segment.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("ledger journal: could not remove %s, whose rows are all in the database (%s); "
+                      "the next start replays it and skips them", segment.path, exc)
+    try:
+        os.close(segment.fd)
+    except OSError as exc:
+        log.error("ledger journal: could not close %s: %s", segment.path, exc)
+
 
 class Journal:
     def __init__(self, directory: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
@@ -116,6 +131,9 @@ class Journal:
         self._drained = threading.Condition(self._lock)
         self._pending = 0
         self._releasing = 0  # segments taken off the books and not yet removed: not drained until they are
+        # Set by close(), under the lock: from then on no descriptor of the journal is touched (a writer that
+        # outlived Ledger.close's wait may still hand rows back), as their numbers may be other files' by then.
+        self._closed = False
         self._current = _open_segment(directory)
         self._sealed: list[Segment] = []  # earlier segments holding uncommitted rows, oldest first
 
@@ -128,6 +146,8 @@ class Journal:
         """Write one row (a JSON line); returns its segment, for `committed`. Raises OSError if it
         could not be written whole."""
         with self._lock:
+            if self._closed:
+                raise OSError("the ledger journal is closed")
             segment = self._current
             written = os.write(segment.fd, line)
             if written != len(line):
@@ -143,49 +163,65 @@ class Journal:
         """These appended rows are now in the database: the segments `append` returned for them, one per
         row, or a count, taken from the oldest segments first (right when rows commit in append order)."""
         spare: Segment | None = None
-        if self._current.size >= self.rotate_bytes:  # read unlocked: appends only make it larger meanwhile
+        # Read unlocked: appends only make it larger meanwhile, and a close meanwhile is seen under the lock.
+        if not self._closed and self._current.size >= self.rotate_bytes:
             try:
                 spare = _open_segment(self.directory)  # made before the lock: the swap under it is an assignment
             except OSError as exc:
                 log.warning("ledger journal: could not start a new segment after %s: %s", self._current.path, exc)
         with self._lock:
-            if isinstance(rows, int):
-                left = rows
-                for segment in (*self._sealed, self._current):
-                    take = min(left, segment.pending)
-                    segment.pending -= take
-                    self._pending -= take
-                    left -= take
+            if self._closed:
+                # Too late (a writer that outlived Ledger.close's wait): close() has closed every segment, and
+                # their files stay for replay, which skips rows the database has. Only the spare, made here and
+                # known to no one else, is still this call's to remove.
+                released, counted = ([spare] if spare is not None else []), False
             else:
-                for segment in rows:
-                    segment.pending -= 1
-                    self._pending -= 1
-            current = self._current
-            if spare is not None:
-                self._current, spare = spare, None
-                self._sealed.append(current)
-            elif current.pending == 0 and current.size > 0:
-                # Under rotate_bytes, a short and bounded hold; past it only when no new segment could be
-                # made (slow for a large file, but an empty live journal must mean that nothing is pending).
-                os.ftruncate(current.fd, 0)
-                current.size = 0
-            released = [segment for segment in self._sealed if segment.pending == 0]
-            if released:
-                self._sealed = [segment for segment in self._sealed if segment.pending > 0]
+                released, counted = self._commit_locked(rows, spare), True
                 self._releasing += len(released)
-            self._notify_if_drained()
+                self._notify_if_drained()
         if not released:
             return
         # Out of the lock: freeing a large file's pages takes time, and nothing in it is needed any more.
         # Unlinked before its lock goes with the descriptor, so no other process replays it for nothing.
+        # These segments are off the books: this call alone holds their descriptors, even past a close().
         try:
             for segment in released:
-                segment.path.unlink(missing_ok=True)
-                os.close(segment.fd)
+                _release(segment)
         finally:
-            with self._lock:
-                self._releasing -= len(released)
-                self._notify_if_drained()
+            if counted:
+                with self._lock:
+                    self._releasing -= len(released)
+                    self._notify_if_drained()
+
+    def _commit_locked(self, rows: int | Iterable[Segment], spare: Segment | None) -> list[Segment]:
+        """`committed`'s book-keeping, under the lock; returns the segments to remove, now off the books."""
+        if isinstance(rows, int):
+            left = rows
+            for segment in (*self._sealed, self._current):
+                take = min(left, segment.pending)
+                segment.pending -= take
+                self._pending -= take
+                left -= take
+        else:
+            for segment in rows:
+                segment.pending -= 1
+                self._pending -= 1
+        current = self._current
+        if spare is not None:
+            self._current = spare
+            self._sealed.append(current)
+        elif current.pending == 0 and current.size > 0:
+            # Under rotate_bytes, a short and bounded hold; past it only when no new segment could be
+            # made (slow for a large file, but an empty live journal must mean that nothing is pending).
+            try:
+                os.ftruncate(current.fd, 0)
+                current.size = 0
+            except OSError as exc:  # the rows are in the database; the next commit tries again
+                log.error("ledger journal: could not empty %s: %s", current.path, exc)
+        released = [segment for segment in self._sealed if segment.pending == 0]
+        if released:
+            self._sealed = [segment for segment in self._sealed if segment.pending > 0]
+        return released
 
     def _notify_if_drained(self) -> None:
         if self._pending == 0 and self._releasing == 0:
@@ -199,10 +235,11 @@ class Journal:
     def close(self) -> None:
         """Remove the segments whose rows all reached the database; leave the others for replay."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             for segment in (*self._sealed, self._current):
-                if segment.pending == 0:
-                    segment.path.unlink(missing_ok=True)
-                os.close(segment.fd)
+                _release(segment, unlink=segment.pending == 0)
             if self._pending:
                 log.error("ledger journal %s keeps %d uncommitted rows; the next start replays them", self.path, self._pending)
             self._sealed = []
@@ -221,6 +258,9 @@ def orphans(directory: Path) -> Iterator[tuple[Path, list[bytes]]]:
         except FileNotFoundError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                log.warning("ledger journal: %s is not a file; it is left as it is", path)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

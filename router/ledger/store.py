@@ -201,6 +201,9 @@ class Ledger:
             self._queue.put(_STOP)
             self._hurry.set()
             self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                # It may still hand rows back: its journal, closed below, then touches no file (Journal.close).
+                log.error("ledger: the writer did not stop within 30 s; its uncommitted rows stay journaled for the next start")
             self._thread = None
         if self._journal is not None:
             self._journal.close()
@@ -278,6 +281,9 @@ class Ledger:
         await done
 
     def _writer(self) -> None:
+        # Its own reference: close() drops self._journal, and a writer that outlived close's wait hands its
+        # rows back to the closed journal, which ignores them, rather than failing on None.
+        journal = self._journal
         backlog: list[tuple[LedgerRow, Segment]] = []  # journaled rows the database has not taken yet, retried first
         failures = 0
         stopping = False
@@ -316,8 +322,11 @@ class Ledger:
                 log.error("ledger: %d journaled rows not committed yet (attempt %d): %s", len(journaled), failures, error)
                 continue
             if journaled:
-                assert self._journal is not None
-                self._journal.committed([segment for _, segment in journaled])
+                assert journal is not None
+                try:
+                    journal.committed([segment for _, segment in journaled])
+                except Exception:  # the rows are in the database: the writer must go on writing spend
+                    log.exception("ledger journal: could not shed %d committed rows", len(journaled))
             backlog, failures = [], 0
 
     def _commit_waiting(self, waiting: list[Any]) -> None:
