@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
-from bisect import bisect_right
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -15,12 +15,15 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engines.deltas import StreamedAnswer
+from router.accounting import partial_usage
 from router.body import read_json
 from router.doors.messages_output import message_object, translate_stream
 from router.doors.sse import ChatEvents
 from router.errors import APIError, error_response
 from router.gateway import Gateway
 from router.pipeline import serve_chat
+from router.schemas import parse_chat_request
 
 log = logging.getLogger("switchyard")
 
@@ -35,10 +38,15 @@ _CHAT_NAMES = [(re.compile(r"'messages(?:\.\d+)?(?:\.[\w.]+)?'"), "'messages'"),
 
 # OpenAI's chat API, and so the chat request every door is served through (router/schemas.py), takes at
 # most 4 stop sequences; Anthropic's takes any number. The first 4 go upstream, and when there are more the
-# door cuts the answer at any of them itself (StopCutter). Their number is bounded: each is looked for in
-# every chunk of the answer, on the event loop every request shares.
+# door cuts the answer at any of them itself (StopCutter), on the event loop every request shares. So they are
+# bounded: their number; each one's length, which is also how far the text the client sees may lag behind the
+# model's (text that may begin a stop waits until it cannot); and their total length, which is the size of
+# the matcher each such request builds (about a microsecond a character). A stop sequence is a marker
+# ("</answer>", "\n\nHuman:"): 1,024 characters is far beyond any real one, and 8,192 in all is 256 of 32.
 UPSTREAM_STOPS = 4
 MAX_STOP_SEQUENCES = 256
+MAX_STOP_LENGTH = 1024
+MAX_STOP_CHARS = 8192
 
 
 def _bad(message: str) -> APIError:
@@ -267,62 +275,90 @@ def stop_sequences(body: dict[str, Any]) -> list[str]:
     if len(unique) > MAX_STOP_SEQUENCES:
         raise _bad(f"stop_sequences: {len(unique)} stop sequences; beyond {UPSTREAM_STOPS} the gateway applies them itself, "
                    f"and takes at most {MAX_STOP_SEQUENCES}")
+    for i, stop in enumerate(stops):
+        if len(stop) > MAX_STOP_LENGTH:
+            raise _bad(f"stop_sequences.{i}: {len(stop)} characters; a stop sequence may have at most {MAX_STOP_LENGTH}")
+    if (total := sum(map(len, unique))) > MAX_STOP_CHARS:
+        raise _bad(f"stop_sequences: {total} characters in all; the gateway takes at most {MAX_STOP_CHARS}")
     return unique
 
 
 class StopCutter:
-    """Cuts text, fed in pieces, before the first stop sequence in it: the one that starts first (the
-    longest of those starting there). Text goes out as soon as no stop can begin in it; what may begin
-    one waits for the next piece. The cut is the same however the text is split into pieces."""
+    """Cuts text, fed in pieces, where a model given these stop sequences would have stopped: before the
+    stop that is completed first, that is the one that ends first (a model stops as soon as the text it
+    wrote ends with a stop, so "xabcd" with "abcd" and "bc" stops at "xabc" and answers "xa"). Of stops
+    ending at the same character, the longest, which starts first: the one the model's text holds whole.
+    Text goes out as soon as no stop can begin in it; what may begin one (at most the longest stop but one
+    character) waits for the next piece. The cut is the same however the text is split into pieces.
+
+    An Aho-Corasick automaton over the stops: each character is looked at once, whatever their number
+    and length; where no stop is under way the text is skipped to the next character that starts one."""
 
     def __init__(self, stops: list[str]) -> None:
-        self._sorted = sorted(stops)
-        self._longest = max(len(s) for s in stops)
-        self._pending = ""  # read, not yet passed on: it may be the start of a stop
+        # A trie of the stops; a node is the text read so far that some stop begins with.
+        goto: list[dict[str, int]] = [{}]
+        depth = [0]
+        ends: list[str | None] = [None]  # the longest stop the node's text ends with
+        for stop in stops:
+            node = 0
+            for char in stop:
+                child = goto[node].get(char)
+                if child is None:
+                    child = len(goto)
+                    goto[node][char] = child
+                    goto.append({})
+                    depth.append(depth[node] + 1)
+                    ends.append(None)
+                node = child
+            ends[node] = stop
+        # Breadth first, each node's fallback: the longest end of its text that is another node.
+        fallback = [0] * len(goto)
+        queue = deque(goto[0].values())
+        while queue:
+            node = queue.popleft()
+            for char, child in goto[node].items():
+                back = fallback[node]
+                while back and char not in goto[back]:
+                    back = fallback[back]
+                fallback[child] = goto[back].get(char, 0)
+                if ends[child] is None:
+                    ends[child] = ends[fallback[child]]
+                queue.append(child)
+        self._goto, self._fallback, self._depth, self._ends = goto, fallback, depth, ends
+        self._starts = re.compile("[" + "".join(re.escape(char) for char in goto[0]) + "]")
+        self._node = 0
+        self._pending = ""  # read, not yet passed on: the end of the text that may begin a stop (the node's text)
         self.matched: str | None = None
-
-    def _first(self, text: str) -> tuple[int, str] | None:
-        """Where the first stop in `text` starts, and which (the longest of those starting there)."""
-        first: tuple[int, str] | None = None
-        for stop in self._sorted:
-            at = text.find(stop) if first is None else text.find(stop, 0, first[0] + len(stop))
-            if at >= 0 and (first is None or (at, -len(stop)) < (first[0], -len(first[1]))):
-                first = (at, stop)
-        return first
-
-    def _starts_a_stop(self, tail: str) -> bool:
-        """Whether `tail` is the beginning, not the whole, of some stop: those are next to it in sorted order."""
-        after = bisect_right(self._sorted, tail)
-        return after < len(self._sorted) and self._sorted[after].startswith(tail)
 
     def feed(self, text: str) -> str:
         """The text that can go out now; "" once a stop was met (`matched`), whatever follows."""
         if self.matched is not None:
             return ""
-        text, self._pending = self._pending + text, ""
-        first = self._first(text)
-        # Only a stop that starts before the first one met (or with it, and longer) could still change the cut.
-        # Held text begins where a stop may begin, so this looks at each character about once however long the stream.
-        end = first[0] + 1 if first else len(text)
-        for held in range(max(0, len(text) - self._longest + 1), end):
-            if self._starts_a_stop(text[held:]):
-                self._pending = text[held:]
-                return text[:held]
-        if first:
-            self.matched = first[1]
-            return text[: first[0]]
-        return text
+        text = self._pending + text
+        goto, fallback, ends, node = self._goto, self._fallback, self._ends, self._node
+        at = len(self._pending)
+        while at < len(text):
+            if not node:
+                found = self._starts.search(text, at)
+                if found is None:
+                    break
+                at = found.start()
+            char = text[at]
+            at += 1
+            while node and char not in goto[node]:
+                node = fallback[node]
+            node = goto[node].get(char, 0)
+            if (stop := ends[node]) is not None:
+                self.matched, self._pending, self._node = stop, "", 0
+                return text[: at - len(stop)]
+        held = len(text) - self._depth[node]
+        self._node, self._pending = node, text[held:]
+        return text[:held]
 
     def flush(self) -> str:
-        """The rest once the text has ended: what was held, up to a stop it holds."""
-        if self.matched is not None:
-            return ""
-        text, self._pending = self._pending, ""
-        first = self._first(text)
-        if first:
-            self.matched = first[1]
-            return text[: first[0]]
-        return text
+        """The text held back, once the text has ended (no stop can complete in it any more)."""
+        held, self._pending, self._node = self._pending, "", 0
+        return held
 
 
 def _cut_answer(completion: dict[str, Any], stops: list[str]) -> None:
@@ -344,37 +380,66 @@ def _sse(chunk: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-async def cut_stream(chunks: AsyncIterator[bytes], stops: list[str]) -> AsyncIterator[bytes]:
+def _text_chunk(text: str) -> bytes:
+    return _sse({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+async def cut_stream(chunks: AsyncIterator[bytes], stops: list[str],
+                     usage_of: Callable[[list[str]], dict[str, Any]] | None = None) -> AsyncIterator[bytes]:
     """The pipeline's chat SSE with its text cut at the first of `stops`, as _cut_answer cuts a whole
-    answer. Past the cut only usage passes (the client is charged what the upstream generated); the
-    stream is read to its end, since the pipeline records the request last."""
+    answer. At the cut the answer is over: the pipeline's stream is closed, which stops the upstream and
+    settles the request as an early end does (charged the usage the upstream reported, else the prompt
+    estimated and a token a chunk read), and the client's stream ends with the cut chunk, that usage
+    (the upstream's, else `usage_of` the text pieces read, if given) and [DONE]. Text held back
+    because it might begin a stop goes out whenever the text ends otherwise."""
     cutter = StopCutter(stops)
+    read = StreamedAnswer()  # what the pipeline passed on: what an early end is charged for
+    usage: dict[str, Any] | None = None
     async with aclosing(ChatEvents(chunks)) as events:
         async for chunk in events:
             if chunk is None:
+                if held := cutter.flush():  # a stream that ends with no finish_reason has no other end of its text
+                    yield _text_chunk(held)
                 yield b"data: [DONE]\n\n"
                 continue
             if "error" in chunk:
                 if held := cutter.flush():
-                    yield _sse({"choices": [{"index": 0, "delta": {"content": held}, "finish_reason": None}]})
+                    yield _text_chunk(held)
                 yield _sse(chunk)
                 continue
+            if chunk.get("usage"):
+                usage = chunk["usage"]
             choices = chunk.get("choices") or []
-            if cutter.matched is not None or not choices:
+            if not choices:
                 if chunk.get("usage"):
                     yield _sse({**chunk, "choices": []})
                 continue
             choice = choices[0]
+            read.add(choice)
             delta = choice.get("delta") or {}
             text = cutter.feed(delta["content"]) if isinstance(delta.get("content"), str) else ""
             if cutter.matched is None and (delta.get("tool_calls") or choice.get("finish_reason")):
                 text += cutter.flush()  # the text has ended
-            if cutter.matched is not None:
-                delta.pop("tool_calls", None)
-                choice.update(finish_reason="stop", stop_reason=cutter.matched)
             delta["content"] = text
             choice["delta"] = delta
+            if cutter.matched is None:
+                yield _sse(chunk)
+                continue
+            # Closed before the client hears the end, so the request is settled (its one ledger row written)
+            # by then; the upstream generates nothing more for it.
+            await events.aclose()
+            delta.pop("tool_calls", None)
+            choice.update(finish_reason="stop", stop_reason=cutter.matched)
+            chunk.pop("usage", None)  # it goes out next, with the estimate when there is none
             yield _sse(chunk)
+            if usage is None and usage_of is not None:
+                usage = usage_of(read.fragments)
+            if usage is not None:
+                yield _sse({"choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+            return
+        if held := cutter.flush():  # the pipeline's stream just stopped: the text read still goes out
+            yield _text_chunk(held)
 
 
 def chat_payload(body: Any) -> dict[str, Any]:
@@ -466,7 +531,7 @@ async def _create(request: Request) -> Response:
     if payload.get("stream"):
         chunks = answer.body_iterator  # type: ignore[attr-defined]
         if cutting:
-            chunks = cut_stream(chunks, stops)
+            chunks = cut_stream(chunks, stops, lambda pieces: partial_usage(parse_chat_request(payload), pieces))
         answer.body_iterator = translate_stream(chunks, message_id, model, stops)  # type: ignore[attr-defined]
         return answer
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
