@@ -1,6 +1,6 @@
-"""The semantic cache's audits are shared out between tenants (router/cache/audit.py): one tenant's flood of
-hits holds at most its share of the audit slots, so another tenant's hits are still re-asked (and their
-false hits found and their scopes tightened).
+"""The semantic cache's audits are shared out between tenants (router/cache/audit.py): a tenant alone may use
+every audit slot (nothing is kept idle), but once another tenant's hit was refused one, the next slot that frees
+is kept for it, so that tenant's hits are still re-asked (and their false hits found and their scopes tightened).
 
 Through the real app in process, as tests/test_cache_audit.py does: the tier is an OpenAI-protocol upstream
 on 127.0.0.1 that answers the two misses and then never answers, so every audit it gets stays in flight and
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from policies.loader import load_policy_text
 from router.app import create_app
-from router.cache.audit import MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_TENANT, Auditor
+from router.cache.audit import MAX_IN_FLIGHT, Auditor
 from router.cli import app as cli
 from router.ledger import Ledger
 from tests.faulty_upstream import FaultyUpstream
@@ -36,7 +36,7 @@ def create_key(url: str, tenant: str) -> str:
     return str(json.loads(made.output)["key"])
 
 
-def test_one_tenants_flood_of_hits_leaves_audit_slots_for_another(tmp_path: Any, upstream: FaultyUpstream) -> None:
+def test_one_tenants_flood_of_hits_leaves_the_next_free_audit_slot_for_another(tmp_path: Any, upstream: FaultyUpstream) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
     flooding, other = create_key(url, "flooding"), create_key(url, "other")
     model = f"audit-caps-{tmp_path.name}"
@@ -72,61 +72,92 @@ cache: {{exact: false, semantic: true, audit_rate: 1.0}}
                     reply = await ask(client, flooding, "How do I reverse a list in Python?", temperature=0)
                     outcomes.append(reply.headers["x-switchyard-cache"])
                 after_flood = gateway.cache.auditor.stats()
-                hit = await ask(client, other, "What is the boiling point of water?", temperature=0)
-                after_other = gateway.cache.auditor.stats()
+                refused = await ask(client, other, "What is the boiling point of water?", temperature=0)
+                after_refused = gateway.cache.auditor.stats()
+
                 # Each audit is an upstream call once its hit's answer is out; they never come back.
-                expected = 2 + MAX_IN_FLIGHT_PER_TENANT + 1
-                seen: list[Any] = []
-                for _ in range(500):
-                    async with httpx.AsyncClient() as plain:
-                        seen = [c for c in (await plain.get(upstream.url + "/calls")).json() if c["model"] == model]
-                    if len(seen) >= expected:
+                async def audits_sent(expected: int) -> int:
+                    seen: list[Any] = []
+                    for _ in range(500):
+                        async with httpx.AsyncClient() as plain:
+                            seen = [c for c in (await plain.get(upstream.url + "/calls")).json() if c["model"] == model]
+                        if len(seen) >= expected:
+                            break
+                        await asyncio.sleep(0.02)
+                    return len(seen)
+
+                sent_by_flood = await audits_sent(2 + MAX_IN_FLIGHT)
+                # One of the flood's audits ends (cancelled, as a closing cache cancels them): its slot frees.
+                auditor = gateway.cache.auditor
+                next(iter(auditor._tasks)).cancel()
+                for _ in range(1000):  # the cancelled call unwinds (its connection closes) in a few turns of the loop
+                    if auditor.stats()["in_flight"] < MAX_IN_FLIGHT:
                         break
-                    await asyncio.sleep(0.02)
-                return {"outcomes": outcomes, "after_flood": after_flood, "hit": hit.headers["x-switchyard-cache"],
-                        "after_other": after_other, "calls": len(seen), "expected": expected}
+                    await asyncio.sleep(0.01)
+                again = await ask(client, flooding, "How do I reverse a list in Python?", temperature=0)
+                after_again = auditor.stats()
+                hit = await ask(client, other, "What is the boiling point of water?", temperature=0)
+                after_other = auditor.stats()
+                return {"outcomes": [*outcomes, again.headers["x-switchyard-cache"]], "after_flood": after_flood,
+                        "after_refused": after_refused, "after_again": after_again, "hit": hit.headers["x-switchyard-cache"],
+                        "refused": refused.headers["x-switchyard-cache"], "after_other": after_other,
+                        "sent_by_flood": sent_by_flood, "calls": await audits_sent(2 + MAX_IN_FLIGHT + 1)}
         finally:
             await gateway.aclose()
 
     out = asyncio.run(main())
-    assert out["outcomes"] == ["hit-semantic"] * flood and out["hit"] == "hit-semantic"
+    assert out["outcomes"] == ["hit-semantic"] * (flood + 1) and out["hit"] == out["refused"] == "hit-semantic"
     flooded = out["after_flood"]
-    # The flooding tenant holds its share of the slots and no more; the rest of its sampled hits were skipped
-    # while slots were free: the slots left are the other tenants'.
-    assert flooded["sampled"] == flood and flooded["in_flight"] == MAX_IN_FLIGHT_PER_TENANT < MAX_IN_FLIGHT
-    assert flooded["skipped"] == flooded["skipped_tenant_share"] == flood - MAX_IN_FLIGHT_PER_TENANT
-    # The other tenant's hit, after the flood, is audited: reserved, and re-asked of the tier.
+    # Alone, the flooding tenant may use every slot (none is kept idle); the rest of its hits found none free.
+    assert flooded["sampled"] == flood and flooded["in_flight"] == MAX_IN_FLIGHT
+    assert flooded["skipped"] == flood - MAX_IN_FLIGHT and flooded["skipped_tenant_share"] == 0
+    assert out["sent_by_flood"] == 2 + MAX_IN_FLIGHT
+    # The other tenant's hit finds every slot taken: skipped, and the tenant now waits for the next free one.
+    refused = out["after_refused"]
+    assert refused["skipped"] == flooded["skipped"] + 1 and refused["waiting_tenants"] == 1
+    # A slot frees: the flood's next hit may not take it (it holds more than its share) ...
+    again = out["after_again"]
+    assert again["in_flight"] == MAX_IN_FLIGHT - 1 and again["skipped_tenant_share"] == 1
+    # ... and the other tenant's next hit gets it: reserved, and re-asked of the tier.
     other_stats = out["after_other"]
-    assert other_stats["sampled"] == flood + 1 and other_stats["skipped"] == flooded["skipped"]
-    assert other_stats["in_flight"] == MAX_IN_FLIGHT_PER_TENANT + 1 and other_stats["in_flight_tenants"] == 2
-    assert out["calls"] == out["expected"]
+    assert other_stats["sampled"] == flood + 3 and other_stats["skipped"] == again["skipped"]
+    assert other_stats["in_flight"] == MAX_IN_FLIGHT and other_stats["in_flight_tenants"] == 2
+    assert other_stats["waiting_tenants"] == 0
+    assert out["calls"] == 2 + MAX_IN_FLIGHT + 1
 
 
 def test_the_global_bound_still_holds_and_a_tenant_slot_is_freed_when_its_audit_ends() -> None:
     """Shares are taken from the one global bound; a tenant with nothing in flight is forgotten (the table
     holds the tenants with an audit under way, not every tenant ever audited)."""
     auditor = Auditor(rate=1.0, bound=0.01)
+    half = MAX_IN_FLIGHT // 2
     tenants = [f"t{i}" for i in range(MAX_IN_FLIGHT)]
     for tenant in tenants:
         assert not auditor.busy and not auditor.full_for(tenant)
         auditor.reserve(tenant)
-    assert auditor.busy  # every slot taken, each tenant under its share: the global bound still decides
-    for tenant in tenants[:MAX_IN_FLIGHT_PER_TENANT]:
+    assert auditor.busy  # every slot taken, each tenant within its share: the global bound still decides
+    for tenant in tenants[:half]:
         auditor.release(tenant)
-    assert not auditor.busy and auditor.stats()["in_flight_tenants"] == MAX_IN_FLIGHT - MAX_IN_FLIGHT_PER_TENANT
-    for _ in range(MAX_IN_FLIGHT_PER_TENANT - 1):
+    assert not auditor.busy and auditor.stats()["in_flight_tenants"] == MAX_IN_FLIGHT - half
+    for _ in range(half - 1):
         auditor.reserve("t7")
-    assert auditor.full_for("t7") and not auditor.full_for("t6") and not auditor.full_for("t0")
-    for _ in range(MAX_IN_FLIGHT_PER_TENANT):
+    # Nobody is waiting: the last free slot is anyone's, t7's (above its share) included.
+    assert not auditor.full_for("t7") and not auditor.full_for("t6") and not auditor.full_for("t0")
+    assert auditor.admit("t7") is None and auditor.admit("t0") == "busy"
+    # t0, refused under its share, waits: the slot t7 frees is kept for it.
+    auditor.release("t7")
+    assert auditor.full_for("t7") and auditor.full_for("t6") and not auditor.full_for("t0")
+    assert auditor.admit("t0") is None and auditor.stats()["waiting_tenants"] == 0
+    auditor.release("t0")
+    for _ in range(half):
         auditor.release("t7")
-    for tenant in tenants[MAX_IN_FLIGHT_PER_TENANT:-1]:
+    for tenant in tenants[half:-1]:
         auditor.release(tenant)
     assert auditor.stats()["in_flight"] == 0 and auditor.stats()["in_flight_tenants"] == 0
 
 
-def test_the_per_tenant_share_is_validated() -> None:
-    assert 1 <= MAX_IN_FLIGHT_PER_TENANT < MAX_IN_FLIGHT  # the default leaves other tenants slots
-    assert Auditor(rate=0.5, bound=0.01, max_in_flight=4, per_tenant=4).per_tenant == 4  # one tenant may have them all
-    for bad in ({"per_tenant": 0}, {"per_tenant": MAX_IN_FLIGHT + 1}, {"max_in_flight": 0, "per_tenant": 1}, {"per_tenant": -1}):
+def test_the_bound_is_validated() -> None:
+    assert Auditor(rate=0.5, bound=0.01, max_in_flight=4).max_in_flight == 4
+    for bad in (0, -1):
         with pytest.raises(ValueError):
-            Auditor(rate=0.5, bound=0.01, **bad)
+            Auditor(rate=0.5, bound=0.01, max_in_flight=bad)

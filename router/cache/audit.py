@@ -18,9 +18,11 @@ can never take a hard budget past its limit). Each audit's usage, priced as the 
 request, is booked once in the ledger's ``overhead_spend`` (kind ``cache_audit``), which the
 console's and ``report spend``'s whole-ledger figures count as spend and take off the net savings.
 
-Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once, at most :data:`MAX_IN_FLIGHT_PER_TENANT` of them
-for one tenant's hits (a sampled hit past either is skipped and counted), and at most :data:`MAX_SCOPES`
-scopes keep an estimate (the least recently audited go).
+Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once (a sampled hit past that is skipped and counted), shared
+fairly and without idling a slot anyone could use (:meth:`Auditor.admit`): each tenant whose hits were sampled in
+the last :data:`RECENT_S` seconds has an equal share, a tenant under its share takes any free slot, and one above
+it takes a free slot only while that leaves one for each tenant that was refused under its share and has not had
+a slot since. At most :data:`MAX_SCOPES` scopes keep an estimate (the least recently audited go).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import contextlib
 import logging
 import random
 import re
+import time
 import unicodedata
 import weakref
 from collections import OrderedDict
@@ -58,11 +61,12 @@ log = logging.getLogger("switchyard")
 
 AUDIT_KIND = "cache_audit"  # overhead_spend.kind of an audit's spend
 MAX_IN_FLIGHT = 8
-# One tenant's hits may hold at most this many of the MAX_IN_FLIGHT slots: a flood of one tenant's hits (its
-# audits slow, say, behind a slow tier) would otherwise take every slot and skip every other tenant's audit,
-# so that no other scope's false hits were found or tightened. Half: a flood leaves the rest the other half.
-# A constant here rather than a policy setting: cache settings live in policies/schema.py (not this change's).
-MAX_IN_FLIGHT_PER_TENANT = MAX_IN_FLIGHT // 2
+# How long a tenant counts as wanting audits after its last sampled hit (for the shares), and a refused one as
+# waiting for a slot. A flood of one tenant's hits (its audits slow, say, behind a slow tier) would otherwise take
+# every slot for good and skip every other tenant's audit, so that no other scope's false hits were found; a fixed
+# share per tenant instead left slots idle that a lone tenant (every keyless request is "anonymous") could use.
+RECENT_S = 60.0
+MAX_RECENT_TENANTS = 10_000  # tenants remembered for the shares (the least recently sampled go)
 MAX_SCOPES = 10_000
 # A front door (messages, responses, completions) builds its own answer from chat's, leaving the hook
 # on chat's behind: the audit then starts this long after the hit was ready, by when that answer is out.
@@ -233,14 +237,15 @@ class Auditor:
     _reserved: int = 0  # audits sampled and not finished (started or waiting for their answer to be sent)
     closed: bool = False
     max_in_flight: int = MAX_IN_FLIGHT
-    per_tenant: int = MAX_IN_FLIGHT_PER_TENANT  # of max_in_flight, the most one tenant's hits may hold
     _by_tenant: dict[str, int] = field(default_factory=dict)  # reserved audits per tenant; a tenant at 0 is dropped
+    clock: Callable[[], float] = time.monotonic
+    recent_s: float = RECENT_S
+    _seen: OrderedDict[str, float] = field(default_factory=OrderedDict)  # tenant -> its last sampled hit, oldest first
+    _waiting: OrderedDict[str, float] = field(default_factory=OrderedDict)  # refused under its share, no slot since
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
-        if not 1 <= self.per_tenant <= self.max_in_flight:
-            raise ValueError(f"per_tenant must be within [1, max_in_flight={self.max_in_flight}], got {self.per_tenant}")
         if self.rate > 0:
             load_beta()
 
@@ -252,9 +257,48 @@ class Auditor:
         """Every audit slot is taken."""
         return self._reserved >= self.max_in_flight
 
+    def _forget(self, now: float) -> None:
+        horizon = now - self.recent_s
+        for table in (self._seen, self._waiting):
+            while table and (next(iter(table.values())) < horizon or len(table) > MAX_RECENT_TENANTS):
+                table.popitem(last=False)
+
+    @staticmethod
+    def _touch(table: OrderedDict[str, float], tenant: str, now: float) -> None:
+        table[tenant] = now
+        table.move_to_end(tenant)
+
+    def share(self, tenant: str) -> int:
+        """A tenant's fair share of the slots: an equal part for each tenant sampled recently or holding a slot."""
+        tenants = len(self._seen) + sum(1 for t in self._by_tenant if t not in self._seen)
+        tenants += tenant not in self._seen and tenant not in self._by_tenant
+        return max(1, self.max_in_flight // tenants)
+
     def full_for(self, tenant: str) -> bool:
-        """This tenant's hits hold their share of the slots: its next sampled hit is skipped, others' are not."""
-        return self._by_tenant.get(tenant, 0) >= self.per_tenant
+        """This tenant's next sampled hit may not take a free slot: it holds its share, and every free slot is
+        kept for another tenant that was refused one under its share."""
+        self._forget(self.clock())
+        if self._by_tenant.get(tenant, 0) < self.share(tenant):
+            return False
+        others_waiting = len(self._waiting) - (tenant in self._waiting)
+        return self.max_in_flight - self._reserved <= others_waiting
+
+    def admit(self, tenant: str) -> Literal["busy", "share"] | None:
+        """Reserve a slot for a sampled hit's audit, or say why not (and count the skip): ``busy`` (every slot
+        taken) or ``share`` (free slots, but each is kept for a waiting tenant while this one holds its share)."""
+        now = self.clock()
+        self._forget(now)
+        self._touch(self._seen, tenant, now)
+        if not self.busy and not self.full_for(tenant):
+            self.reserve(tenant)
+            return None
+        if self._by_tenant.get(tenant, 0) < self.share(tenant):
+            self._touch(self._waiting, tenant, now)  # the next free slot is kept for it
+        self.counts["skipped"] += 1
+        if self.busy:
+            return "busy"
+        self.counts["skipped_tenant_share"] += 1  # slots were free, for other tenants' hits
+        return "share"
 
     def _state(self, estimate: ScopeEstimate) -> str:
         if estimate.upper <= self.bound:
@@ -291,15 +335,19 @@ class Auditor:
         return upper_bound(self.counts["disagree"], decided)
 
     def stats(self) -> dict[str, Any]:
+        self._forget(self.clock())
         return {**self.counts, "rate": self.rate, "max_false_hit_rate": self.bound, "in_flight": self._reserved,
                 "in_flight_tenants": len(self._by_tenant), "max_in_flight": self.max_in_flight,
-                "max_in_flight_per_tenant": self.per_tenant, "pooled_upper": round(self.pooled_upper(), 6),
+                "recent_tenants": len(self._seen), "waiting_tenants": len(self._waiting),
+                "pooled_upper": round(self.pooled_upper(), 6),
                 "scopes": dict(self._states)}
 
     def reserve(self, tenant: str) -> None:
         """A sampled hit's audit is coming (started once its answer is out): it counts against the bounds now."""
         self._reserved += 1
         self._by_tenant[tenant] = self._by_tenant.get(tenant, 0) + 1
+        self._touch(self._seen, tenant, self.clock())
+        self._waiting.pop(tenant, None)
 
     def release(self, tenant: str) -> None:
         self._reserved -= 1
@@ -362,16 +410,12 @@ def after_hit(gateway: Gateway, books: RequestBooks, hit: Hit, response: Respons
         return response
     auditor.counts["sampled"] += 1
     metrics = _metrics(gateway.metrics.registry)
-    if auditor.busy or auditor.full_for(books.tenant):
-        auditor.counts["skipped"] += 1
-        if not auditor.busy:
-            auditor.counts["skipped_tenant_share"] += 1  # slots were free, for other tenants' hits
-        metrics.audits.labels("skipped").inc()
-        return response
     entry = books.hit if books.hit is not None else CachedAnswer.from_wire(hit.entry)
     job = _Job(books.request_id, books.tenant, books.chat, entry, hit.scope, hit.digest, hit.score)
+    if auditor.admit(job.tenant) is not None:
+        metrics.audits.labels("skipped").inc()
+        return response
     loop = asyncio.get_running_loop()
-    auditor.reserve(job.tenant)
     state: dict[str, Any] = {}
 
     def start() -> None:
