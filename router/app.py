@@ -92,8 +92,26 @@ async def post_feedback(request: Request) -> Response:
     )
     if not found:  # another tenant's request is not found either: its existence is not theirs to learn
         raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
-    gateway.cache.feedback(feedback.request_id, feedback.score)  # a bad semantic hit evicts its entry, tightens its scope
+    cache = gateway.cache
+    if cache.semantic and feedback.score < 0.5:
+        # Only a semantic hit has an entry to undo; a verdict on another request must not reach the shared stream.
+        hit = await loop.run_in_executor(None, _semantic_hit, gateway, feedback.request_id, identity.tenant)
+        cache.feedback(feedback.request_id, feedback.score, semantic_hit=hit)  # evicts the entry, tightens its scope
     return _json({"ok": True, "request_id": feedback.request_id})
+
+
+def _semantic_hit(gateway: Gateway, request_id: str, tenant: str | None) -> bool:
+    """Whether the ledger row of this tenant's request says it was answered by the semantic cache."""
+    from sqlalchemy import select
+
+    from router.ledger.tables import requests
+
+    match = requests.c.request_id == request_id
+    if tenant is not None:
+        match = match & (requests.c.tenant == tenant)
+    with gateway.ledger.engine.connect() as connection:
+        outcome = connection.execute(select(requests.c.cache).where(match)).scalar()
+    return outcome == "hit-semantic"
 
 
 async def healthz(request: Request) -> Response:

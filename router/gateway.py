@@ -59,7 +59,8 @@ class Gateway:
         self.ledger = ledger or Ledger(settings=settings)
         self.tenancy = Tenancy(KeyStore(self.ledger.engine), BudgetBook(self.ledger.engine), quota_store(settings.redis_url),
                                open_mode=settings.open_mode, allow_unshared_quota=settings.allow_unshared_quota)
-        self.cache = ResponseCache(policy.cache, settings.redis_url)
+        # Keyed by what serves each tier (serving=): a reload hands the cache on with ResponseCache.for_policy.
+        self.cache = ResponseCache(policy.cache, settings.redis_url, serving=policy)
         self._embedder: Any = None  # an AsyncBatcher over the request embedder, when something needs embeddings
         # Savings are counted against sending everything to the policy's dearest tier.
         self.dearest = policy.by_cost()[-1]

@@ -79,13 +79,16 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
             None, load_classifier, policy.routing.classifier, policy.routing.long_prompt_words
         )
     if policy.cache != old.policy.cache:
-        new.cache = ResponseCache(policy.cache, old.settings.redis_url)
+        new.cache = ResponseCache(policy.cache, old.settings.redis_url, serving=policy)
         inner = getattr(old._embedder, "embedder", None)
         if policy.cache.semantic and inner is not None:
             new.cache.attach_embedder(inner.dim, inner.spec.name, new.embed_texts)
         elif policy.cache.semantic:
             await new._start_embedder()
         await new.cache.start()
+    else:
+        # The same entries, keyed by the new tiers: a tier now served by another model or endpoint misses.
+        new.cache = old.cache.for_policy(policy)
     engines: dict[str, Any] = {}
     added, changed = [], []
     try:
@@ -103,7 +106,7 @@ async def successor(old: Gateway, policy: Policy, source: str) -> tuple[Gateway,
         for name in added + changed:
             with contextlib.suppress(Exception):
                 await engines[name].aclose()
-        if new.cache is not old.cache:
+        if new.cache.core is not old.cache.core:
             with contextlib.suppress(Exception):
                 await new.cache.aclose()
         raise
@@ -205,7 +208,7 @@ class PolicyReloader:
 
     def _in_use(self) -> set[int]:
         live = [self.holder.gateway, *self._draining]
-        return {id(engine) for gateway in live for engine in gateway.engines.values()} | {id(g.cache) for g in live}
+        return {id(engine) for gateway in live for engine in gateway.engines.values()} | {id(g.cache.core) for g in live}
 
     async def _retire(self, old: Gateway) -> None:
         """Close what only `old` used, once its in-flight requests are done."""
@@ -233,7 +236,7 @@ class PolicyReloader:
                 with contextlib.suppress(Exception):
                     await engine.aclose()
                 in_use.add(id(engine))
-        if id(old.cache) not in in_use:
+        if id(old.cache.core) not in in_use:
             with contextlib.suppress(Exception):
                 await old.cache.aclose()
 
@@ -248,14 +251,14 @@ class PolicyReloader:
             task.cancel()
         draining, self._draining = self._draining, []
         current = self.holder.gateway
-        keep = {id(engine) for engine in current.engines.values()} | {id(current.cache)}
+        keep = {id(engine) for engine in current.engines.values()} | {id(current.cache.core)}
         for old in draining:
             for engine in old.engines.values():
                 if id(engine) not in keep:
                     keep.add(id(engine))
                     with contextlib.suppress(Exception):
                         await engine.aclose()
-            if id(old.cache) not in keep:
-                keep.add(id(old.cache))
+            if id(old.cache.core) not in keep:
+                keep.add(id(old.cache.core))
                 with contextlib.suppress(Exception):
                     await old.cache.aclose()

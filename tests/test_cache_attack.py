@@ -134,7 +134,8 @@ def test_malformed_exact_entries_in_redis_are_misses_not_500s(private_redis: Pro
             seen = []
             for i, raw in enumerate(MALFORMED):
                 text = f"question number {i}"
-                store.set("sy:cache:" + exact_key(gateway.cache.scope("alpha"), parse_chat_request(body(text))), raw)
+                chat = parse_chat_request(body(text))
+                store.set("sy:cache:" + exact_key(gateway.cache.scope("alpha", chat), chat), raw)
                 state, answer, _ = await ask(client(key), text)
                 seen.append((state, answer))
                 state, answer, _ = await ask(client(key), text)  # the model's answer replaced what was there
@@ -217,7 +218,8 @@ def test_a_clients_ttl_header_cannot_outlive_the_policys_ttl(private_redis: Proc
             for text, header in (("long lived please", "2592000"), ("short lived please", "5")):
                 await ask(client(key), text, headers={"x-switchyard-cache-ttl": header})
                 await gateway.cache.drain()
-                ttls.append(int(store.pttl("sy:cache:" + exact_key(gateway.cache.scope("alpha"), parse_chat_request(body(text))))))
+                chat = parse_chat_request(body(text))
+                ttls.append(int(store.pttl("sy:cache:" + exact_key(gateway.cache.scope("alpha", chat), chat))))
             ttls.append(int(store.pttl(STREAM)))
             return ttls
 

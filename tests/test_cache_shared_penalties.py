@@ -245,8 +245,8 @@ cache: {{exact: false, semantic: true, audit_rate: {rate}}}
 def _scope(gateway: Gateway, text: str, temperature: float = 0) -> str:
     from router.cache.keys import semantic_scope
 
-    found = semantic_scope(gateway.cache.scope("anonymous"), parse_chat_request(
-        {"model": "local", "messages": [{"role": "user", "content": text}], "temperature": temperature}))
+    chat = parse_chat_request({"model": "local", "messages": [{"role": "user", "content": text}], "temperature": temperature})
+    found = semantic_scope(gateway.cache.scope("anonymous", chat), chat)
     assert found is not None
     return found
 

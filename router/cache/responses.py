@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -48,10 +49,13 @@ from router.cache.audit import Auditor
 from router.cache.entries import CachedAnswer
 from router.cache.exact import ExactStore, MemoryExactStore, RedisExactStore
 from router.cache.guards import MAX_TEXT_CHARS
-from router.cache.keys import exact_key, semantic_scope
+from router.cache.keys import Serving, exact_key, semantic_scope
 from router.cache.semantic import MAX_TIGHTENED_SCOPES, text_digest
 from router.cache.verify import form_key
 from router.schemas import ChatRequest
+
+if TYPE_CHECKING:
+    from policies.schema import Policy
 
 log = logging.getLogger("switchyard")
 STREAM = "sy:semcache"
@@ -159,8 +163,18 @@ class Hit:
 
 
 class ResponseCache:
-    def __init__(self, settings: CacheSettings, redis_url: str | None = None) -> None:
+    """``serving``: the policy whose tiers answer what is kept here. Keys then hold the fingerprint of what
+    serves the requested model (router.cache.keys.Serving), so a reload that points a tier at another
+    model or endpoint misses its old answers (here, in Redis and in every replica's index) while an
+    unchanged tier's keep hitting. A reload that keeps the cache settings hands the cache on with
+    :meth:`for_policy`."""
+
+    def __init__(self, settings: CacheSettings, redis_url: str | None = None, serving: Policy | None = None) -> None:
         self.settings = settings
+        self.serving = Serving(serving) if serving is not None else None
+        # What is shared with the views for_policy makes: the stores, index, Redis tail and audits. A reload
+        # closes a cache's core once no gateway in service or draining holds a view of it.
+        self.core: ResponseCache = self
         self.exact: ExactStore | None = None
         if settings.exact:
             self.exact = RedisExactStore(redis_url) if redis_url else MemoryExactStore(settings.max_entries)
@@ -256,13 +270,26 @@ class ResponseCache:
         if self._redis is not None:
             await self._redis.aclose()
 
-    def scope(self, tenant: str) -> str:
-        return "*" if self.settings.share_across_tenants else f"tenant:{tenant}"
+    def for_policy(self, policy: Policy) -> ResponseCache:
+        """This cache for a reloaded policy's gateway (same cache settings): every entry, the index, Redis and
+        the audits shared, keys scoped by the new policy's tiers. The old gateway keeps its own view, so a
+        request it admitted before the reload (answered by the old tier) is kept under the old fingerprint."""
+        view = copy.copy(self)
+        view.serving = Serving(policy)
+        return view
+
+    def scope(self, tenant: str, chat: ChatRequest | None = None) -> str:
+        """The entries a request may be served from: its tenant's (or everyone's, when shared), for what
+        serves its model under this cache's policy (with ``chat``)."""
+        base = "*" if self.settings.share_across_tenants else f"tenant:{tenant}"
+        if chat is None or self.serving is None:
+            return base
+        return f"{base} served-by:{self.serving.fingerprint(chat.model)}"
 
     async def lookup(
         self, tenant: str, chat: ChatRequest, embedding: Callable[[], Awaitable[np.ndarray | None]], request_id: str | None = None
     ) -> Hit | None:
-        scope = self.scope(tenant)
+        scope = self.scope(tenant, chat)
         if self.exact is not None:
             try:
                 raw = await self.exact.get(exact_key(scope, chat))
@@ -320,15 +347,18 @@ class ResponseCache:
             return query
         return await embedding() if need_query else None
 
-    def feedback(self, request_id: str, score: float) -> bool:
+    def feedback(self, request_id: str, score: float, *, semantic_hit: bool = True) -> bool:
         """A user's verdict on an answer: a bad one (score < 0.5) given from the semantic cache
         evicts that entry and tightens its scope's rule, in every replica. True when this replica
-        served it; with Redis, a verdict on a hit this replica does not know goes to the one that served it."""
+        served it; with Redis, a verdict on a hit this replica does not know goes to the one that served it,
+        but only when the request was a semantic hit (``semantic_hit``: the caller's records say whether;
+        /v1/feedback reads the ledger row). The stream is shared by every tenant and trimmed by length: a
+        record for any other request would only push other tenants' entries and penalties out of it."""
         if self.index is None or score >= 0.5:
             return False
         served = self._served.pop(request_id, None)
         if served is None:
-            if self._redis is not None:
+            if self._redis is not None and semantic_hit:
                 self.penalties["forwarded"] += 1
                 self._spawn(self._forward(request_id, score))
             return False
@@ -440,7 +470,7 @@ class ResponseCache:
         """Keep an answer; with ``store_prompts`` False no prompt text goes to Redis."""
         if not control.store:
             return
-        scope = self.scope(tenant)
+        scope = self.scope(tenant, chat)
         value = orjson.dumps(entry)
         if self.exact is not None:
             await self.exact.set(exact_key(scope, chat), value, control.ttl_s)
