@@ -9,7 +9,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -123,14 +123,49 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
+class EndedByDoor(Exception):
+    """Thrown into a streamed answer's body by GuardedStream.end: the door serving the request ended the
+    answer on purpose. The body records it and sets `usage` to what it charged."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("the door ended the answer")
+        self.text = text
+        self.usage: dict[str, Any] = {}
+
+
 class GuardedStream(StreamingResponse):
     """A streamed answer whose request is settled and recorded however the response ends, even when
     the client left before its body began (then the body never runs, and would hold its budget)."""
 
-    def __init__(self, content: AsyncIterator[bytes], on_unsent: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+    def __init__(self, content: AsyncGenerator[bytes, None], on_unsent: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
+        # The pipeline's own body, which end() reaches whatever a door wraps body_iterator in (not `body`:
+        # a Response's rendered bytes go by that name).
+        self.source = content
         self.on_unsent = on_unsent
         self.after: Callable[[], None] | None = None
+
+    async def end(self, text: str) -> dict[str, Any]:
+        """The door serving this stream ends the answer here, on purpose (the Messages door at a stop sequence
+        it applies itself), while it holds the chunk the body last gave it. The upstream is closed and the
+        request recorded as answered (ok, 200) with `text`, the answer's text as the client gets it, charged
+        what was generated (the usage the upstream reported, else the estimate), which is returned for the
+        door to tell the client; it is not cached, being the answer to this request's own ending, not to
+        every request of its cache key. The body sends nothing more: the door ends the client's stream.
+        A client that leaves instead closes the stream, and is recorded as a cancellation.
+
+        Raises APIError when the ledger cannot take the row (the door tells the client, as the body would)."""
+        ended = EndedByDoor(text)
+        try:
+            await self.source.athrow(ended)
+        except StopAsyncIteration:
+            pass
+        except EndedByDoor as exc:
+            if exc is not ended:
+                raise
+            # The body had not begun: it never will, and the unsent path records the request. (A body already
+            # over recorded its own ending, and athrow returns.)
+        return ended.usage
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -208,7 +243,7 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
                 raise
             raise EngineError(f"tier {tier} did not finish its answer within {total_s:g}s", status=504, code="upstream_timeout") from None
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes, None]:
         status, error = "ok", None
         usage: dict[str, Any] = {}
         usage_chunk: dict[str, Any] | None = None
@@ -245,6 +280,15 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
                     await books.close(gateway, Outcome("cancelled", 499, tier, usage or partial_usage(chat, answer.fragments),
                                                        error="client disconnected", text="".join(pieces)))
             raise
+        except EndedByDoor as ended:
+            # The answer the client gets is whole, ending where the door ended it: answered, and kept for no one
+            # (answer=None). Shielded as a client's leaving is: the books must close.
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(UPSTREAM_CLOSE_S):
+                    await stream.aclose()
+                ended.usage = dict(usage or partial_usage(chat, answer.fragments))
+                await books.close(gateway, Outcome("ok", 200, tier, ended.usage, text=ended.text))
+            return
         except Exception as exc:  # noqa: BLE001 - a malformed chunk must end the stream cleanly, not kill it
             status, error = "error", f"invalid stream from tier {tier}: {exc!r}"
             log.warning("stream from tier %s broke mid-way: %r", tier, exc, extra={"request_id": books.request_id})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -24,6 +24,7 @@ from router.errors import APIError, error_response
 from router.gateway import Gateway
 from router.pipeline import serve_chat
 from router.schemas import parse_chat_request
+from router.streaming import GuardedStream
 
 log = logging.getLogger("switchyard")
 
@@ -385,15 +386,19 @@ def _text_chunk(text: str) -> bytes:
 
 
 async def cut_stream(chunks: AsyncIterator[bytes], stops: list[str],
-                     usage_of: Callable[[list[str]], dict[str, Any]] | None = None) -> AsyncIterator[bytes]:
+                     usage_of: Callable[[list[str]], dict[str, Any]] | None = None,
+                     end: Callable[[str], Awaitable[dict[str, Any]]] | None = None) -> AsyncIterator[bytes]:
     """The pipeline's chat SSE with its text cut at the first of `stops`, as _cut_answer cuts a whole
-    answer. At the cut the answer is over: the pipeline's stream is closed, which stops the upstream and
-    settles the request as an early end does (charged the usage the upstream reported, else the prompt
-    estimated and a token a chunk read), and the client's stream ends with the cut chunk, that usage
-    (the upstream's, else `usage_of` the text pieces read, if given) and [DONE]. Text held back
-    because it might begin a stop goes out whenever the text ends otherwise."""
+    answer. At the cut the answer is over, and is settled before the client hears its end: `end` (the
+    pipeline's GuardedStream.end), given the text the client got, stops the upstream and records the
+    request as answered, returning the usage it charged. Without one (a kept answer replayed, settled when
+    it was served) the stream is just closed, and the usage is the upstream's, else `usage_of` the text
+    pieces read. The client's stream ends with the cut chunk, that usage and [DONE], or the error of a
+    ledger that could not record it. Text held back because it might begin a stop goes out whenever the
+    text ends otherwise."""
     cutter = StopCutter(stops)
-    read = StreamedAnswer()  # what the pipeline passed on: what an early end is charged for
+    read = StreamedAnswer()  # what the pipeline passed on: what a stream closed early is charged for
+    said: list[str] = []  # the text the client got
     usage: dict[str, Any] | None = None
     async with aclosing(ChatEvents(chunks)) as events:
         async for chunk in events:
@@ -422,18 +427,26 @@ async def cut_stream(chunks: AsyncIterator[bytes], stops: list[str],
                 text += cutter.flush()  # the text has ended
             delta["content"] = text
             choice["delta"] = delta
+            said.append(text)
             if cutter.matched is None:
                 yield _sse(chunk)
                 continue
-            # Closed before the client hears the end, so the request is settled (its one ledger row written)
-            # by then; the upstream generates nothing more for it.
-            await events.aclose()
+            # Settled before the client hears the end, so its one ledger row is written by then; the upstream
+            # generates nothing more for it.
+            if end is not None:
+                try:
+                    usage = await end("".join(said))
+                except APIError as exc:
+                    yield _sse(exc.body())
+                    return
+            else:
+                await events.aclose()
+                if usage is None and usage_of is not None:
+                    usage = usage_of(read.fragments)
             delta.pop("tool_calls", None)
             choice.update(finish_reason="stop", stop_reason=cutter.matched)
             chunk.pop("usage", None)  # it goes out next, with the estimate when there is none
             yield _sse(chunk)
-            if usage is None and usage_of is not None:
-                usage = usage_of(read.fragments)
             if usage is not None:
                 yield _sse({"choices": [], "usage": usage})
             yield b"data: [DONE]\n\n"
@@ -531,7 +544,9 @@ async def _create(request: Request) -> Response:
     if payload.get("stream"):
         chunks = answer.body_iterator  # type: ignore[attr-defined]
         if cutting:
-            chunks = cut_stream(chunks, stops, lambda pieces: partial_usage(parse_chat_request(payload), pieces))
+            # A stream the pipeline answers is ended through it, so the request is recorded as the answer it is.
+            end = answer.end if isinstance(answer, GuardedStream) else None
+            chunks = cut_stream(chunks, stops, lambda pieces: partial_usage(parse_chat_request(payload), pieces), end)
         answer.body_iterator = translate_stream(chunks, message_id, model, stops)  # type: ignore[attr-defined]
         return answer
     headers = {k: v for k, v in answer.headers.items() if k.startswith("x-switchyard-") or k == "retry-after"}
