@@ -49,13 +49,15 @@ def embed(texts: list[str], spec: EmbedderSpec) -> NDArray[np.float32]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--head", type=int, nargs="+", default=[96, 224], help="contextual head word pieces (tail 32)")
-    parser.add_argument("--family", action="store_true", help="also the generated family's dev types (normal pair)")
+    parser.add_argument("--family", nargs="*", type=Path, metavar="LABELED",
+                        help="also these labeled families' dev types, Qwen vs SmolLM2 (no value: the 1,730-task family)")
+    parser.add_argument("--skip-mmlu", action="store_true", help="only the families")
     args = parser.parse_args()
     data = read_labeled(DATA)
     fam = np.array([GROUPS[d] for d in data.domains])
     dev = np.isin(fam, DEV_GROUPS)
     specs = [EmbedderSpec(), *(EmbedderSpec(backend="onnx-int8", head_tokens=h, tail_tokens=32) for h in args.head)]
-    for spec in specs:
+    for spec in [] if args.skip_mmlu else specs:
         emb = embed(data.texts, spec)
         held: dict[str, list[float]] = {}
         for target in DEV_GROUPS:
@@ -70,18 +72,19 @@ def main() -> int:
         for name, values in held.items():
             random_folds = np.mean([f[name]["apgr"] for f in folds])
             print(f"  {name:36s} {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} | {random_folds:.3f}", flush=True)
-    if args.family:
-        family_dev(specs)
+    if args.family is not None:
+        for path in args.family or [TASKS3]:
+            family_dev(specs, path)
     print("\nreproduce: HF_HUB_OFFLINE=1 .venv/bin/python -m bench.routing_embedder_compare --head " + " ".join(map(str, args.head)))
     return 0
 
 
-def family_dev(specs: list[EmbedderSpec]) -> None:
+def family_dev(specs: list[EmbedderSpec], path: Path) -> None:
     from bench.routing_unseen import combined
 
-    data, mmlu_rows, fam_rows, splits = combined(TASKS3, ("smollm2-135m", "qwen2.5-coder-0.5b"))
+    data, mmlu_rows, fam_rows, splits = combined(path, ("smollm2-135m", "qwen2.5-coder-0.5b"))
     dev_rows = fam_rows[np.array([sp == "dev" for sp in splits])]
-    print(f"\n## the generated family's dev types (n={len(dev_rows)}), Qwen vs SmolLM2, trained on all MMLU: APGR")
+    print(f"\n## {path.name}: dev types (n={len(dev_rows)}), Qwen vs SmolLM2, trained on all MMLU: APGR")
     for spec in specs:
         result = evaluate(data, embed(data.texts, spec), mmlu_rows, dev_rows)
         print(f"  {spec.name}: " + ", ".join(f"{name} {r['apgr']:.3f}" for name, r in result.items() if not name.startswith("_")),

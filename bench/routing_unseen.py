@@ -72,7 +72,14 @@ def combined(
     data = LabeledData(
         mmlu.ids + fam.ids, mmlu.texts + fam.texts, list(mmlu.models), np.vstack([mmlu.scores, block]), mmlu.domains + fam.domains
     )
-    splits = [SPLIT_OF[str(d).removeprefix("gen:")] for d in fam.domains]
+    # Each row's split as its file records it (fixed by the family's generator before labeling).
+    split_of = {}
+    with tasks.open() as fh:
+        for line in fh:
+            rec = json.loads(line)
+            split_of[rec["id"]] = rec["meta"]["split"]
+    splits = [split_of[i] for i in fam.ids]
+    assert all(SPLIT_OF[str(d).removeprefix("gen:")] == sp for d, sp in zip(fam.domains, splits, strict=True) if str(d).startswith("gen:"))
     return data, np.arange(len(mmlu)), np.arange(len(mmlu), len(data)), splits
 
 
