@@ -1,6 +1,6 @@
 """The semantic cache's audits are shared out between tenants (router/cache/audit.py): a tenant alone may use
-every audit slot (nothing is kept idle), but once another tenant's hit was refused one, the next slot that frees
-is kept for it, so that tenant's hits are still re-asked (and their false hits found and their scopes tightened).
+every audit slot (nothing is kept idle), but a tenant sampled recently is owed its share of them, so that its
+hits are still re-asked (and their false hits found and their scopes tightened) while another tenant floods.
 
 Through the real app in process, as tests/test_cache_audit.py does: the tier is an OpenAI-protocol upstream
 on 127.0.0.1 that answers the two misses and then never answers, so every audit it gets stays in flight and
@@ -10,6 +10,7 @@ served, so nothing here waits on timing."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 from typing import Any
 
@@ -114,7 +115,7 @@ cache: {{exact: false, semantic: true, audit_rate: 1.0}}
     assert out["sent_by_flood"] == 2 + MAX_IN_FLIGHT
     # The other tenant's hit finds every slot taken: skipped, and the tenant now waits for the next free one.
     refused = out["after_refused"]
-    assert refused["skipped"] == flooded["skipped"] + 1 and refused["waiting_tenants"] == 1
+    assert refused["skipped"] == flooded["skipped"] + 1 and refused["owed"] == MAX_IN_FLIGHT // 2
     # A slot frees: the flood's next hit may not take it (it holds more than its share) ...
     again = out["after_again"]
     assert again["in_flight"] == MAX_IN_FLIGHT - 1 and again["skipped_tenant_share"] == 1
@@ -122,7 +123,7 @@ cache: {{exact: false, semantic: true, audit_rate: 1.0}}
     other_stats = out["after_other"]
     assert other_stats["sampled"] == flood + 3 and other_stats["skipped"] == again["skipped"]
     assert other_stats["in_flight"] == MAX_IN_FLIGHT and other_stats["in_flight_tenants"] == 2
-    assert other_stats["waiting_tenants"] == 0
+    assert other_stats["owed"] == MAX_IN_FLIGHT // 2 - 1
     assert out["calls"] == 2 + MAX_IN_FLIGHT + 1
 
 
@@ -141,13 +142,12 @@ def test_the_global_bound_still_holds_and_a_tenant_slot_is_freed_when_its_audit_
     assert not auditor.busy and auditor.stats()["in_flight_tenants"] == MAX_IN_FLIGHT - half
     for _ in range(half - 1):
         auditor.reserve("t7")
-    # Nobody is waiting: the last free slot is anyone's, t7's (above its share) included.
-    assert not auditor.full_for("t7") and not auditor.full_for("t6") and not auditor.full_for("t0")
-    assert auditor.admit("t7") is None and auditor.admit("t0") == "busy"
-    # t0, refused under its share, waits: the slot t7 frees is kept for it.
-    auditor.release("t7")
+    # t0..t3, sampled recently and holding nothing, are owed a slot each: the last free one is theirs, not
+    # t7's (above its share) nor t6's (at it).
+    assert auditor.owed("t7") == half and auditor.stats()["owed"] == half
     assert auditor.full_for("t7") and auditor.full_for("t6") and not auditor.full_for("t0")
-    assert auditor.admit("t0") is None and auditor.stats()["waiting_tenants"] == 0
+    assert auditor.admit("t7") == "share" and auditor.admit("t0") is None and auditor.busy
+    assert auditor.admit("t1") == "busy"
     auditor.release("t0")
     for _ in range(half):
         auditor.release("t7")
@@ -161,3 +161,53 @@ def test_the_bound_is_validated() -> None:
     for bad in (0, -1):
         with pytest.raises(ValueError):
             Auditor(rate=0.5, bound=0.01, max_in_flight=bad)
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_tenant_under_its_share_is_not_skipped_while_another_floods() -> None:
+    """An event simulation on an injected clock (no sleeping, nothing timed): one tenant's hits come every 10 ms,
+    another's every 300 ms, and each audit holds its slot for 1 s. The quiet tenant needs about 3.3 slots, under its
+    share of 4, so (after its first hit makes it known) none of its sampled hits may be skipped for the flood's.
+    Before, a slot was kept for it only after it had been refused one, and 71% of its hits were skipped."""
+    clock = Clock()
+    auditor = Auditor(rate=1.0, bound=0.05, clock=clock)
+    events: list[tuple[float, int, str, str]] = []
+    seq = 0
+
+    def push(at: float, kind: str, tenant: str) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(events, (at, seq, kind, tenant))
+
+    push(1000.0, "hit", "flood")
+    push(1000.15, "hit", "quiet")
+    quiet_sampled = quiet_skipped = flood_held = 0
+    while events:
+        at, _, kind, tenant = heapq.heappop(events)
+        if at > 1120.0:
+            break
+        clock.now = at
+        if kind == "done":
+            auditor.release(tenant)
+            continue
+        admitted = auditor.admit(tenant) is None
+        if admitted:
+            push(at + 1.0, "done", tenant)
+        if tenant == "quiet":
+            quiet_sampled += 1
+            quiet_skipped += not admitted
+            assert auditor._by_tenant.get("quiet", 0) <= auditor.share("quiet")
+            push(at + 0.3, "hit", "quiet")
+        else:
+            flood_held = max(flood_held, auditor._by_tenant.get("flood", 0))
+            push(at + 0.01, "hit", "flood")
+    assert quiet_sampled == 400
+    # Only its first hit, before it was known, found the flood holding every slot.
+    assert quiet_skipped <= 4, f"{quiet_skipped} of the quiet tenant's {quiet_sampled} sampled hits skipped"
+    assert flood_held == MAX_IN_FLIGHT  # alone at first, the flood used every slot

@@ -19,10 +19,11 @@ request, is booked once in the ledger's ``overhead_spend`` (kind ``cache_audit``
 console's and ``report spend``'s whole-ledger figures count as spend and take off the net savings.
 
 Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once (a sampled hit past that is skipped and counted), shared
-fairly and without idling a slot anyone could use (:meth:`Auditor.admit`): each tenant whose hits were sampled in
-the last :data:`RECENT_S` seconds has an equal share, a tenant under its share takes any free slot, and one above
-it takes a free slot only while that leaves one for each tenant that was refused under its share and has not had
-a slot since. At most :data:`MAX_SCOPES` scopes keep an estimate (the least recently audited go).
+fairly (:meth:`Auditor.admit`): each tenant whose hits were sampled in the last :data:`RECENT_S` seconds has an
+equal share, and one holding fewer slots than its share is owed the difference. A tenant under its share takes any
+free slot; one at or above it takes a free slot only while more are free than the other tenants are owed. So a
+tenant's audits are never skipped for another's beyond its share, and a lone tenant may use every slot. At most
+:data:`MAX_SCOPES` scopes keep an estimate (the least recently audited go).
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ log = logging.getLogger("switchyard")
 
 AUDIT_KIND = "cache_audit"  # overhead_spend.kind of an audit's spend
 MAX_IN_FLIGHT = 8
-# How long a tenant counts as wanting audits after its last sampled hit (for the shares), and a refused one as
-# waiting for a slot. A flood of one tenant's hits (its audits slow, say, behind a slow tier) would otherwise take
-# every slot for good and skip every other tenant's audit, so that no other scope's false hits were found; a fixed
-# share per tenant instead left slots idle that a lone tenant (every keyless request is "anonymous") could use.
+# How long a tenant counts as wanting audits after its last sampled hit: its share is owed to it that long. A flood
+# of one tenant's hits (its audits slow, say, behind a slow tier) would otherwise take every slot for good and skip
+# every other tenant's audit, so that no other scope's false hits were found; a fixed share per tenant instead left
+# slots idle that a lone tenant (every keyless request is "anonymous") could use.
 RECENT_S = 60.0
 MAX_RECENT_TENANTS = 10_000  # tenants remembered for the shares (the least recently sampled go)
 MAX_SCOPES = 10_000
@@ -241,7 +242,6 @@ class Auditor:
     clock: Callable[[], float] = time.monotonic
     recent_s: float = RECENT_S
     _seen: OrderedDict[str, float] = field(default_factory=OrderedDict)  # tenant -> its last sampled hit, oldest first
-    _waiting: OrderedDict[str, float] = field(default_factory=OrderedDict)  # refused under its share, no slot since
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -259,45 +259,53 @@ class Auditor:
 
     def _forget(self, now: float) -> None:
         horizon = now - self.recent_s
-        for table in (self._seen, self._waiting):
-            while table and (next(iter(table.values())) < horizon or len(table) > MAX_RECENT_TENANTS):
-                table.popitem(last=False)
+        table = self._seen
+        while table and (next(iter(table.values())) < horizon or len(table) > MAX_RECENT_TENANTS):
+            table.popitem(last=False)
 
     @staticmethod
     def _touch(table: OrderedDict[str, float], tenant: str, now: float) -> None:
         table[tenant] = now
         table.move_to_end(tenant)
 
-    def share(self, tenant: str) -> int:
-        """A tenant's fair share of the slots: an equal part for each tenant sampled recently or holding a slot."""
+    def _tenants(self, tenant: str | None) -> int:
+        """How many tenants the slots are shared between: those sampled recently or holding a slot, and ``tenant``."""
         tenants = len(self._seen) + sum(1 for t in self._by_tenant if t not in self._seen)
-        tenants += tenant not in self._seen and tenant not in self._by_tenant
-        return max(1, self.max_in_flight // tenants)
+        return tenants + (tenant is not None and tenant not in self._seen and tenant not in self._by_tenant)
+
+    def share(self, tenant: str | None = None) -> int:
+        """A tenant's fair share of the slots: an equal part for each tenant sampled recently or holding a slot."""
+        return max(1, self.max_in_flight // max(1, self._tenants(tenant)))
+
+    def owed(self, tenant: str | None = None) -> int:
+        """Slots the tenants other than ``tenant`` (every tenant, when None) are owed: for each, its share less
+        what it holds, when less. Every tenant has the same share and only the few holding a slot hold any, so
+        this is every share less what the holders hold of theirs, without a walk over every recent tenant."""
+        share = self.share(tenant)
+        total = self._tenants(tenant) * share - sum(min(held, share) for held in self._by_tenant.values())
+        return total - (max(0, share - self._by_tenant.get(tenant, 0)) if tenant is not None else 0)
 
     def full_for(self, tenant: str) -> bool:
-        """This tenant's next sampled hit may not take a free slot: it holds its share, and every free slot is
-        kept for another tenant that was refused one under its share."""
+        """This tenant's next sampled hit may not take a free slot: it holds its share, and no more slots are
+        free than the other tenants are owed (a slot a tenant under its share may want is never taken from it)."""
         self._forget(self.clock())
         if self._by_tenant.get(tenant, 0) < self.share(tenant):
             return False
-        others_waiting = len(self._waiting) - (tenant in self._waiting)
-        return self.max_in_flight - self._reserved <= others_waiting
+        return self.max_in_flight - self._reserved <= self.owed(tenant)
 
     def admit(self, tenant: str) -> Literal["busy", "share"] | None:
         """Reserve a slot for a sampled hit's audit, or say why not (and count the skip): ``busy`` (every slot
-        taken) or ``share`` (free slots, but each is kept for a waiting tenant while this one holds its share)."""
+        taken) or ``share`` (free slots, but each is owed to a tenant under its share while this one holds its own)."""
         now = self.clock()
         self._forget(now)
         self._touch(self._seen, tenant, now)
         if not self.busy and not self.full_for(tenant):
             self.reserve(tenant)
             return None
-        if self._by_tenant.get(tenant, 0) < self.share(tenant):
-            self._touch(self._waiting, tenant, now)  # the next free slot is kept for it
         self.counts["skipped"] += 1
         if self.busy:
             return "busy"
-        self.counts["skipped_tenant_share"] += 1  # slots were free, for other tenants' hits
+        self.counts["skipped_tenant_share"] += 1  # slots were free, owed to other tenants' hits
         return "share"
 
     def _state(self, estimate: ScopeEstimate) -> str:
@@ -338,7 +346,7 @@ class Auditor:
         self._forget(self.clock())
         return {**self.counts, "rate": self.rate, "max_false_hit_rate": self.bound, "in_flight": self._reserved,
                 "in_flight_tenants": len(self._by_tenant), "max_in_flight": self.max_in_flight,
-                "recent_tenants": len(self._seen), "waiting_tenants": len(self._waiting),
+                "recent_tenants": len(self._seen), "owed": self.owed(),
                 "pooled_upper": round(self.pooled_upper(), 6),
                 "scopes": dict(self._states)}
 
@@ -347,7 +355,6 @@ class Auditor:
         self._reserved += 1
         self._by_tenant[tenant] = self._by_tenant.get(tenant, 0) + 1
         self._touch(self._seen, tenant, self.clock())
-        self._waiting.pop(tenant, None)
 
     def release(self, tenant: str) -> None:
         self._reserved -= 1
