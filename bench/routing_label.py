@@ -89,7 +89,9 @@ def qwen_gguf() -> str:
     import os
     import tempfile
 
-    cache = Path(os.environ.get("SWITCHYARD_MODEL_CACHE", Path.home() / ".cache/switchyard/models"))
+    from policies.settings import current
+
+    cache = current().model_cache
     target = cache / f"qwen2.5-coder-0.5b-instruct-{QWEN_SHA256[:12]}.gguf"
     if target.is_file():
         return str(target)

@@ -352,6 +352,9 @@ def test_an_agent_steps_state_is_written_while_the_engine_works_and_before_the_a
 
     async def run() -> tuple[bool, bool, int]:
         gateway = Gateway(policy, ledger=Ledger(url))
+        # What is tested is the order (no answer before the state is in the database), not the give-up time: on a
+        # loaded machine the held write plus the commit took longer than the 0.5 s default and was given up on.
+        gateway.conversations.timeout_s = 60.0
         await gateway.start()
         lock = sqlite3.connect(f"{tmp_path}/ledger.db", isolation_level=None)
         try:
@@ -397,6 +400,7 @@ def test_a_streamed_agent_step_does_not_answer_before_its_state_is_written(tmp_p
 
     async def run() -> tuple[bool, int, str, int]:
         gateway = Gateway(policy, ledger=Ledger(url))
+        gateway.conversations.timeout_s = 60.0  # the order is tested, not the give-up time (see the test above)
         await gateway.start()
         lock = sqlite3.connect(f"{tmp_path}/ledger.db", isolation_level=None)
         try:
