@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from router.admin import router as admin_router
@@ -86,32 +87,26 @@ async def post_feedback(request: Request) -> Response:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
         raise APIError(400, f"invalid value for '{param}': {first['msg']}", param=param, code="invalid_value") from None
-    loop = asyncio.get_running_loop()
-    found = await loop.run_in_executor(
-        None, gateway.ledger.add_feedback, feedback.request_id, feedback.score, feedback.comment, identity.tenant
-    )
-    if not found:  # another tenant's request is not found either: its existence is not theirs to learn
-        raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
     cache = gateway.cache
-    if cache.semantic and feedback.score < 0.5:
-        # Only a semantic hit has an entry to undo; a verdict on another request must not reach the shared stream.
-        hit = await loop.run_in_executor(None, _semantic_hit, gateway, feedback.request_id, identity.tenant)
-        cache.feedback(feedback.request_id, feedback.score, semantic_hit=hit)  # evicts the entry, tightens its scope
+    bad = cache.semantic and feedback.score < 0.5
+    # A semantic hit this replica served to this tenant is undone from its own records first: the entry that gave
+    # the bad answer is evicted and its scope tightened even if the ledger then fails.
+    undone = bad and cache.undo_served(feedback.request_id, feedback.score, identity.tenant)
+    loop = asyncio.get_running_loop()
+    try:
+        target = await loop.run_in_executor(
+            None, gateway.ledger.add_feedback, feedback.request_id, feedback.score, feedback.comment, identity.tenant
+        )
+    except SQLAlchemyError as exc:  # the database, not the client: a retryable 503 in the API's shape
+        log.error("ledger write of feedback failed: %s", exc)
+        raise APIError(503, "the gateway could not record this feedback; retry later", code="ledger_unavailable") from None
+    if target is None:  # another tenant's request is not found either: its existence is not theirs to learn
+        raise APIError(404, f"no request {feedback.request_id!r} in the ledger", code="request_not_found", param="request_id")
+    if bad and not undone and target.cache == "hit-semantic":
+        # Only a semantic hit has an entry to undo, on the replica that served it: a verdict on any other request
+        # must not reach the shared stream (forward_verdict also sends one at most once, and only while it can act).
+        cache.forward_verdict(feedback.request_id, feedback.score, hit_at=target.created_at.timestamp())
     return _json({"ok": True, "request_id": feedback.request_id})
-
-
-def _semantic_hit(gateway: Gateway, request_id: str, tenant: str | None) -> bool:
-    """Whether the ledger row of this tenant's request says it was answered by the semantic cache."""
-    from sqlalchemy import select
-
-    from router.ledger.tables import requests
-
-    match = requests.c.request_id == request_id
-    if tenant is not None:
-        match = match & (requests.c.tenant == tenant)
-    with gateway.ledger.engine.connect() as connection:
-        outcome = connection.execute(select(requests.c.cache).where(match)).scalar()
-    return outcome == "hit-semantic"
 
 
 async def healthz(request: Request) -> Response:

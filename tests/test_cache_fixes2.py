@@ -15,6 +15,7 @@ import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import orjson
 import pytest
 import redis
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from policies.loader import load_policy_text
 from policies.schema import CacheSettings
@@ -34,6 +36,7 @@ from router.cache.audit import MAX_IN_FLIGHT, RECENT_S, Auditor
 from router.cache.entries import CachedAnswer
 from router.cache.responses import STREAM, CacheControl, ResponseCache
 from router.ledger import Ledger
+from router.ledger.tables import requests
 from router.schemas import parse_chat_request
 from tests.servers import Process, free_port, start_gateway
 from tests.test_cache_audit import DIM, BagGateway, bag_embed
@@ -343,3 +346,128 @@ def test_feedback_is_forwarded_only_for_a_semantic_hit_another_replica_served(re
     assert [verdicts(redis_url, rid) for rid in out["miss_ids"]] == [0] * 5
     assert out["a"]["forwarded"] == 1 and verdicts(redis_url, out["rid"]) == 1
     assert out["b"]["feedback"] == 1
+
+
+def _words() -> str:
+    # Fresh entries (the stream is shared with other tests), in letters: digits would make a number the meaning guard reads.
+    return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8])
+
+
+async def _ask(client: httpx.AsyncClient, words: str, text: str) -> httpx.Response:
+    messages = [{"role": "system", "content": f"Session {words}."}, {"role": "user", "content": text}]
+    reply = await client.post("/v1/chat/completions", json={"model": "local", "messages": messages, "temperature": 0})
+    assert reply.status_code == 200, reply.text
+    return reply
+
+
+def test_a_verdict_is_forwarded_once_per_request_and_only_while_a_replica_could_act_on_it(redis_url: str, tmp_path: Path) -> None:
+    """One semantic hit must not let a tenant append without end to the stream every tenant shares (trimmed by
+    length): rated bad again and again, on this replica and on the one that served it, its verdict is forwarded
+    once. And a hit older than its entry could live (cache.ttl_s) has nothing left to evict anywhere: not forwarded."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    settings = dataclasses.replace(current_settings(), redis_url=redis_url, database_url=url)
+    words = _words()
+
+    async def scenario() -> dict[str, Any]:
+        a = BagGateway(load_policy_text(FEEDBACK_POLICY), ledger=Ledger(url), settings=settings)
+        b = BagGateway(load_policy_text(FEEDBACK_POLICY), ledger=Ledger(url), settings=settings)
+        await a.start()
+        await b.start()
+        try:
+            ca = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(a)), base_url="http://a")
+            cb = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(b)), base_url="http://b")
+            await _ask(cb, words, f"what is the capital of France {words}")
+            await _ask(cb, words, f"what is a functor {words}")
+            await b.cache.drain()
+            hit = await _ask(cb, words, f"What is the capital of France {words}?")
+            old = await _ask(cb, words, f"What is a functor {words}?")
+            rid, old_rid = hit.headers["x-switchyard-request-id"], old.headers["x-switchyard-request-id"]
+            assert b.ledger.flush()
+            statuses = []
+            for _ in range(10):  # the same tenant rates the same hit bad again and again, on a ...
+                statuses.append((await ca.post("/v1/feedback", json={"request_id": rid, "score": 0})).status_code)
+            for _ in range(500):
+                if b.cache.stats()["penalties"]["feedback"] >= 1:
+                    break
+                await asyncio.sleep(0.01)
+            for _ in range(3):  # ... and on b, which served it and has applied it
+                statuses.append((await cb.post("/v1/feedback", json={"request_id": rid, "score": 0})).status_code)
+            # The other hit, made longer ago than any entry lives: the ledger row says when.
+            with b.ledger.engine.begin() as connection:
+                connection.execute(requests.update().where(requests.c.request_id == old_rid)
+                                   .values(created_at=datetime.now(UTC) - timedelta(seconds=a.cache.settings.ttl_s + 60)))
+            statuses.append((await ca.post("/v1/feedback", json={"request_id": old_rid, "score": 0})).status_code)
+            await a.cache.drain()
+            await b.cache.drain()
+            await ca.aclose()
+            await cb.aclose()
+            return {"kinds": [hit.headers["x-switchyard-cache"], old.headers["x-switchyard-cache"]], "statuses": statuses,
+                    "rid": rid, "old_rid": old_rid, "a": a.cache.stats()["penalties"], "b": b.cache.stats()["penalties"]}
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    out = asyncio.run(scenario())
+    assert out["kinds"] == ["hit-semantic", "hit-semantic"] and out["statuses"] == [200] * 14
+    assert verdicts(redis_url, out["rid"]) == 1, "a verdict record per repeat pushes other tenants' records out"
+    assert out["a"]["forwarded"] + out["b"]["forwarded"] == 1 and out["b"]["feedback"] == 1
+    assert out["a"]["verdict_repeated"] + out["b"]["verdict_repeated"] == 9 + 3
+    assert verdicts(redis_url, out["old_rid"]) == 0 and out["a"]["verdict_stale"] == 1
+
+
+class _Blip:
+    """The ledger database, failing every connection after the first ``allowed`` (a dropped connection, as
+    PostgreSQL's 'server closed the connection unexpectedly')."""
+
+    def __init__(self, engine: Any, allowed: int) -> None:
+        self.engine, self.allowed, self.real = engine, allowed, engine.connect
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.allowed <= 0:
+            raise OperationalError("SELECT requests", {}, Exception("server closed the connection unexpectedly"))
+        self.allowed -= 1
+        return self.real(*args, **kwargs)
+
+    def __enter__(self) -> _Blip:
+        self.engine.connect = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.connect = self.real
+
+
+@pytest.mark.parametrize("allowed", [1, 0], ids=["drops-after-the-verdict-is-kept", "down"])
+def test_a_ledger_failure_does_not_keep_a_bad_local_hit_in_service(tmp_path: Path, allowed: int) -> None:
+    """A bad verdict on a semantic hit this replica served needs only its own records: the entry is evicted even
+    when the ledger drops the connection after keeping the verdict (then the client gets its 200: one query, no
+    second one to fail) or is down (then a 503 in the API's error shape, retryable, never a traceback's 500)."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    settings = dataclasses.replace(current_settings(), redis_url=None, database_url=url)
+    words = _words()
+
+    async def scenario() -> dict[str, Any]:
+        g = BagGateway(load_policy_text(FEEDBACK_POLICY), ledger=Ledger(url), settings=settings)
+        await g.start()
+        try:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(g), raise_app_exceptions=False),
+                                       base_url="http://g")
+            await _ask(client, words, f"what is the capital of France {words}")
+            await g.cache.drain()
+            hit = await _ask(client, words, f"What is the capital of France {words}?")
+            assert g.ledger.flush()
+            with _Blip(g.ledger.engine, allowed):
+                posted = await client.post("/v1/feedback", json={"request_id": hit.headers["x-switchyard-request-id"], "score": 0})
+            again = await _ask(client, words, f"What is the capital of France {words}?")
+            await client.aclose()
+            return {"hit": hit.headers["x-switchyard-cache"], "status": posted.status_code, "body": posted.json(),
+                    "again": again.headers["x-switchyard-cache"], "penalties": g.cache.stats()["penalties"]}
+        finally:
+            await g.aclose()
+
+    out = asyncio.run(scenario())
+    assert out["hit"] == "hit-semantic"
+    assert out["penalties"]["feedback"] == 1 and out["again"] == "miss", out
+    if allowed:
+        assert out["status"] == 200 and out["body"]["ok"] is True
+    else:
+        assert out["status"] == 503 and out["body"]["error"]["code"] == "ledger_unavailable", out

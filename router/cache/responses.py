@@ -102,6 +102,17 @@ return id
 """
 # A verdict forwarded to the replica that served the hit lives this long in the stream.
 VERDICT_TTL_S = 60.0
+# Forwarding a verdict, at most once per request id across replicas: a tenant that rates one semantic hit bad again
+# and again would otherwise append a record each time to the stream every tenant shares, which is trimmed by length,
+# pushing other tenants' entries and penalties out. The marker (KEYS[2]) lives as long as any replica may still act
+# on the verdict (ARGV[3] ms); nil when one was already forwarded.
+_FORWARD = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return false end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return id
+"""
+VERDICT_MARK = "sy:verdict:"
 # Penalty shares and forwarded verdicts in flight (each one Redis call); past this they are dropped and logged.
 MAX_BACKGROUND = 1024
 
@@ -184,13 +195,16 @@ class ResponseCache:
         self._append: Any = None
         self._tail: asyncio.Task[None] | None = None
         self._origin = os.urandom(8).hex()  # this replica's entries in the stream are already in its index
-        # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded).
-        self._served: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        # Semantic hits by request id, so feedback on an answer can find the entry that gave it (bounded): the
+        # entry's scope, digest and score, the tenant it was served to, and when (wall clock, as the ledger's).
+        self._served: OrderedDict[str, tuple[str, bytes, float, str, float]] = OrderedDict()
         self._pending: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # semantic stores in flight, by scope and form key
         self._embed_texts: Callable[[Sequence[str]], Awaitable[Sequence[np.ndarray | None]]] | None = None
         self._penalize: Any = None
+        self._forward_script: Any = None
         self._background: set[asyncio.Task[Any]] = set()  # penalty shares and forwarded verdicts
-        self.penalties = {"feedback": 0, "audit": 0, "peer": 0, "forwarded": 0, "shared": 0, "share_failed": 0}
+        self.penalties = {"feedback": 0, "audit": 0, "peer": 0, "forwarded": 0, "shared": 0, "share_failed": 0,
+                          "verdict_repeated": 0, "verdict_stale": 0}
         self.auditor = Auditor(settings.audit_rate, settings.max_false_hit_rate)
 
     def attach_embedder(
@@ -224,6 +238,7 @@ class ResponseCache:
             self._redis = redis.from_url(self._redis_url)
             self._append = self._redis.register_script(_APPEND)
             self._penalize = self._redis.register_script(_PENALIZE)
+            self._forward_script = self._redis.register_script(_FORWARD)
 
     @property
     def enabled(self) -> bool:
@@ -329,7 +344,7 @@ class ResponseCache:
         if found is None:
             return None
         if request_id is not None:
-            self._served[request_id] = (sem_scope, found.digest, found.score)
+            self._served[request_id] = (sem_scope, found.digest, found.score, tenant, time.time())
             while len(self._served) > MAX_SERVED:
                 self._served.popitem(last=False)
         return Hit("semantic", orjson.loads(found.value), float(found.similarity), sem_scope, found.digest, found.score)
@@ -347,23 +362,58 @@ class ResponseCache:
             return query
         return await embedding() if need_query else None
 
-    def feedback(self, request_id: str, score: float, *, semantic_hit: bool = True) -> bool:
+    @property
+    def verdict_window_s(self) -> float:
+        """How long after a semantic hit a verdict on it is acted on: its entry was live when it was served and
+        lives at most ttl_s (a client may shorten that, never lengthen it), so past this no replica holds it."""
+        return self.settings.ttl_s
+
+    def feedback(self, request_id: str, score: float, *, tenant: str | None = None, semantic_hit: bool = True,
+                 hit_at: float | None = None) -> bool:
         """A user's verdict on an answer: a bad one (score < 0.5) given from the semantic cache
         evicts that entry and tightens its scope's rule, in every replica. True when this replica
-        served it; with Redis, a verdict on a hit this replica does not know goes to the one that served it,
-        but only when the request was a semantic hit (``semantic_hit``: the caller's records say whether;
-        /v1/feedback reads the ledger row). The stream is shared by every tenant and trimmed by length: a
-        record for any other request would only push other tenants' entries and penalties out of it."""
-        if self.index is None or score >= 0.5:
-            return False
-        served = self._served.pop(request_id, None)
+        served it (:meth:`undo_served`); else, with Redis, it goes to the one that did (:meth:`forward_verdict`),
+        but only when the request was a semantic hit (``semantic_hit``, made at ``hit_at``: the caller's records
+        say; /v1/feedback reads them from the ledger row)."""
+        if self.undo_served(request_id, score, tenant):
+            return True
+        if semantic_hit:
+            self.forward_verdict(request_id, score, hit_at)
+        return False
+
+    def undo_served(self, request_id: str, score: float, tenant: str | None = None) -> bool:
+        """A bad verdict on a semantic hit this replica served (to ``tenant``; to anyone when None) within the
+        verdict window: its entry is evicted and its scope tightened, here and through Redis. Needs no ledger,
+        so it is done before anything that may fail. True when it was."""
+        served = self._take_served(request_id, tenant) if self.index is not None and score < 0.5 else None
         if served is None:
-            if self._redis is not None and semantic_hit:
-                self.penalties["forwarded"] += 1
-                self._spawn(self._forward(request_id, score))
             return False
         self.penalize(*served, source="feedback")
         return True
+
+    def forward_verdict(self, request_id: str, score: float, hit_at: float | None = None) -> None:
+        """A bad verdict on a semantic hit another replica served goes to it through the shared stream: at most
+        once per request id across replicas, and not once the hit (made at ``hit_at``, wall clock; None: just
+        now) is older than the verdict window. The stream is shared by every tenant and trimmed by length: a
+        record no replica would act on could only push other tenants' entries and penalties out of it."""
+        if self.index is None or score >= 0.5 or self._redis is None:
+            return
+        left = self.verdict_window_s if hit_at is None else hit_at + self.verdict_window_s - time.time()
+        if left <= 0:
+            self.penalties["verdict_stale"] += 1
+            return
+        self._spawn(self._forward(request_id, score))
+
+    def _take_served(self, request_id: str, tenant: str | None) -> tuple[str, bytes, float] | None:
+        """The entry behind a semantic hit this replica served (taken: one verdict per answer), when it was
+        served to ``tenant`` (anyone's, when None) within the verdict window."""
+        served = self._served.get(request_id)
+        if served is None or (tenant is not None and served[3] != tenant):
+            return None
+        del self._served[request_id]
+        if time.time() - served[4] > self.verdict_window_s:
+            return None
+        return served[:3]
 
     def penalize(self, scope: str, digest: bytes, score: float, *, source: str) -> bool:
         """A semantic hit was wrong (``source``: feedback, audit): evict its entry, tighten its scope, here
@@ -429,8 +479,12 @@ class ResponseCache:
     async def _forward(self, request_id: str, score: float) -> None:
         fields = {"kind": "verdict", "request_id": request_id, "score": repr(score), "exp": "0",
                   "until": str(time.time() + VERDICT_TTL_S), "origin": self._origin}
-        args = [self.settings.max_entries, math.ceil(VERDICT_TTL_S * 1000), *(x for pair in fields.items() for x in pair)]
-        await self._append(keys=[STREAM], args=args)
+        args = [self.settings.max_entries, math.ceil(VERDICT_TTL_S * 1000), max(1, math.ceil(self.verdict_window_s * 1000)),
+                *(x for pair in fields.items() for x in pair)]
+        if await self._forward_script(keys=[STREAM, VERDICT_MARK + request_id], args=args) is None:
+            self.penalties["verdict_repeated"] += 1  # a replica forwarded a verdict on this request already
+        else:
+            self.penalties["forwarded"] += 1
 
     async def _load_tightened(self) -> None:
         """Scopes other replicas tightened before this one started (read once, at start)."""
@@ -453,7 +507,7 @@ class ResponseCache:
                 self.index.evict(scope, digest)
             self.penalties["peer"] += 1
         elif kind == b"verdict" and float(fields[b"until"]) > now:
-            served = self._served.pop(fields[b"request_id"].decode(), None)
+            served = self._take_served(fields[b"request_id"].decode(), None)  # its tenant was checked where it was given
             if served is not None:
                 self.penalize(*served, source="feedback")
 

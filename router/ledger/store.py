@@ -76,6 +76,15 @@ def to_nanousd(dollars: Decimal) -> int:
     return int((dollars * NANO).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+@dataclass(frozen=True)
+class FeedbackTarget:
+    """The request a verdict was kept for: how the cache answered it (requests.cache: "hit-semantic", "miss", ...)
+    and when it was made. Always true, as the bool add_feedback returned before."""
+
+    cache: str
+    created_at: datetime
+
+
 @dataclass
 class LedgerRow:
     request_id: str
@@ -408,11 +417,13 @@ class Ledger:
             out.append(value)
         return tuple(out)
 
-    def add_feedback(self, request_id: str, score: float, comment: str | None, tenant: str | None = None) -> bool:
+    def add_feedback(self, request_id: str, score: float, comment: str | None, tenant: str | None = None) -> FeedbackTarget | None:
         """Keep a verdict on a request of `tenant` (any tenant's when None); the last verdict on a request
-        replaces earlier ones. False when there is no such request for that tenant."""
+        replaces earlier ones. The request, as far as the cache is concerned (read by the same query that finds
+        it, so the caller needs no second one that could fail after this committed); None when there is no such
+        request for that tenant."""
         if "\x00" in request_id:
-            return False  # no request id holds one, and PostgreSQL refuses it in a query (once a 500)
+            return None  # no request id holds one, and PostgreSQL refuses it in a query (once a 500)
         comment = None if comment is None else comment.replace("\x00", "\ufffd")
         self.flush()
         match = requests.c.request_id == request_id
@@ -420,12 +431,14 @@ class Ledger:
             match = match & (requests.c.tenant == tenant)
         values = {"request_id": request_id, "score": score, "comment": comment, "created_at": datetime.now(UTC)}
         with self.engine.begin() as connection:
-            if connection.execute(select(requests.c.request_id).where(match)).first() is None:
-                return False
+            row = connection.execute(select(requests.c.cache, requests.c.created_at).where(match)).first()
+            if row is None:
+                return None
             upsert = (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(feedback).values(**values)
             connection.execute(upsert.on_conflict_do_update(index_elements=[feedback.c.request_id],
                                                             set_={k: upsert.excluded[k] for k in ("score", "comment", "created_at")}))
-        return True
+        made = row.created_at if row.created_at.tzinfo is not None else row.created_at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        return FeedbackTarget(cache=row.cache, created_at=made)
 
     def rows(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Request rows in time order with their mean feedback score, streamed in pages."""
