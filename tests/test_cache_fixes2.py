@@ -34,6 +34,7 @@ from policies.settings import current as current_settings
 from router.app import create_app
 from router.cache.audit import MAX_IN_FLIGHT, RECENT_S, Auditor
 from router.cache.entries import CachedAnswer
+from router.cache.keys import Serving
 from router.cache.responses import STREAM, CacheControl, ResponseCache
 from router.ledger import Ledger
 from router.ledger.tables import requests
@@ -471,3 +472,80 @@ def test_a_ledger_failure_does_not_keep_a_bad_local_hit_in_service(tmp_path: Pat
         assert out["status"] == 200 and out["body"]["ok"] is True
     else:
         assert out["status"] == 503 and out["body"]["error"]["code"] == "ledger_unavailable", out
+
+
+# What serves a tier, fingerprinted: only settings that shape an answer (router/cache/keys.py).
+FP_BASE = """
+version: 1
+name: fp
+tiers:
+  cheap: {engine: fake, model: cheap-fake, prices: {input_per_mtok: 1, output_per_mtok: 2}}
+  api: {engine: openai, model: api-model, base_url: "http://127.0.0.1:9/v1", timeouts: {read_s: 30}}
+  gpu:
+    engine: vllm
+    model: qwen
+    upstream_model: Qwen/Qwen2.5-7B-Instruct
+    vllm:
+      replicas: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]
+      launch: {deploy_replicas: 2, gpu_memory_utilization: 0.90, max_model_len: 8192}
+      balancing: {health_interval_s: 2, max_waiting: 0}
+      pricing: {gpu_hourly_usd: 2.49, tokens_per_s: 1500}
+routing: {classifier: rules}
+"""
+
+OPERATIONS_ONLY = {
+    "gpu-hour price": ("gpu_hourly_usd: 2.49", "gpu_hourly_usd: 1.99"),
+    "assumed throughput": ("tokens_per_s: 1500", "tokens_per_s: 1800"),
+    "health interval": ("health_interval_s: 2", "health_interval_s: 5"),
+    "spill threshold": ("max_waiting: 0", "max_waiting: 4"),
+    "manifest replicas": ("deploy_replicas: 2", "deploy_replicas: 3"),
+    "gpu memory share": ("gpu_memory_utilization: 0.90", "gpu_memory_utilization: 0.85"),
+    "scale-out": ("http://10.0.0.2:8000/v1]", "http://10.0.0.2:8000/v1, http://10.0.0.3:8000/v1]"),
+    "replica order": ("[http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]", "[http://10.0.0.2:8000/v1, http://10.0.0.1:8000/v1]"),
+}
+
+ANSWER_SHAPING = {
+    "gpu": {"served model": ("upstream_model: Qwen/Qwen2.5-7B-Instruct", "upstream_model: Qwen/Qwen2.5-14B-Instruct"),
+            "max_model_len": ("max_model_len: 8192", "max_model_len: 4096"),
+            "loaded model": ("max_model_len: 8192}", "max_model_len: 8192, model: Qwen/Qwen2.5-3B-Instruct}")},
+    "api": {"base_url": ("127.0.0.1:9/v1", "127.0.0.1:10/v1"),
+            "output limit": ("read_s: 30}", "read_s: 30}, max_output_tokens: 64")},
+}
+
+
+def _fingerprints(text: str) -> Serving:
+    return Serving(load_policy_text(text))
+
+
+@pytest.mark.parametrize("what", list(OPERATIONS_ONLY))
+def test_an_operations_only_change_keeps_a_vllm_tiers_kept_answers(what: str) -> None:
+    """Its price, balancer, manifests, and the replicas serving the same model (scaled out, or listed in another
+    order by another pod's environment) do not change what it answers: its entries keep hitting."""
+    old, new = OPERATIONS_ONLY[what]
+    assert old in FP_BASE
+    assert _fingerprints(FP_BASE).fingerprint("gpu") == _fingerprints(FP_BASE.replace(old, new)).fingerprint("gpu")
+
+
+def test_an_alias_changes_neither_its_tiers_nor_autos_fingerprint() -> None:
+    before = _fingerprints(FP_BASE)
+    after = _fingerprints(FP_BASE.replace("model: cheap-fake,", "model: cheap-fake, aliases: [cheapo],"))
+    assert before.fingerprint("cheap") == after.fingerprint("cheap") == after.fingerprint("cheapo")
+    assert before.fingerprint("auto") == after.fingerprint("auto")
+
+
+@pytest.mark.parametrize(("tier", "what"), [(tier, what) for tier, changes in ANSWER_SHAPING.items() for what in changes])
+def test_an_answer_shaping_change_misses_that_tier_and_auto_but_not_another_tier(tier: str, what: str) -> None:
+    old, new = ANSWER_SHAPING[tier][what]
+    assert old in FP_BASE
+    before, after = _fingerprints(FP_BASE), _fingerprints(FP_BASE.replace(old, new))
+    assert before.fingerprint(tier) != after.fingerprint(tier)
+    assert before.fingerprint("auto") != after.fingerprint("auto")
+    assert before.fingerprint("cheap") == after.fingerprint("cheap")
+
+
+def test_a_price_that_steers_routing_misses_auto_only() -> None:
+    """A price does not change what a tier answers, but it moves `auto` requests to another tier."""
+    before = _fingerprints(FP_BASE)
+    after = _fingerprints(FP_BASE.replace("input_per_mtok: 1,", "input_per_mtok: 5,"))
+    assert before.fingerprint("cheap") == after.fingerprint("cheap")
+    assert before.fingerprint("auto") != after.fingerprint("auto")

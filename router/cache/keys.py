@@ -22,15 +22,28 @@ SHAPING = ("tools", "tool_choice", "response_format", "temperature", "top_p", "s
            "logprobs", "top_logprobs")
 
 
-# A tier's settings that never change what it answers: what it costs, how long it may take, when its
-# breaker opens, where its key is read from, which other names pin it, when it is enabled, how the router
-# rates it. Everything else (engine, model, upstream model, base URL, replicas, model file, context, output
-# limit, reasoning, capabilities) is in the tier's fingerprint.
-_NOT_ANSWERING = frozenset({"prices", "timeouts", "breaker", "api_key_env", "aliases", "enabled", "enabled_when",
-                            "quality_prior", "quality_model"})
+# A tier's settings that shape what it answers, an allow-list: which engine, which model (the name it answers as,
+# the name its server knows, the file or provider model it loads), where an API tier's server is, the output limit,
+# reasoning and capabilities. Anything else (prices, timeouts, breaker, key variable, aliases, priors, enablement,
+# and a vLLM tier's replicas, balancing, pricing and manifests) is operations: a reload or scale-out that changes
+# only that keeps every kept answer. A field a kind lacks is simply absent.
+_ANSWERING = ("engine", "model", "upstream_model", "model_path", "n_ctx", "litellm_model", "base_url", "max_output_tokens",
+              "reasoning", "capabilities")
 
-# Of those, what routing never reads either (prices, priors and enablement steer `auto` to a tier).
-_NOT_ROUTING = frozenset({"timeouts", "breaker", "api_key_env"})
+# What routing reads to send `auto` to a tier, beyond what the tier answers (a changed price or prior moves requests
+# to another tier; a context window decides which tiers a long prompt fits). Not aliases: routing never reads them.
+_ROUTING = ("prices", "quality_prior", "quality_model", "enabled", "enabled_when", "context_window")
+
+
+def _answering(tier: dict[str, Any]) -> dict[str, Any]:
+    """A dumped tier's answer-shaping settings."""
+    shaped = {k: tier[k] for k in _ANSWERING if k in tier}
+    vllm = tier.get("vllm")
+    if vllm is not None:
+        # Of vLLM's settings only what the replicas serve: the model they load and the context it is loaded with.
+        launch = vllm.get("launch") or {}
+        shaped["vllm"] = {"model": launch.get("model"), "max_model_len": launch.get("max_model_len") or tier.get("context_window")}
+    return shaped
 
 
 def _digest(obj: Any) -> str:
@@ -42,12 +55,14 @@ class Serving:
 
     A pinned model (a tier's name, model or alias) is answered by its tier or, when that fails, by the
     tier's fallbacks: its fingerprint is theirs, so changing another tier leaves its entries hitting.
-    ``auto`` may be routed to any tier: its fingerprint is every tier's and the routing's (a changed
-    threshold or price moves requests to another tier). Built once per policy: a reload builds a new one."""
+    ``auto`` may be routed to any tier: its fingerprint is every tier's, with what routing reads of each, and
+    the routing's (a changed threshold or price moves requests to another tier). Only answer-shaping settings
+    count (:data:`_ANSWERING`), so an operations-only reload or a scale-out keeps the cache. Built once per
+    policy: a reload builds a new one."""
 
     def __init__(self, policy: Policy) -> None:
         dumped = {name: tier.model_dump(mode="json") for name, tier in policy.tiers.items()}
-        answering = {name: _digest({k: v for k, v in tier.items() if k not in _NOT_ANSWERING}) for name, tier in dumped.items()}
+        answering = {name: _digest(_answering(tier)) for name, tier in dumped.items()}
         by_tier = {
             name: _digest({"tier": name, "serves": answering[name],
                            "fallbacks": [[f, answering.get(f)] for f in policy.fallbacks.get(name, [])]})
@@ -59,7 +74,7 @@ class Serving:
             for model in (tier.model, *tier.aliases):
                 self._pinned.setdefault(model, by_tier[name])
         self._pinned.update(by_tier)
-        routed = {name: {k: v for k, v in tier.items() if k not in _NOT_ROUTING} for name, tier in dumped.items()}
+        routed = {name: {"serves": answering[name], **{k: tier[k] for k in _ROUTING if k in tier}} for name, tier in dumped.items()}
         self._auto = _digest({"tiers": routed, "routing": policy.routing.model_dump(mode="json"), "fallbacks": policy.fallbacks})
 
     def fingerprint(self, model: str) -> str:
