@@ -23,7 +23,7 @@ from policies.loader import load_policy_text
 from policies.schema import CacheSettings
 from policies.settings import current as current_settings
 from router.app import create_app
-from router.cache.responses import STREAM, TIGHTENED, CacheControl, ResponseCache
+from router.cache.responses import STREAM, TIGHTENED, TIGHTENED_AT, CacheControl, ResponseCache
 from router.gateway import Gateway
 from router.ledger import Ledger
 from router.schemas import parse_chat_request
@@ -75,6 +75,13 @@ def test_feedback_on_one_replica_evicts_and_tightens_in_every_replica(redis_url:
     kept, reworded = "what is a functor", "What is a functor?"
 
     async def scenario() -> dict[str, Any]:
+        # The penalty counts below are of this test's records: the session's Redis may hold other tests' (a
+        # replica replays the whole shared stream at start), so the shared keys start empty here.
+        import redis.asyncio as redis
+
+        client: Any = redis.from_url(redis_url)
+        await client.delete(STREAM, TIGHTENED, TIGHTENED_AT)
+        await client.aclose()
         a, b = await replica(redis_url), await replica(redis_url)
         late: ResponseCache | None = None
         try:
