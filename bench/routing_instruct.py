@@ -6,7 +6,7 @@ words, exactly n words, JSON with this key, capitals, a list, repeat this, avoid
 a checker here, at three levels (more or longer constraints). A model answers in its own chat
 template, up to ``MAX_TOKENS`` tokens, greedily; the grade is 1 when every constraint holds.
 
-Splits fixed here before any model was asked (2026-12-02, 01:45 UTC): five development types and
+Splits fixed here, committed before any model was asked (2026-12-02): five development types and
 five report types; no choice may look at the report types.
 
 Reproduce (about 15 minutes on the shared 2 cores with 2 shards a tier)::
