@@ -507,9 +507,19 @@ OPERATIONS_ONLY = {
 ANSWER_SHAPING = {
     "gpu": {"served model": ("upstream_model: Qwen/Qwen2.5-7B-Instruct", "upstream_model: Qwen/Qwen2.5-14B-Instruct"),
             "max_model_len": ("max_model_len: 8192", "max_model_len: 4096"),
-            "loaded model": ("max_model_len: 8192}", "max_model_len: 8192, model: Qwen/Qwen2.5-3B-Instruct}")},
+            "loaded model": ("max_model_len: 8192}", "max_model_len: 8192, model: Qwen/Qwen2.5-3B-Instruct}"),
+            # What `vllm serve` is started with changes what the replicas answer (found by a review: the first
+            # allow-list kept only the model and max_model_len of `launch`).
+            "default sampling": ("max_model_len: 8192}", "max_model_len: 8192, extra_args: [--override-generation-config, "
+                                 "'{\"temperature\": 0.2}']}"),
+            "chat template": ("max_model_len: 8192}", "max_model_len: 8192, extra_args: [--chat-template, /t/chat.jinja]}"),
+            "quantization": ("max_model_len: 8192}", "max_model_len: 8192, extra_args: [--quantization, fp8]}"),
+            "image": ("max_model_len: 8192}", "max_model_len: 8192, image: 'vllm/vllm-openai:v0.12.0'}"),
+            "speculative decoding": ("max_model_len: 8192}", "max_model_len: 8192, speculative: {method: ngram, "
+                                     "num_speculative_tokens: 4}}")},
     "api": {"base_url": ("127.0.0.1:9/v1", "127.0.0.1:10/v1"),
-            "output limit": ("read_s: 30}", "read_s: 30}, max_output_tokens: 64")},
+            "output limit": ("read_s: 30}", "read_s: 30}, max_output_tokens: 64"),
+            "context window": ("read_s: 30}", "read_s: 30}, context_window: 2048")},
 }
 
 

@@ -24,11 +24,15 @@ SHAPING = ("tools", "tool_choice", "response_format", "temperature", "top_p", "s
 
 # A tier's settings that shape what it answers, an allow-list: which engine, which model (the name it answers as,
 # the name its server knows, the file or provider model it loads), where an API tier's server is, the output limit,
-# reasoning and capabilities. Anything else (prices, timeouts, breaker, key variable, aliases, priors, enablement,
-# and a vLLM tier's replicas, balancing, pricing and manifests) is operations: a reload or scale-out that changes
-# only that keeps every kept answer. A field a kind lacks is simply absent.
+# context window (which prompts it takes), reasoning and capabilities. Anything else (prices, timeouts, breaker, key
+# variable, aliases, priors, enablement, and a vLLM tier's replicas, balancing, pricing and placement) is operations:
+# a reload or scale-out that changes only that keeps every kept answer. A field a kind lacks is simply absent.
 _ANSWERING = ("engine", "model", "upstream_model", "model_path", "n_ctx", "litellm_model", "base_url", "max_output_tokens",
-              "reasoning", "capabilities")
+              "context_window", "reasoning", "capabilities")
+# Of a vLLM tier's launch settings, those that only place or size the replicas. Everything else in `launch` goes
+# into the fingerprint: the image, extra_args (a chat template, generation defaults, quantization, a revision, a
+# reasoning parser), speculative decoding and the model change what the replicas answer.
+_LAUNCH_OPERATIONS = ("port", "deploy_replicas", "gpu_memory_utilization", "prefix_caching", "tensor_parallel_size")
 
 # What routing reads to send `auto` to a tier, beyond what the tier answers (a changed price or prior moves requests
 # to another tier; a context window decides which tiers a long prompt fits). Not aliases: routing never reads them.
@@ -40,9 +44,10 @@ def _answering(tier: dict[str, Any]) -> dict[str, Any]:
     shaped = {k: tier[k] for k in _ANSWERING if k in tier}
     vllm = tier.get("vllm")
     if vllm is not None:
-        # Of vLLM's settings only what the replicas serve: the model they load and the context it is loaded with.
-        launch = vllm.get("launch") or {}
-        shaped["vllm"] = {"model": launch.get("model"), "max_model_len": launch.get("max_model_len") or tier.get("context_window")}
+        # Of vLLM's settings only how the replicas are launched (not their list, balancing or pricing), less placement.
+        launch = {k: v for k, v in (vllm.get("launch") or {}).items() if k not in _LAUNCH_OPERATIONS}
+        launch["max_model_len"] = launch.get("max_model_len") or tier.get("context_window")
+        shaped["vllm"] = launch
     return shaped
 
 
