@@ -142,9 +142,14 @@ def test_the_global_bound_still_holds_and_a_tenant_slot_is_freed_when_its_audit_
     assert not auditor.busy and auditor.stats()["in_flight_tenants"] == MAX_IN_FLIGHT - half
     for _ in range(half - 1):
         auditor.reserve("t7")
-    # t0..t3, sampled recently and holding nothing, are owed a slot each: the last free one is theirs, not
-    # t7's (above its share) nor t6's (at it).
-    assert auditor.owed("t7") == half and auditor.stats()["owed"] == half
+    # t0..t3, sampled recently and holding nothing, never asked for more than they got: nothing is held back for
+    # them, so t7 (above its share) takes the last free slot (work-conserving; a review found slots owed to every
+    # recently sampled tenant sat idle for a minute and cut a busy tenant's audits 8-fold).
+    assert auditor.owed("t7") == 0 and auditor.stats()["owed"] == 0 and not auditor.full_for("t7")
+    assert auditor.admit("t7") is None and auditor.busy
+    # t0 is refused once (every slot busy): from then on it is owed its share, which t7 may not take.
+    assert auditor.admit("t0") == "busy" and auditor.owed("t7") == auditor.share("t0") == 1
+    auditor.release("t7")
     assert auditor.full_for("t7") and auditor.full_for("t6") and not auditor.full_for("t0")
     assert auditor.admit("t7") == "share" and auditor.admit("t0") is None and auditor.busy
     assert auditor.admit("t1") == "busy"
@@ -211,3 +216,26 @@ def test_a_tenant_under_its_share_is_not_skipped_while_another_floods() -> None:
     # Only its first hit, before it was known, found the flood holding every slot.
     assert quiet_skipped <= 4, f"{quiet_skipped} of the quiet tenant's {quiet_sampled} sampled hits skipped"
     assert flood_held == MAX_IN_FLIGHT  # alone at first, the flood used every slot
+
+
+def test_tenants_with_one_audit_each_hold_back_no_slot_from_a_busy_tenant() -> None:
+    """Seven tenants each have one sampled hit, audited at once; then one tenant has 100 sampled hits a second,
+    each audit holding its slot 1 s. Nobody else wants a slot, so the busy tenant may use all eight (found by a
+    review: slots owed to every recently sampled tenant sat idle and cut its audits 8-fold). Injected clock."""
+    clock = Clock()
+    auditor = Auditor(rate=1.0, bound=0.05, clock=clock)
+    for i in range(7):
+        assert auditor.admit(f"once-{i}") is None
+        auditor.release(f"once-{i}")
+    in_flight: list[float] = []
+    admitted = 0
+    for step in range(3000):
+        clock.now = 1001.0 + step * 0.01
+        for done in [d for d in in_flight if d <= clock.now]:
+            in_flight.remove(done)
+            auditor.release("busy")
+        if auditor.admit("busy") is None:
+            admitted += 1
+            in_flight.append(clock.now + 1.0)
+    assert admitted >= 230, admitted  # ~8 slots for 30 s of 1 s audits: 240 with no other tenant at all
+    assert auditor.counts["skipped_tenant_share"] == 0

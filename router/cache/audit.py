@@ -20,9 +20,11 @@ console's and ``report spend``'s whole-ledger figures count as spend and take of
 
 Bounded: at most :data:`MAX_IN_FLIGHT` audits run at once (a sampled hit past that is skipped and counted), shared
 fairly (:meth:`Auditor.admit`): each tenant whose hits were sampled in the last :data:`RECENT_S` seconds has an
-equal share, and one holding fewer slots than its share is owed the difference. A tenant under its share takes any
-free slot; one at or above it takes a free slot only while more are free than the other tenants are owed. So a
-tenant's audits are never skipped for another's beyond its share, and a lone tenant may use every slot. At most
+equal share, and one that was refused a slot in that time (and has not gone quiet since) is owed its share less
+what it holds. A tenant under its share takes any free slot; one at or above it takes a free slot only while more
+are free than the other tenants are owed. So a tenant's audits are skipped for another's at most once before it is
+owed its share, and no slot is held back for a tenant that never wanted more than it got (work-conserving: a lone
+tenant, or a busy one beside tenants with one audit each, may use every slot). At most
 :data:`MAX_SCOPES` scopes keep an estimate (the least recently audited go).
 """
 
@@ -242,6 +244,9 @@ class Auditor:
     clock: Callable[[], float] = time.monotonic
     recent_s: float = RECENT_S
     _seen: OrderedDict[str, float] = field(default_factory=OrderedDict)  # tenant -> its last sampled hit, oldest first
+    # Tenants refused a slot (busy, or owed to others) in the last `recent_s`, refreshed while they keep being
+    # sampled: only they are owed slots, so a slot is never held back for a tenant with nothing more to audit.
+    _refused: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -259,9 +264,9 @@ class Auditor:
 
     def _forget(self, now: float) -> None:
         horizon = now - self.recent_s
-        table = self._seen
-        while table and (next(iter(table.values())) < horizon or len(table) > MAX_RECENT_TENANTS):
-            table.popitem(last=False)
+        for table in (self._seen, self._refused):
+            while table and (next(iter(table.values())) < horizon or len(table) > MAX_RECENT_TENANTS):
+                table.popitem(last=False)
 
     @staticmethod
     def _touch(table: OrderedDict[str, float], tenant: str, now: float) -> None:
@@ -278,12 +283,16 @@ class Auditor:
         return max(1, self.max_in_flight // max(1, self._tenants(tenant)))
 
     def owed(self, tenant: str | None = None) -> int:
-        """Slots the tenants other than ``tenant`` (every tenant, when None) are owed: for each, its share less
-        what it holds, when less. Every tenant has the same share and only the few holding a slot hold any, so
-        this is every share less what the holders hold of theirs, without a walk over every recent tenant."""
-        share = self.share(tenant)
-        total = self._tenants(tenant) * share - sum(min(held, share) for held in self._by_tenant.values())
-        return total - (max(0, share - self._by_tenant.get(tenant, 0)) if tenant is not None else 0)
+        """Slots the tenants other than ``tenant`` (every tenant, when None) are owed: for each refused one, its
+        share less what it holds, when less. The walk stops once the slots are all owed: past the few tenants
+        holding a slot, each refused tenant is owed at least one."""
+        share, total = self.share(tenant), 0
+        for other in reversed(self._refused):
+            if other != tenant:
+                total += max(0, share - self._by_tenant.get(other, 0))
+                if total >= self.max_in_flight:
+                    break
+        return total
 
     def full_for(self, tenant: str) -> bool:
         """This tenant's next sampled hit may not take a free slot: it holds its share, and no more slots are
@@ -299,9 +308,12 @@ class Auditor:
         now = self.clock()
         self._forget(now)
         self._touch(self._seen, tenant, now)
+        if tenant in self._refused:
+            self._touch(self._refused, tenant, now)  # still wanting slots: still owed them
         if not self.busy and not self.full_for(tenant):
             self.reserve(tenant)
             return None
+        self._touch(self._refused, tenant, now)
         self.counts["skipped"] += 1
         if self.busy:
             return "busy"
