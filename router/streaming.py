@@ -285,7 +285,10 @@ async def stream_completion(request: Request, gateway: Gateway, books: RequestBo
             # (answer=None). Shielded as a client's leaving is: the books must close.
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(UPSTREAM_CLOSE_S):
-                    await stream.aclose()
+                    try:
+                        await stream.aclose()
+                    except Exception:  # an engine's close failing must not cost the answer its row
+                        log.exception("closing tier %s's stream after the door ended it failed", tier)
                 ended.usage = dict(usage or partial_usage(chat, answer.fragments))
                 await books.close(gateway, Outcome("ok", 200, tier, ended.usage, text=ended.text))
             return
