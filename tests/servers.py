@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,3 +187,42 @@ def ledger_row(gateway: Process, request_id: str) -> dict[str, Any]:
             assert rows, f"no ledger row for {request_id}"
             return rows[0]
         time.sleep(0.1)
+
+
+class ThreadedChatUpstream:
+    """An OpenAI-compatible chat server (aiohttp) on its own event loop in a thread, for tests that need an
+    upstream answering in a way tests/faulty_upstream.py does not: a subclass writes ``_chat`` (POST
+    /v1/chat/completions) and sets what it needs before calling ``super().__init__()``, which starts it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("upstream did not start")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", lambda _: web.json_response({"object": "list", "data": []}))  # the gateway's readiness probe
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            with contextlib.suppress(Exception):
+                await self.runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)

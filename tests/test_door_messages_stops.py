@@ -35,7 +35,7 @@ from router.doors import messages as door
 from router.doors.messages_output import translate_stream
 from router.errors import APIError
 from router.ledger import Ledger
-from tests.servers import Process, free_port, ledger_row, start_gateway
+from tests.servers import Process, ThreadedChatUpstream, ledger_row, start_gateway
 
 PIECES = ["Alpha", " beta", " gamma", ".", " Delta", " epsilon", "."]
 TEXT = "".join(PIECES)
@@ -57,33 +57,15 @@ def first_stop(text: str, stops: list[str]) -> tuple[int, str] | None:
     return None
 
 
-class StrictUpstream:
+class StrictUpstream(ThreadedChatUpstream):
     """An OpenAI-compatible chat server on its own loop in a thread: refuses more than 4 stops with OpenAI's
     400, answers TEXT piece by piece (streamed) cut before the earliest of its stops, and keeps the stops
     each request carried."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.stops: list[list[str] | None] = []
-        self.loop = asyncio.new_event_loop()
         self.hold()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("upstream did not start")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", lambda _: web.json_response({"object": "list", "data": []}))  # the gateway's readiness probe
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        self.loop.run_forever()
+        super().__init__()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -172,14 +154,6 @@ class StrictUpstream:
     def let_go(self) -> None:
         self.loop.call_soon_threadsafe(self.release.set)
 
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            with contextlib.suppress(Exception):
-                await self.runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from engines.base import estimate_tokens
 from router.cli import app as cli
 from router.ledger import Ledger
 from tests.faulty_upstream import PIECES, FaultyUpstream
-from tests.servers import Process, free_port
+from tests.servers import Process, ThreadedChatUpstream
 from tests.test_stream_cancel import PAUSE, assert_one_cancelled_row, leave_after_first_chunk, script
 from tests.test_stream_cancel import gw as gw  # the same gateway process and policy, one per module
 
@@ -55,30 +54,9 @@ def test_completions_stream_with_usage_left_after_the_first_chunk(gw: Process, u
 USAGE_ONLY = {"prompt_tokens": 37, "completion_tokens": 5, "total_tokens": 42}
 
 
-class UsageOnlyUpstream:
+class UsageOnlyUpstream(ThreadedChatUpstream):
     """An OpenAI-compatible upstream whose streamed answer is its usage alone (an empty answer: what the
     model generated was all stripped), so the engine's first chunk is the usage it reports."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("upstream did not start")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", lambda _: web.json_response({"object": "list", "data": []}))  # the gateway's readiness probe
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        self.loop.run_forever()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -89,14 +67,6 @@ class UsageOnlyUpstream:
         await response.write(b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n")
         return response
 
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            with contextlib.suppress(Exception):
-                await self.runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
