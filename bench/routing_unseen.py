@@ -72,12 +72,13 @@ def combined(
     data = LabeledData(
         mmlu.ids + fam.ids, mmlu.texts + fam.texts, list(mmlu.models), np.vstack([mmlu.scores, block]), mmlu.domains + fam.domains
     )
-    # Each row's split as its file records it (fixed by the family's generator before labeling).
+    # Each row's split as its file records it (fixed by the family's generator before labeling), else, for the
+    # arithmetic families' types, as bench/routing_tasks.py fixed it.
     split_of = {}
     with tasks.open() as fh:
         for line in fh:
             rec = json.loads(line)
-            split_of[rec["id"]] = rec["meta"]["split"]
+            split_of[rec["id"]] = rec["meta"].get("split") or SPLIT_OF[str(rec["meta"]["domain"]).removeprefix("gen:")]
     splits = [split_of[i] for i in fam.ids]
     assert all(SPLIT_OF[str(d).removeprefix("gen:")] == sp for d, sp in zip(fam.domains, splits, strict=True) if str(d).startswith("gen:"))
     return data, np.arange(len(mmlu)), np.arange(len(mmlu), len(data)), splits
